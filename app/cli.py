@@ -1,0 +1,71 @@
+"""``multigrain``: one command line for the whole product.
+
+Arguments are declared here; each command's work lives in its own room (engine/, export/, app/) and is
+imported only when that command runs, so ``multigrain search`` never pays for (or needs) torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+Handler = str  # "module:function", imported lazily
+
+
+def _engine_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model-info", help="list model configs, or describe one (parameters, shapes)")
+    p.add_argument("name", nargs="?", default="demo", help="config name or JSON file (default: demo)")
+    p.add_argument("--list", action="store_true", help="list the registered configs")
+    p.add_argument(
+        "--forward", action="store_true", help="also run one forward pass on random inputs and time it"
+    )
+    p.set_defaults(handler="engine.commands:model_info")
+
+    p = sub.add_parser("import-xvlm", help="import an official X-VLM checkpoint (.th/.pth) into our format")
+    p.add_argument("checkpoint", help="official checkpoint file")
+    p.add_argument("--config", required=True, help="target config, e.g. xvlm-base-384")
+    p.add_argument("--out", required=True, help="output checkpoint directory")
+    p.set_defaults(handler="engine.commands:import_xvlm")
+
+    p = sub.add_parser("scenes", help="generate the synthetic multi-grained world (images + X-VLM records)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--n", type=int, required=True, help="number of images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--test-size", type=int, default=None, help="held-out test images (default min(1000, n/10))"
+    )
+    p.add_argument("--val-size", type=int, default=None)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(handler="engine.commands:scenes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="multigrain", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _engine_commands(sub)
+    return parser
+
+
+def _resolve(handler: Handler) -> Callable[[argparse.Namespace], int | None]:
+    module, _, func = handler.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from app.errors import KnownError
+
+    try:
+        return int(_resolve(args.handler)(args) or 0)
+    except KnownError as err:
+        print(f"multigrain {args.command}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Handlers of the engine's commands (model-info, import-xvlm, scenes, train, evaluate)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from app.errors import KnownError
+
+
+def model_info(args: argparse.Namespace) -> int:
+    from engine.config import ConfigError, list_models, load_config
+
+    if args.list:
+        for name in list_models():
+            print(f"{name:16s} {load_config(name).description}")
+        return 0
+    try:
+        cfg = load_config(args.name)
+    except ConfigError as err:
+        raise KnownError(str(err)) from err
+
+    import torch
+
+    from engine.model.factory import count_parameters, create_model
+
+    model = create_model(cfg).eval()
+    counts = count_parameters(model)
+    v, t = cfg.vision, cfg.text
+    print(f"model        {cfg.name}: {cfg.description}")
+    print(
+        f"image        {v.trunk} at {v.image_size} px, {v.grid}x{v.grid} grid (stride {v.patch_stride}), "
+        f"{v.num_tokens} tokens x {v.width}"
+    )
+    print(
+        f"text         {t.num_text_layers} text + {t.num_fusion_layers} fusion layers, "
+        f"hidden {t.hidden_size}, "
+        f"max {t.max_tokens} tokens" + (f", initialised from {t.init}" if t.init else "")
+    )
+    print(
+        f"heads        ITC {cfg.embed_dim}-d, ITM"
+        + (", box" if cfg.box_head else "")
+        + (", MLM" if cfg.mlm_head else "")
+    )
+    print("parameters   " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items() if k != "total"))
+    print(f"total        {counts['total'] / 1e6:.1f}M parameters ({counts['total']:,})")
+    if args.forward:
+        from engine.data.text import Tokenizer
+
+        tok = Tokenizer(max_tokens=t.max_tokens)
+        ids, mask = tok(["a dog next to a red car on the beach"])
+        images = torch.randn(1, 3, v.image_size, v.image_size)
+        with torch.inference_mode():
+            start = time.perf_counter()
+            image = model.encode_image(images)
+            text = model.encode_text(torch.from_numpy(ids), torch.from_numpy(mask))
+            itm = model.itm_score(text.hidden, text.mask, image.tokens)
+            box = model.predict_box(text.hidden, text.mask, image.tokens) if cfg.box_head else None
+            elapsed = time.perf_counter() - start
+        print(
+            f"forward      image tokens {tuple(image.tokens.shape)}, text hidden {tuple(text.hidden.shape)}, "
+            f"cosine {float(image.embed @ text.embed.T):+.3f}, ITM logit {float(itm):+.3f}"
+            + (f", box {[round(x, 3) for x in box[0].tolist()]}" if box is not None else "")
+            + f" in {elapsed * 1000:.0f} ms"
+        )
+    return 0
+
+
+def import_xvlm(args: argparse.Namespace) -> int:
+    from engine.checkpoint import CheckpointError, import_official
+    from engine.config import ConfigError
+
+    try:
+        _, report = import_official(args.checkpoint, args.config, args.out)
+    except (CheckpointError, ConfigError) as err:
+        raise KnownError(str(err)) from err
+    print(
+        f"imported {args.checkpoint} ({report.layout} layout): {report.loaded} tensors loaded, "
+        f"{len(report.ignored)} ignored (buffers rebuilt by the model, tied decoder), 0 missing, 0 unexpected"
+    )
+    for note in report.notes:
+        print(f"note: {note}")
+    print(f"wrote {Path(args.out)}")
+    return 0
+
+
+def scenes(args: argparse.Namespace) -> int:
+    from engine.data.world import generate_world
+
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 500 == 0:
+            rate = done / max(time.perf_counter() - start, 1e-9)
+            print(f"\r{done}/{total} images ({rate:.0f}/s)", end="" if done < total else "\n", flush=True)
+
+    summary = generate_world(
+        Path(args.out),
+        args.n,
+        args.seed,
+        test_size=args.test_size,
+        val_size=args.val_size,
+        workers=args.workers,
+        progress=progress,
+    )
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    return 0
