@@ -40,6 +40,24 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(handler="engine.commands:scenes")
 
+    p = sub.add_parser("train", help="pre-train or fine-tune (also under torchrun for many processes)")
+    p.add_argument("--config", help="training config JSON (see configs/train/); key=value overrides follow")
+    p.add_argument("overrides", nargs="*", help="e.g. steps=2000 loss_weights.box=0 out_dir=runs/x")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (logs still go to metrics.csv)"
+    )
+    p.set_defaults(handler="engine.commands:train")
+
+    p = sub.add_parser("evaluate", help="retrieval R@1/5/10 (ITC and ITM re-ranking) and grounding accuracy")
+    p.add_argument("checkpoint", help="our checkpoint directory")
+    p.add_argument("--data-root", default="data/world", help="folder the record paths resolve against")
+    p.add_argument("--retrieval", default="retrieval/test.json", help="retrieval test file ('' to skip)")
+    p.add_argument("--grounding", default="grounding/test.json", help="grounding test file ('' to skip)")
+    p.add_argument("--k-test", type=int, default=16, help="ITC top k re-ranked with ITM (0: ITC only)")
+    p.add_argument("--out", help="write the metrics as JSON here")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (faster on CPUs with bf16 support)")
+    p.set_defaults(handler="engine.commands:evaluate")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="multigrain", description=__doc__.splitlines()[0])

@@ -107,3 +107,54 @@ def scenes(args: argparse.Namespace) -> int:
     for key, value in summary.items():
         print(f"{key}: {value}")
     return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    from engine.checkpoint import CheckpointError
+    from engine.config import ConfigError
+    from engine.data.records import RecordError
+    from engine.train import train as run_training
+    from engine.train_config import load_train_config
+
+    try:
+        cfg = load_train_config(args.config, args.overrides)
+        final = run_training(cfg, progress=not args.no_progress)
+    except (ConfigError, CheckpointError, RecordError) as err:
+        raise KnownError(str(err)) from err
+    print(f"finished: {final}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from engine.checkpoint import CheckpointError, load_checkpoint
+    from engine.data.records import RecordError
+    from engine.evaluate import evaluate_grounding, evaluate_retrieval, format_retrieval, write_json
+
+    try:
+        model, _ = load_checkpoint(args.checkpoint)
+        root = Path(args.data_root)
+        results: dict = {"checkpoint": str(args.checkpoint), "model": model.cfg.name}
+        if args.retrieval:
+            start = time.perf_counter()
+            r = evaluate_retrieval(model, root / args.retrieval, root, k_test=args.k_test, amp=args.amp)
+            results["retrieval"] = r
+            print(
+                f"retrieval on {r['counts']['images']} images / {r['counts']['texts']} captions "
+                f"({time.perf_counter() - start:.0f} s)"
+            )
+            print(format_retrieval("ITC", r["itc"]))
+            if "itm" in r:
+                print(format_retrieval("ITM", r["itm"]) + f"  (ITC top {args.k_test} re-ranked)")
+        if args.grounding and model.bbox_head is not None:
+            g = evaluate_grounding(model, root / args.grounding, root, amp=args.amp)
+            results["grounding"] = g
+            print(
+                f"grounding on {g['count']} expressions: accuracy (IoU >= 0.5) {g['grounding_acc']:.1f}, "
+                f"mean IoU {g['mean_iou']:.3f}"
+            )
+    except (CheckpointError, RecordError) as err:
+        raise KnownError(str(err)) from err
+    if args.out:
+        write_json(args.out, results)
+        print(f"wrote {args.out}")
+    return 0

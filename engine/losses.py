@@ -60,10 +60,11 @@ def itc_loss(
 
     Features are L2-normalised, row i of ``image_feat`` pairs with row i of ``text_feat``.
     """
-    image_all = gather_with_grad(image_feat)
-    text_all = gather_with_grad(text_feat)
+    image_all = gather_with_grad(image_feat).float()
+    text_all = gather_with_grad(text_feat).float()
     idx_all = gather_no_grad(idx) if idx is not None else None
-    logits = image_all @ text_all.t() / temp
+    with torch.autocast(image_all.device.type, enabled=False):  # logits / temp need more than bf16's 8 bits
+        logits = image_all @ text_all.t() / temp.float()
     pos = positive_mask(logits.shape[0], idx_all, logits.device)
     targets = pos.to(logits.dtype)
     targets = targets / targets.sum(dim=1, keepdim=True)

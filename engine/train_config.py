@@ -1,0 +1,113 @@
+"""Training run settings: a JSON file sets defaults, ``key=value`` overrides on the command line win,
+and the resolved settings are saved beside every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import ConfigError
+
+TASKS = ("pretrain", "retrieval", "grounding")
+
+
+@dataclass
+class TrainConfig:
+    task: str = "pretrain"  # pretrain (image-text + region batches), retrieval or grounding fine-tuning
+    model: str = "demo"  # model config name or JSON file, used when init_checkpoint is empty
+    init_checkpoint: str | None = None  # our checkpoint directory to start from (imported or trained)
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"text.dropout": 0.0}
+    data_root: str = "data/world"  # relative record paths below resolve against this folder
+    image_text: list[str] = field(default_factory=lambda: ["pretrain/image_text.jsonl"])
+    regions: list[str] = field(default_factory=lambda: ["pretrain/regions.jsonl"])
+    retrieval_train: str = "retrieval/train.json"
+    grounding_train: str = "grounding/train.json"
+    eval_retrieval: str | None = "retrieval/val.json"  # evaluated every eval_every steps (ITC only)
+    eval_grounding: str | None = "grounding/val.json"
+    region_kinds: list[str] = field(default_factory=lambda: ["object", "region"])  # ablation switch
+    batch_size: int = 32  # image-text pairs per rank and step
+    region_images: int = 8  # images per region batch
+    region_texts: int = 32  # concept texts per region batch (re-sampled to exactly this many)
+    max_regions: int = 5  # texts drawn from one region record
+    region_prob: float = 0.5  # chance of an extra region step before each image-text step
+    crop_scale: tuple[float, float] = (0.5, 1.0)
+    hue_safe_augment: bool = False  # drop per-channel autocontrast/equalize (colour words are supervision)
+    steps: int = 1000  # image-text steps (the LR schedule counts these only, as X-VLM does)
+    warmup: float = 0.05  # a fraction of steps when < 1, else a number of steps
+    lr: float = 1e-4
+    lr_mult_new: float = 2.0  # for randomly initialised modules (cross-attention, projections, heads)
+    new_prefixes: list[str] = field(default_factory=list)  # more fresh modules, e.g. ["vision_encoder."]
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    loss_weights: dict[str, float] = field(
+        default_factory=lambda: {"itc": 1.0, "itm": 1.0, "mlm": 1.0, "box": 1.0}
+    )
+    amp: str = "auto"  # auto (bf16 where supported), bf16, fp16 (CUDA, with loss scaling), off
+    device: str = "auto"
+    workers: int = 1
+    threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+    seed: int = 42
+    out_dir: str = "runs/train"
+    save_every: int = 200
+    eval_every: int = 0
+    log_every: int = 10
+    grad_checkpointing: bool = False
+
+    def validate(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {TASKS}, not {self.task!r}")
+        if self.amp not in ("auto", "bf16", "fp16", "off"):
+            raise ConfigError(f"amp must be auto, bf16, fp16 or off, not {self.amp!r}")
+        if self.steps <= 0 or self.batch_size <= 0:
+            raise ConfigError("steps and batch_size must be positive")
+
+    def warmup_steps(self) -> int:
+        return int(self.warmup * self.steps) if self.warmup < 1 else int(self.warmup)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_value(text: str) -> Any:
+    """Command-line values are JSON when they parse as JSON (numbers, lists, null), else strings."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def load_train_config(path: str | Path | None, overrides: list[str]) -> TrainConfig:
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(f"cannot read training config {path}: {err}") from err
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} is not key=value")
+        top, _, sub = key.partition(".")
+        if top not in names:
+            raise ConfigError(f"unknown training setting {top!r}")
+        if sub:  # loss_weights.box=0, model_overrides.text.dropout=0
+            data.setdefault(top, dict(dataclasses.asdict(TrainConfig()).get(top) or {}))[sub] = parse_value(
+                value
+            )
+        else:
+            data[key] = parse_value(value)
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown training settings: {', '.join(unknown)}")
+    for key in ("crop_scale", "betas"):
+        if key in data:
+            data[key] = tuple(data[key])
+    cfg = TrainConfig(**data)
+    cfg.validate()
+    return cfg
