@@ -158,3 +158,14 @@ def evaluate(args: argparse.Namespace) -> int:
         write_json(args.out, results)
         print(f"wrote {args.out}")
     return 0
+
+
+def plot_training(args: argparse.Namespace) -> int:
+    from engine.plots import plot_training as plot
+
+    try:
+        out = plot(args.run, args.out)
+    except FileNotFoundError as err:
+        raise KnownError(str(err)) from err
+    print(f"wrote {out}")
+    return 0

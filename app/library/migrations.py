@@ -1,0 +1,151 @@
+"""The schema, as numbered forward-only migrations; ``PRAGMA user_version`` says which have run.
+
+Migration N (1-based) is ``MIGRATIONS[N - 1]``: a tuple of SQL statements run in one transaction
+together with ``PRAGMA user_version = N`` (SQLite keeps that number in the file header, inside the
+transaction), so a crash mid-migration leaves the database at N - 1. Never edit a released
+migration; append a new one. Before migrating a database that already holds a schema, a copy is made
+beside it as ``<db>.bak-v<old version>`` with SQLite's online backup API (WAL contents included).
+
+Conventions: times are unix seconds (REAL); ``taken_at`` is ISO 8601 text from EXIF (local time, with
+the offset when the camera wrote one); vectors are float16 little-endian BLOBs (``blobs.py``) keyed by
+(content hash, model identity), so a moved photo keeps its vectors, duplicates share them and two
+models' vectors never mix.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from app.library.db import DatabaseTooNewError, LibraryError
+
+V1 = (
+    """
+    CREATE TABLE folders (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,      -- absolute, as the user added it (see db.py on path encoding)
+        added_at REAL NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        size INTEGER NOT NULL,          -- bytes; with mtime_ns, decides whether the file changed
+        mtime_ns INTEGER NOT NULL,
+        content_hash TEXT,              -- sha256 hex of the bytes; NULL until read
+        width INTEGER,                  -- after EXIF orientation
+        height INTEGER,
+        taken_at TEXT,                  -- EXIF DateTimeOriginal, ISO 8601; NULL if absent
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('ok', 'error', 'pending')),
+        error TEXT,                     -- for status 'error': a sentence for the user
+        indexed_at REAL
+    )
+    """,
+    "CREATE INDEX photos_folder ON photos(folder_id)",
+    "CREATE INDEX photos_hash ON photos(content_hash)",
+    """
+    CREATE TABLE vectors (
+        content_hash TEXT NOT NULL,
+        model TEXT NOT NULL,            -- the runtime's identity: model + variant + graphs
+        dim INTEGER NOT NULL,           -- D
+        embedding BLOB NOT NULL,        -- D float16, L2-normalised before rounding
+        box_set TEXT NOT NULL,          -- name of the candidate box set (regions.py)
+        region_count INTEGER NOT NULL,  -- K
+        regions BLOB NOT NULL,          -- K x D float16, row-major, in the box set's order
+        created_at REAL NOT NULL,
+        PRIMARY KEY (content_hash, model)
+    )
+    """,
+    "CREATE INDEX vectors_model ON vectors(model)",
+    """
+    CREATE TABLE captions (
+        id INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('sidecar', 'xmp', 'exif', 'user')),
+        text TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (content_hash, source)
+    )
+    """,
+    """
+    CREATE TABLE caption_vectors (
+        caption_id INTEGER NOT NULL REFERENCES captions(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        embedding BLOB NOT NULL,        -- D float16, like vectors.embedding
+        PRIMARY KEY (caption_id, model)
+    )
+    """,
+    """
+    CREATE TABLE index_runs (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'done', 'cancelled', 'failed')),
+        model TEXT NOT NULL,
+        total INTEGER NOT NULL DEFAULT 0,      -- files found
+        unchanged INTEGER NOT NULL DEFAULT 0,  -- skipped: same size and mtime, vectors present
+        encoded INTEGER NOT NULL DEFAULT 0,    -- images run through the model
+        reused INTEGER NOT NULL DEFAULT 0,     -- new paths whose content already had vectors
+        failed INTEGER NOT NULL DEFAULT 0,     -- recorded with status 'error'
+        removed INTEGER NOT NULL DEFAULT 0     -- rows of files that vanished
+    )
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def user_version(db: Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def backup(db: Database, target: Path) -> None:
+    """Copy the live database to ``target`` (written beside it, then renamed into place)."""
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    dest = sqlite3.connect(str(partial))
+    try:
+        db.conn.backup(dest)
+    finally:
+        dest.close()
+    os.replace(partial, target)
+
+
+def migrate(db: Database, path: Path, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
+    """Bring ``db`` (the file at ``path``) up to ``len(migrations)``; return the version it was at."""
+    target = len(migrations)
+    found = user_version(db)
+    if found > target:
+        raise DatabaseTooNewError(
+            f"{path}: this library was written by a newer Multigrain (schema {found}; this app knows up "
+            f"to {target}). Update Multigrain, or open another library."
+        )
+    if found == target:
+        return found
+    if found == 0 and db.table_names():
+        raise LibraryError(f"{path}: this SQLite file holds other tables; it is not a Multigrain library")
+    if found > 0:
+        backup(db, path.with_name(f"{path.name}.bak-v{found}"))
+    conn = db.conn
+    for version in range(found + 1, target + 1):
+        # IMMEDIATE takes the write lock before reading user_version, so two apps opening the same
+        # library at once cannot both run a migration.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if user_version(db) < version:
+                for statement in migrations[version - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return found

@@ -1,0 +1,307 @@
+"""Reads and writes of library rows: folders, photos, vectors, captions, index runs.
+
+Plain functions over a ``sqlite_utils.Database`` opened by ``db.open_db``. Writes are ``ON CONFLICT``
+upserts; none of them commits by itself when the caller holds a transaction (``db.atomic()``), which
+is how the indexer commits a batch at once. Every path parameter goes through ``bind_path``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlite_utils import Database
+
+from app.library.blobs import from_blob, to_blob
+from app.library.db import bind_path, under_folder_params, under_folder_sql
+
+_CHUNK = 500  # parameters per IN (...) list, well under SQLite's limit
+
+
+@dataclass(frozen=True)
+class Folder:
+    id: int
+    path: str
+    added_at: float
+
+
+@dataclass(frozen=True)
+class PhotoState:
+    """What the indexer needs to know about a known photo to decide whether to read it again."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    status: str
+    has_vectors: bool  # for the model and box set asked about
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """One photo's row after it was read (status 'ok' or 'error')."""
+
+    path: str
+    folder_id: int
+    size: int
+    mtime_ns: int
+    status: str
+    content_hash: str | None = None
+    width: int | None = None
+    height: int | None = None
+    taken_at: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredVectors:
+    embedding: np.ndarray  # (D,) float32
+    regions: np.ndarray  # (K, D) float32
+    box_set: str
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    total: int = 0
+    unchanged: int = 0
+    encoded: int = 0
+    reused: int = 0
+    failed: int = 0
+    removed: int = 0
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# ----- folders --------------------------------------------------------------------------------------
+def add_folder(db: Database, path: str) -> int:
+    """Register a folder (idempotent); return its id."""
+    db.execute(
+        "INSERT INTO folders (path, added_at) VALUES (CAST(? AS TEXT), ?) ON CONFLICT(path) DO NOTHING",
+        [bind_path(path), time.time()],
+    )
+    row = db.execute("SELECT id FROM folders WHERE path = CAST(? AS TEXT)", [bind_path(path)]).fetchone()
+    return int(row[0])
+
+
+def list_folders(db: Database) -> list[Folder]:
+    rows = db.execute("SELECT id, path, added_at FROM folders ORDER BY path").fetchall()
+    return [Folder(*row) for row in rows]
+
+
+def remove_folder(db: Database, path: str) -> None:
+    """Forget a folder and its photos (the files are not touched; vectors go at the next prune)."""
+    db.execute("DELETE FROM folders WHERE path = CAST(? AS TEXT)", [bind_path(path)])
+
+
+# ----- photos ---------------------------------------------------------------------------------------
+def photo_states(db: Database, folder: str, model: str, box_set: str) -> dict[str, PhotoState]:
+    """Known photos whose path lies inside ``folder``, by path."""
+    sql = f"""
+        SELECT p.id, p.path, p.size, p.mtime_ns, p.content_hash, p.status, v.content_hash IS NOT NULL
+        FROM photos p
+        LEFT JOIN vectors v ON v.content_hash = p.content_hash AND v.model = :model AND v.box_set = :box_set
+        WHERE {under_folder_sql("p.path")}
+    """
+    params = {"model": model, "box_set": box_set, **under_folder_params(folder)}
+    return {
+        row[1]: PhotoState(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+        for row in db.execute(sql, params)
+    }
+
+
+def mark_pending(db: Database, files: Iterable[tuple[str, int, int, int]]) -> None:
+    """(path, folder id, size, mtime_ns) of files about to be read: status 'pending', hash unknown.
+
+    Rows stay 'pending' until their batch commits, so a run that is killed leaves them for the next.
+    """
+    with db.atomic():
+        db.conn.executemany(
+            """
+            INSERT INTO photos (path, folder_id, size, mtime_ns, status)
+            VALUES (CAST(? AS TEXT), ?, ?, ?, 'pending')
+            ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size,
+                mtime_ns = excluded.mtime_ns, content_hash = NULL, status = 'pending', error = NULL
+            """,
+            [(bind_path(path), folder_id, size, mtime_ns) for path, folder_id, size, mtime_ns in files],
+        )
+
+
+def save_photo(db: Database, record: PhotoRecord, indexed_at: float | None = None) -> None:
+    """Insert or replace one photo's row."""
+    db.execute(
+        """
+        INSERT INTO photos (path, folder_id, size, mtime_ns, content_hash, width, height, taken_at, status,
+                            error, indexed_at)
+        VALUES (CAST(:path AS TEXT), :folder_id, :size, :mtime_ns, :content_hash, :width, :height,
+                :taken_at, :status, :error, :indexed_at)
+        ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size,
+            mtime_ns = excluded.mtime_ns, content_hash = excluded.content_hash, width = excluded.width,
+            height = excluded.height, taken_at = excluded.taken_at, status = excluded.status,
+            error = excluded.error, indexed_at = excluded.indexed_at
+        """,
+        {
+            **record.__dict__,
+            "path": bind_path(record.path),
+            "indexed_at": time.time() if indexed_at is None else indexed_at,
+        },
+    )
+
+
+def delete_photos(db: Database, ids: Sequence[int]) -> None:
+    with db.atomic():
+        for chunk in _chunks(list(ids)):
+            db.execute(f"DELETE FROM photos WHERE id IN ({','.join('?' * len(chunk))})", list(chunk))
+
+
+def count_photos(db: Database, status: str | None = None) -> int:
+    if status is None:
+        return int(db.execute("SELECT count(*) FROM photos").fetchone()[0])
+    return int(db.execute("SELECT count(*) FROM photos WHERE status = ?", [status]).fetchone()[0])
+
+
+# ----- vectors --------------------------------------------------------------------------------------
+def hashes_with_vectors(db: Database, hashes: Iterable[str], model: str, box_set: str) -> set[str]:
+    """The subset of ``hashes`` that already have vectors for ``model`` and ``box_set``."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(hashes))):
+        rows = db.execute(
+            f"SELECT content_hash FROM vectors WHERE model = ? AND box_set = ? "
+            f"AND content_hash IN ({','.join('?' * len(chunk))})",
+            [model, box_set, *chunk],
+        )
+        found.update(row[0] for row in rows)
+    return found
+
+
+def put_vectors(
+    db: Database, content_hash: str, model: str, embedding: np.ndarray, box_set: str, regions: np.ndarray
+) -> None:
+    """Store one image's global (D,) and region (K, D) embeddings, replacing older ones."""
+    embedding = np.asarray(embedding)
+    regions = np.asarray(regions)
+    if embedding.ndim != 1 or regions.ndim != 2 or regions.shape[1] != embedding.shape[0]:
+        raise ValueError(f"expected (D,) and (K, D) vectors, got {embedding.shape} and {regions.shape}")
+    db.execute(
+        """
+        INSERT INTO vectors (content_hash, model, dim, embedding, box_set, region_count, regions, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT(content_hash, model) DO UPDATE SET dim = excluded.dim, embedding = excluded.embedding,
+            box_set = excluded.box_set, region_count = excluded.region_count, regions = excluded.regions,
+            created_at = excluded.created_at
+        """,
+        [
+            content_hash,
+            model,
+            embedding.shape[0],
+            to_blob(embedding),
+            box_set,
+            regions.shape[0],
+            to_blob(regions),
+            time.time(),
+        ],
+    )
+
+
+def get_vectors(db: Database, content_hash: str, model: str) -> StoredVectors | None:
+    row = db.execute(
+        "SELECT dim, embedding, box_set, region_count, regions FROM vectors "
+        "WHERE content_hash = ? AND model = ?",
+        [content_hash, model],
+    ).fetchone()
+    if row is None:
+        return None
+    dim, embedding, box_set, count, regions = row
+    return StoredVectors(from_blob(embedding, (dim,)), from_blob(regions, (count, dim)), box_set)
+
+
+def load_embeddings(db: Database, model: str) -> tuple[np.ndarray, np.ndarray]:
+    """Photo ids (N,) int64 and their global embeddings (N, D) float32, for photos indexed with ``model``.
+
+    Duplicates appear once per photo (they share one stored vector)."""
+    rows = db.execute(
+        """
+        SELECT p.id, v.dim, v.embedding FROM photos p
+        JOIN vectors v ON v.content_hash = p.content_hash AND v.model = ?
+        WHERE p.status = 'ok' ORDER BY p.id
+        """,
+        [model],
+    ).fetchall()
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    dim = rows[0][1]
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    matrix = np.stack([from_blob(row[2], (dim,)) for row in rows])
+    return ids, matrix
+
+
+def prune_vectors(db: Database) -> int:
+    """Delete vectors (and captions) whose content no photo has any more; return how many vectors."""
+    orphan = "NOT IN (SELECT content_hash FROM photos WHERE content_hash IS NOT NULL)"
+    removed = db.execute(f"DELETE FROM vectors WHERE content_hash {orphan}").rowcount
+    db.execute(f"DELETE FROM captions WHERE source != 'user' AND content_hash {orphan}")
+    return int(removed)
+
+
+def known_hashes(db: Database) -> set[str]:
+    rows = db.execute("SELECT DISTINCT content_hash FROM photos WHERE content_hash IS NOT NULL")
+    return {row[0] for row in rows}
+
+
+# ----- captions -------------------------------------------------------------------------------------
+def put_caption(db: Database, content_hash: str, source: str, text: str) -> int:
+    """Set the caption of one source for a photo's content; return its id. Its old vectors are dropped."""
+    db.execute(
+        """
+        INSERT INTO captions (content_hash, source, text, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT(content_hash, source) DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at
+        """,
+        [content_hash, source, text, time.time()],
+    )
+    caption_id = int(
+        db.execute(
+            "SELECT id FROM captions WHERE content_hash = ? AND source = ?", [content_hash, source]
+        ).fetchone()[0]
+    )
+    db.execute("DELETE FROM caption_vectors WHERE caption_id = ?", [caption_id])
+    return caption_id
+
+
+def put_caption_vector(db: Database, caption_id: int, model: str, embedding: np.ndarray) -> None:
+    db.execute(
+        """
+        INSERT INTO caption_vectors (caption_id, model, embedding) VALUES (?, ?, ?)
+        ON CONFLICT(caption_id, model) DO UPDATE SET embedding = excluded.embedding
+        """,
+        [caption_id, model, to_blob(embedding)],
+    )
+
+
+def captions_for(db: Database, content_hash: str) -> dict[str, str]:
+    """source -> text for one photo's content."""
+    rows = db.execute("SELECT source, text FROM captions WHERE content_hash = ?", [content_hash])
+    return dict(rows.fetchall())
+
+
+# ----- index runs -----------------------------------------------------------------------------------
+def start_run(db: Database, model: str) -> int:
+    cursor = db.execute(
+        "INSERT INTO index_runs (started_at, status, model) VALUES (?, 'running', ?)", [time.time(), model]
+    )
+    return int(cursor.lastrowid)
+
+
+def finish_run(db: Database, run_id: int, status: str, counts: RunCounts) -> None:
+    db.execute(
+        """
+        UPDATE index_runs SET finished_at = :finished_at, status = :status, total = :total,
+            unchanged = :unchanged, encoded = :encoded, reused = :reused, failed = :failed, removed = :removed
+        WHERE id = :id
+        """,
+        {"finished_at": time.time(), "status": status, "id": run_id, **counts.__dict__},
+    )
