@@ -58,11 +58,46 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--amp", action="store_true", help="bf16 autocast (faster on CPUs with bf16 support)")
     p.set_defaults(handler="engine.commands:evaluate")
 
+    p = sub.add_parser("plot-training", help="draw a run's loss and validation curves to a PNG")
+    p.add_argument("run", help="training output directory (with metrics.csv)")
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.set_defaults(handler="engine.commands:plot_training")
+
+
+def _export_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a checkpoint to a model bundle (ONNX graphs + manifest)")
+    p.add_argument("checkpoint", help="our checkpoint directory")
+    p.add_argument("out_dir", help="bundle directory to write (replaced if it holds a bundle)")
+    p.add_argument(
+        "--variant",
+        choices=("fp32", "fp16", "int8"),
+        default="fp32",
+        help="fp32; fp16 for CUDA; int8 (dynamic quantisation) for CPU. Both made from the fp32 export",
+    )
+    p.set_defaults(handler="export.commands:export")
+
+    p = sub.add_parser("verify", help="check a bundle's hashes and format, and its parity with a checkpoint")
+    p.add_argument("bundle", help="bundle directory")
+    p.add_argument("--checkpoint", help="the checkpoint it came from: also compare outputs with torch")
+    p.add_argument("--providers", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(handler="export.commands:verify")
+
+    p = sub.add_parser(
+        "bench-encoders", help="images/s and texts/s: torch eager vs ONNX Runtime fp32/int8 (and CUDA)"
+    )
+    p.add_argument("--models", default="demo,xvlm-base-384", help="comma-separated configs (random weights)")
+    p.add_argument("--batches", default="1,16", help="comma-separated batch sizes")
+    p.add_argument("--seconds", type=float, default=3.0, help="time budget per measurement (at least 1 call)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads, torch and ORT (0: torch's)")
+    p.add_argument("--cache", help="folder for the exported graphs (default: temp dir)")
+    p.set_defaults(handler="export.commands:bench_encoders")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="multigrain", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _engine_commands(sub)
+    _export_commands(sub)
     return parser
 
 

@@ -1,0 +1,163 @@
+"""Checkpoint -> bundle: export the fp32 graphs, derive the variant, measure drift, write the manifest.
+
+The bundle is assembled in a hidden staging directory beside ``out_dir`` and renamed into place only
+after its drift passed, so a failed or interrupted export never leaves a half bundle that looks whole.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from engine.checkpoint import WEIGHTS, CheckpointError, load_checkpoint, sha256_file
+from engine.model.xvlm import XVLM
+from export.bundle import MANIFEST, VARIANTS, VOCAB, BundleError, read_manifest, write_manifest
+from export.onnx_export import GRAPH_IO, OPSET, TRACE_BATCH, export_graphs
+from export.quantize import quantization_summary, to_fp16, to_int8
+
+
+class ExportError(BundleError):
+    """An export that could not produce a trustworthy bundle."""
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def exporter_versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxscript": _version("onnxscript"),
+        "onnxruntime": onnxruntime.__version__,
+        "multigrain": _version("multigrain"),
+    }
+
+
+def model_fields(model: XVLM, variant: str, graphs: list[str]) -> dict[str, Any]:
+    """The manifest's model facts, all read from the model's config (the one source of truth)."""
+    cfg = model.cfg
+    v, t = cfg.vision, cfg.text
+    return {
+        "model": cfg.name,
+        "config": cfg.to_dict(),
+        "variant": variant,
+        "image_size": v.image_size,
+        "image_mean": list(cfg.image_mean),
+        "image_std": list(cfg.image_std),
+        "max_tokens": t.max_tokens,
+        "max_words": t.max_words,
+        "embed_dim": cfg.embed_dim,
+        "text_hidden": t.hidden_size,
+        "token_grid": {
+            "grid": v.grid,
+            "patch_stride": v.patch_stride,
+            "num_tokens": v.num_tokens,
+            "width": v.width,
+        },
+        "graphs": {
+            name: {
+                "file": f"{name}.onnx",
+                "inputs": list(GRAPH_IO[name][0]),
+                "outputs": list(GRAPH_IO[name][1]),
+            }
+            for name in graphs
+        },
+        "vocab": VOCAB,
+    }
+
+
+def _derive_variant(fp32_dir: Path, stage: Path, variant: str, graphs: list[str]) -> dict[str, Any]:
+    notes: dict[str, Any] = {}
+    for name in graphs:
+        src, dst = fp32_dir / f"{name}.onnx", stage / f"{name}.onnx"
+        if variant == "fp32":
+            shutil.copyfile(src, dst)
+        elif variant == "fp16":
+            notes[name] = to_fp16(src, dst)
+        else:
+            notes[name] = to_int8(src, dst, name)
+    return notes
+
+
+def export_bundle(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    variant: str = "fp32",
+    *,
+    model: XVLM | None = None,
+    fp32_graphs: str | Path | None = None,
+    check: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Write a bundle of ``checkpoint`` to ``out_dir``; returns its manifest.
+
+    ``model`` skips reloading the checkpoint; ``fp32_graphs`` reuses an earlier fp32 export (int8 and
+    fp16 are always made from fp32 graphs). With ``check`` the export fails (``ExportError``) when the
+    measured drift exceeds the variant's thresholds. An existing bundle at ``out_dir`` is replaced;
+    any other non-empty directory is refused.
+    """
+    from export.parity import format_drift, measure_drift
+    from export.runtime import Runtime
+
+    if variant not in VARIANTS:
+        raise ExportError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    ckpt, out = Path(checkpoint), Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise ExportError(f"{out} exists and is not a model bundle; choose an empty or new directory")
+    try:
+        if model is None:
+            model, _ = load_checkpoint(ckpt)
+        weights_sha = sha256_file(ckpt / WEIGHTS)
+        meta = json.loads((ckpt / "meta.json").read_text())
+    except (CheckpointError, OSError, json.JSONDecodeError) as err:
+        raise ExportError(f"cannot export {ckpt}: {err}") from err
+    model = model.float().eval()
+    graphs = [n for n in GRAPH_IO if n != "box" or model.bbox_head is not None]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        with tempfile.TemporaryDirectory(prefix="multigrain-fp32-") as scratch:
+            fp32_dir = Path(fp32_graphs) if fp32_graphs else Path(scratch)
+            if not fp32_graphs:
+                log(f"exporting {len(graphs)} fp32 graphs of {model.cfg.name} ({', '.join(graphs)})")
+                export_graphs(model, fp32_dir, graphs)
+            if variant != "fp32":
+                log(f"making the {variant} variant from the fp32 graphs")
+            notes = _derive_variant(fp32_dir, stage, variant, graphs)
+        shutil.copyfile(ckpt / "vocab.txt", stage / VOCAB)
+        fields = model_fields(model, variant, graphs) | {
+            "source": {"checkpoint": ckpt.name, "weights_sha256": weights_sha, "meta": meta},
+            "exporter": exporter_versions() | {"opset": str(OPSET), "trace_batch": str(TRACE_BATCH)},
+            "quantization": quantization_summary(variant) | ({"graphs": notes} if notes else {}),
+        }
+        manifest = write_manifest(stage, fields)
+        log(f"measuring drift of {manifest['identity']} against fp32 torch")
+        drift = measure_drift(model, Runtime(stage, providers="cpu"), variant)
+        log(format_drift(drift))
+        if check and not drift["pass"]:
+            raise ExportError(
+                f"{variant} export drifts too far from the torch model: {'; '.join(drift['failures'])}"
+            )
+        # The manifest is not among the hashed files, so adding the drift changes no hash or identity.
+        manifest = write_manifest(stage, fields | {"drift": drift})
+        read_manifest(stage)
+        stage.chmod(0o755)  # mkdtemp makes it private; a bundle is read by whoever runs the app
+        if out.exists():
+            shutil.rmtree(out)
+        stage.rename(out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return manifest

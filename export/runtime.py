@@ -1,0 +1,331 @@
+"""The torch-free runtime: a bundle's ONNX graphs behind the same surface as the engine's encoders.
+
+Only numpy, Pillow, onnxruntime and tokenizers are imported (tests/export/test_runtime.py proves it in a
+clean interpreter that refuses torch). Sessions are created on first use of each graph, with the
+providers and intra-op threads chosen here, so a search that never grounds never loads the box graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from app.errors import KnownError
+from engine.data.text import CLS_ID, EmptyTextError, Tokenizer, pre_caption
+from export.bundle import Bundle, load_bundle
+from export.preprocess import Preprocess
+from export.regions import normalised_boxes_to_patch_masks
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+class ProviderError(KnownError):
+    """An execution provider that was asked for and cannot be used."""
+
+
+def _cuda_driver_present() -> bool:
+    # onnxruntime-gpu lists CUDA as available even on machines without a GPU and then logs an error
+    # when a session falls back; the driver library is what a GPU machine has and a CPU one lacks.
+    for name in ("libcuda.so.1", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def resolve_providers(request: str) -> list[str]:
+    """'auto' | 'cpu' | 'cuda' -> the provider list handed to onnxruntime (CPU always last)."""
+    if request == "cpu":
+        return [CPU]
+    if request not in ("auto", "cuda"):
+        raise ValueError(f"providers must be 'auto', 'cpu' or 'cuda', not {request!r}")
+    built = CUDA in ort.get_available_providers()
+    if request == "cuda" and not built:
+        raise ProviderError(
+            "CUDA was requested but this onnxruntime has no CUDA provider (install onnxruntime-gpu)"
+        )
+    if request == "cuda" or (built and _cuda_driver_present()):
+        preload = getattr(ort, "preload_dlls", None)
+        if preload is not None:
+            # Finds CUDA/cuDNN in the nvidia-* wheels without torch's help; if it fails, onnxruntime
+            # still looks in the system library path.
+            with contextlib.suppress(Exception):
+                preload()
+        return [CUDA, CPU]
+    return [CPU]
+
+
+def _f32(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _used_width(mask: np.ndarray) -> int:
+    """Columns up to the last one any row attends to: the rest is padding and only costs time."""
+    used = np.flatnonzero(np.asarray(mask).any(axis=0))
+    return int(used[-1]) + 1 if used.size else 1
+
+
+class Runtime:
+    """Encoders and heads of one bundle.
+
+    ``providers``: 'auto' (CUDA when onnxruntime has it and a GPU driver is present, else CPU), 'cpu' or
+    'cuda' (an error if CUDA cannot be used). ``threads``: intra-op threads per session (0: onnxruntime's
+    default, one per physical core). Every method batches internally and returns float32 numpy arrays.
+    """
+
+    def __init__(
+        self, bundle_dir: str | Path, providers: str = "auto", threads: int = 0, *, verify_hashes: bool = True
+    ) -> None:
+        self._bundle: Bundle = load_bundle(bundle_dir, verify_hashes=verify_hashes)
+        m = self._bundle.manifest
+        self._request = providers
+        self._providers = resolve_providers(providers)
+        self._threads = int(threads)
+        self._sessions: dict[str, ort.InferenceSession] = {}
+        self._lock = threading.Lock()
+        self._preprocess = Preprocess(m["image_size"], m["image_mean"], m["image_std"])
+        self._tokenizer: Tokenizer | None = None
+        grid = m["token_grid"]
+        self._grid, self._stride = int(grid["grid"]), int(grid["patch_stride"])
+        self._num_tokens, self._width = int(grid["num_tokens"]), int(grid["width"])
+
+    # ----- facts -----------------------------------------------------------------------------------
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self._bundle.manifest
+
+    @property
+    def identity(self) -> str:
+        """Model name + variant + short hash of the graphs; store it with every vector."""
+        return self._bundle.identity
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.manifest["embed_dim"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.manifest["image_size"])
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.manifest["max_tokens"])
+
+    @property
+    def has_box_head(self) -> bool:
+        return self._bundle.has_graph("box")
+
+    @property
+    def providers(self) -> list[str]:
+        """Providers the sessions actually run on (creates the small concepts session if none exists yet,
+        because only a live session knows whether CUDA really loaded)."""
+        with self._lock:
+            live = next(iter(self._sessions.values()), None)
+        return list((live or self.session("concepts")).get_providers())
+
+    # ----- sessions --------------------------------------------------------------------------------
+    def session(self, graph: str) -> ort.InferenceSession:
+        """The graph's session, created on first use."""
+        with self._lock:
+            existing = self._sessions.get(graph)
+            if existing is not None:
+                return existing
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.log_severity_level = 3  # errors only: fallbacks are reported by ``providers``
+            path = self._bundle.graph_path(graph)
+            try:
+                created = ort.InferenceSession(str(path), sess_options=options, providers=self._providers)
+            except Exception as err:  # onnxruntime raises its own untyped errors for bad graphs
+                raise KnownError(f"{path}: onnxruntime cannot load this graph: {err}") from err
+            if self._request == "cuda" and CUDA not in created.get_providers():
+                raise ProviderError(
+                    "CUDA was requested but onnxruntime could not start it (see its log above)"
+                )
+            self._sessions[graph] = created
+            return created
+
+    def run(self, graph: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One call of one graph, no batching (the other methods batch)."""
+        return self.session(graph).run(None, feeds)
+
+    # ----- images ----------------------------------------------------------------------------------
+    def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """PIL images -> (B, 3, S, S) float32, the numpy mirror of engine.data.transforms.EvalTransform."""
+        return self._preprocess(images)
+
+    def encode_images(
+        self, images: Sequence[Image.Image] | np.ndarray, batch_size: int = 16
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """PIL images or a preprocessed (B, 3, S, S) array -> (embeds (B, D), tokens (B, 1+L, C)).
+
+        Images are preprocessed one batch at a time, so a long list never sits in memory as pixels.
+        """
+        n = len(images)
+        if isinstance(images, np.ndarray):
+            s = self.image_size
+            if images.ndim != 4 or images.shape[1:] != (3, s, s):
+                raise ValueError(f"expected preprocessed images (B, 3, {s}, {s}), got {images.shape}")
+        embeds = np.empty((n, self.embed_dim), dtype=np.float32)
+        tokens = np.empty((n, self._num_tokens, self._width), dtype=np.float32)
+        for start in range(0, n, batch_size):
+            chunk = images[start : start + batch_size]
+            pixels = chunk if isinstance(chunk, np.ndarray) else self.preprocess(chunk)
+            embed, tok = self.run("vision", {"images": _f32(pixels)})
+            embeds[start : start + len(pixels)] = embed
+            tokens[start : start + len(pixels)] = tok
+        return embeds, tokens
+
+    def encode_regions(self, tokens: np.ndarray, boxes: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Image tokens (B, 1+L, C) and boxes (B, K, 4) as x, y, w, h in fractions (0..1) of the image
+        -> normalised region (concept) embeddings (B, K, D), comparable with text embeddings."""
+        boxes = np.asarray(boxes, dtype=np.float64)
+        if boxes.ndim != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != len(tokens):
+            raise ValueError(f"boxes must be (B, K, 4) with B = {len(tokens)}, got {boxes.shape}")
+        b, k = boxes.shape[:2]
+        out = np.empty((b, k, self.embed_dim), dtype=np.float32)
+        if k == 0:
+            return out
+        masks = normalised_boxes_to_patch_masks(boxes, self.image_size, self._stride)
+        for start in range(0, b, batch_size):
+            stop = start + batch_size
+            feeds = {"image_tokens": _f32(tokens[start:stop]), "patch_masks": masks[start:stop]}
+            out[start:stop] = self.run("concepts", feeds)[0]
+        return out
+
+    # ----- texts -----------------------------------------------------------------------------------
+    @property
+    def tokenizer(self) -> Tokenizer:
+        if self._tokenizer is None:
+            self._tokenizer = Tokenizer(self._bundle.vocab_path, max_tokens=self.max_tokens)
+        return self._tokenizer
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Texts -> (ids, mask) int64 (N, max_tokens) and ``blank`` (N,) bool, the engine's path exactly
+        (``pre_caption`` then [CLS] + WordPieces). A text that is empty after ``pre_caption`` (blank,
+        or only punctuation) becomes the bare [CLS] and is flagged blank."""
+        max_words = int(self.manifest["max_words"])
+        cleaned: list[str] = []
+        blank = np.zeros(len(texts), dtype=bool)
+        for i, text in enumerate(texts):
+            try:
+                cleaned.append(pre_caption(text, max_words))
+            except EmptyTextError:
+                cleaned.append("")
+                blank[i] = True
+        ids, mask = self.tokenizer(cleaned, pad_to="max")
+        ids[blank, 0], mask[blank, 0] = CLS_ID, 1  # the tokenizer already gives [CLS]; made explicit
+        return ids, mask, blank
+
+    def encode_tokens(
+        self, ids: np.ndarray, mask: np.ndarray, batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and mask (N, T) -> (embeds (N, D), hidden (N, T, H)).
+
+        Each batch is cut to its longest row before the graph runs (padding only costs time: padded
+        positions are masked out) and the hidden states are padded back to T with zeros.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        mask = np.asarray(mask, dtype=np.int64)
+        n, t = ids.shape
+        hidden_size = int(self.manifest["config"]["text"]["hidden_size"])
+        embeds = np.empty((n, self.embed_dim), dtype=np.float32)
+        hidden = np.zeros((n, t, hidden_size), dtype=np.float32)
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            width = _used_width(mask[start:stop])
+            feeds = {"input_ids": ids[start:stop, :width], "attention_mask": mask[start:stop, :width]}
+            embed, hid = self.run("text", feeds)
+            embeds[start:stop] = embed
+            hidden[start:stop, :width] = hid
+        return embeds, hidden
+
+    def encode_texts(
+        self, texts: Sequence[str], batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Texts -> (embeds (N, D), hidden (N, max_tokens, H), mask (N, max_tokens) int64).
+
+        A blank text (empty after ``pre_caption``) does not raise: its embedding is all zeros, so its
+        cosine with every image is 0 and it adds nothing to a weighted query; its hidden states are the
+        bare [CLS]'s, so ITM and box calls on it still run (their output means nothing).
+        """
+        ids, mask, blank = self.tokenize(texts)
+        embeds, hidden = self.encode_tokens(ids, mask, batch_size)
+        embeds[blank] = 0.0
+        return embeds, hidden, mask
+
+    # ----- fusion heads ----------------------------------------------------------------------------
+    def _pairs(
+        self, hidden: np.ndarray, mask: np.ndarray, tokens: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        # One text against many images (re-ranking) or many texts against one image (grounding):
+        # a batch of 1 on either side is repeated to the other's length.
+        n = max(len(hidden), len(tokens))
+        if len(hidden) not in (1, n) or len(tokens) not in (1, n) or len(mask) != len(hidden):
+            raise ValueError(f"cannot pair {len(hidden)} texts with {len(tokens)} images")
+        if len(hidden) == 1 and n > 1:
+            hidden, mask = np.repeat(hidden, n, axis=0), np.repeat(mask, n, axis=0)
+        if len(tokens) == 1 and n > 1:
+            tokens = np.repeat(tokens, n, axis=0)
+        return hidden, np.asarray(mask, dtype=np.int64), tokens, n
+
+    def itm_scores(
+        self,
+        hidden: np.ndarray,
+        mask: np.ndarray,
+        tokens: np.ndarray,
+        image_mask: np.ndarray | None = None,
+        batch_size: int = 32,
+    ) -> np.ndarray:
+        """Raw 'match' logits (B,) of text i with image i (X-VLM's retrieval score; higher is better).
+
+        ``image_mask`` (B, 1+L) restricts the fusion layers to some patches (a region); default all."""
+        hidden, mask, tokens, n = self._pairs(hidden, mask, tokens)
+        if image_mask is None:
+            image_mask = np.ones(tokens.shape[:2], dtype=np.int64)
+        out = np.empty(n, dtype=np.float32)
+        for start in range(0, n, batch_size):
+            s = slice(start, start + batch_size)
+            width = _used_width(mask[s])
+            feeds = {
+                "text_hidden": _f32(hidden[s, :width]),
+                "text_mask": mask[s, :width],
+                "image_tokens": _f32(tokens[s]),
+                "image_mask": np.asarray(image_mask[s], dtype=np.int64),
+            }
+            out[s] = self.run("itm", feeds)[0]
+        return out
+
+    def predict_boxes(
+        self, hidden: np.ndarray, mask: np.ndarray, tokens: np.ndarray, batch_size: int = 32
+    ) -> np.ndarray:
+        """Where text i is in image i: (B, 4) normalised (cx, cy, w, h) of the resized (square) image,
+        which are also fractions of the original photo since the resize only stretches."""
+        if not self.has_box_head:
+            raise KnownError(f"model bundle {self.identity} has no box head: it cannot ground text")
+        hidden, mask, tokens, n = self._pairs(hidden, mask, tokens)
+        out = np.empty((n, 4), dtype=np.float32)
+        for start in range(0, n, batch_size):
+            s = slice(start, start + batch_size)
+            width = _used_width(mask[s])
+            feeds = {
+                "text_hidden": _f32(hidden[s, :width]),
+                "text_mask": mask[s, :width],
+                "image_tokens": _f32(tokens[s]),
+            }
+            out[s] = self.run("box", feeds)[0]
+        return out

@@ -1,0 +1,111 @@
+"""The bundle's manifest, its identity, and the refusals of ``load_bundle``."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+
+import pytest
+
+from app.errors import KnownError
+from engine.checkpoint import sha256_file
+from export.bundle import FORMAT_VERSION, BundleError, load_bundle
+
+GRAPHS = {"vision", "concepts", "text", "itm", "box"}
+
+
+@pytest.fixture
+def bundle_copy(fp32_bundle: pathlib.Path, tmp_path: pathlib.Path) -> pathlib.Path:
+    return pathlib.Path(shutil.copytree(fp32_bundle, tmp_path / "bundle"))
+
+
+def _edit_manifest(bundle: pathlib.Path, **changes: object) -> None:
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def test_manifest_has_every_fact(fp32_bundle: pathlib.Path, tiny_checkpoint: pathlib.Path) -> None:
+    m = load_bundle(fp32_bundle).manifest
+    assert m["format_version"] == FORMAT_VERSION == 1
+    assert m["model"] == "test-tiny" and m["config"]["name"] == "test-tiny" and m["variant"] == "fp32"
+    assert m["image_size"] == 64 and len(m["image_mean"]) == 3 and len(m["image_std"]) == 3
+    assert (m["max_tokens"], m["max_words"], m["embed_dim"]) == (24, 30, 16)
+    assert m["token_grid"] == {"grid": 4, "patch_stride": 16, "num_tokens": 17, "width": 32}
+    assert set(m["graphs"]) == GRAPHS
+    assert set(m["files"]) == {f"{g}.onnx" for g in GRAPHS} | {"vocab.txt"}
+    for name, digest in m["files"].items():
+        assert sha256_file(fp32_bundle / name) == digest
+    assert m["source"]["weights_sha256"] == sha256_file(tiny_checkpoint / "model.safetensors")
+    assert set(m["exporter"]) >= {"torch", "onnx", "onnxruntime", "multigrain"}
+    assert m["drift"]["pass"] and m["created"]
+    assert m["identity"].startswith("test-tiny-fp32-") and len(m["identity"].rsplit("-", 1)[1]) == 12
+
+
+def test_identities_differ_between_variants(fp32_bundle: pathlib.Path, int8_bundle: pathlib.Path) -> None:
+    a, b = load_bundle(fp32_bundle), load_bundle(int8_bundle)
+    assert a.identity != b.identity and b.identity.startswith("test-tiny-int8-")
+
+
+def test_identity_is_stable_and_follows_the_graphs(bundle_copy: pathlib.Path) -> None:
+    from export.bundle import write_manifest
+
+    before = load_bundle(bundle_copy).manifest
+    fields = {k: v for k, v in before.items() if k not in ("format_version", "identity", "files", "created")}
+    assert write_manifest(bundle_copy, fields)["identity"] == before["identity"]
+    with open(bundle_copy / "itm.onnx", "ab") as f:
+        f.write(b"\0")
+    assert write_manifest(bundle_copy, fields)["identity"] != before["identity"]
+
+
+def test_refuses_a_changed_file(bundle_copy: pathlib.Path) -> None:
+    data = bytearray((bundle_copy / "text.onnx").read_bytes())
+    data[-10] ^= 0xFF
+    (bundle_copy / "text.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"text\.onnx does not match its sha256"):
+        load_bundle(bundle_copy)
+    load_bundle(bundle_copy, verify_hashes=False)  # the explicit opt-out skips only the hashes
+
+
+def test_refuses_a_missing_file(bundle_copy: pathlib.Path) -> None:
+    (bundle_copy / "vocab.txt").unlink()
+    with pytest.raises(BundleError, match=r"missing file vocab\.txt"):
+        load_bundle(bundle_copy, verify_hashes=False)
+
+
+def test_refuses_a_newer_format(bundle_copy: pathlib.Path) -> None:
+    _edit_manifest(bundle_copy, format_version=FORMAT_VERSION + 1)
+    with pytest.raises(BundleError, match=r"format version 2 is newer than this Multigrain supports \(1\)"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: (p / "manifest.json").write_text("{not json"), "unreadable manifest"),
+        (lambda p: (p / "manifest.json").write_text("[1, 2]"), "unreadable manifest.*not a JSON object"),
+        (lambda p: _edit_manifest(p, format_version="1"), "unreadable manifest.*format_version"),
+        (lambda p: _edit_manifest(p, graphs=None), "unreadable manifest"),
+        (lambda p: (p / "manifest.json").unlink(), "missing file manifest.json"),
+    ],
+)
+def test_refuses_an_unreadable_manifest(bundle_copy: pathlib.Path, damage, message: str) -> None:
+    damage(bundle_copy)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(bundle_copy)
+
+
+def test_manifest_cannot_point_outside(bundle_copy: pathlib.Path) -> None:
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["files"]["../outside.onnx"] = "0" * 64
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="bad file name"):
+        load_bundle(bundle_copy)
+
+
+def test_bundle_error_is_a_known_error() -> None:
+    assert issubclass(BundleError, KnownError)
+    with pytest.raises(BundleError, match="not a model bundle directory"):
+        load_bundle("/nonexistent/bundle")
