@@ -11,7 +11,6 @@ run code on load is refused, never executed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import re
@@ -24,6 +23,7 @@ import torch
 
 from engine.config import ConfigError, ModelConfig, load_config
 from engine.data.text import default_vocab_path
+from engine.hashing import sha256_file
 from engine.model.factory import create_model
 from engine.model.xvlm import XVLM
 
@@ -33,14 +33,6 @@ WEIGHTS = "model.safetensors"
 
 class CheckpointError(Exception):
     """A checkpoint that cannot be used, with the reason in words."""
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ----- our format ---------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from engine.checkpoint import WEIGHTS, CheckpointError, load_checkpoint, sha256_file
+from engine.checkpoint import WEIGHTS, CheckpointError, load_checkpoint
+from engine.hashing import sha256_file
 from engine.model.xvlm import XVLM
 from export.bundle import MANIFEST, VARIANTS, VOCAB, BundleError, read_manifest, write_manifest
 from export.onnx_export import GRAPH_IO, OPSET, TRACE_BATCH, export_graphs

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import KnownError
+from engine.hashing import sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -42,15 +43,6 @@ REQUIRED = (
 
 class BundleError(KnownError):
     """A bundle that cannot be used (missing or changed file, unreadable or too new manifest)."""
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    # engine.checkpoint has the same function but imports torch; the runtime must not.
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def bundle_identity(model: str, variant: str, files: dict[str, str], preprocessing: dict[str, Any]) -> str:

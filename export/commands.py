@@ -29,7 +29,8 @@ def verify(args: argparse.Namespace) -> int:
     )
     if not args.checkpoint:
         return 0
-    from engine.checkpoint import WEIGHTS, CheckpointError, load_checkpoint, sha256_file
+    from engine.checkpoint import WEIGHTS, CheckpointError, load_checkpoint
+    from engine.hashing import sha256_file
     from export.parity import format_drift, measure_drift
     from export.runtime import Runtime
 
