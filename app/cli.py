@@ -93,11 +93,104 @@ def _export_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler="export.commands:bench_encoders")
 
 
+def _app_commands(sub: argparse._SubParsersAction) -> None:
+    def library_args(p: argparse.ArgumentParser, bundle: bool = True) -> None:
+        p.add_argument("--db", help="library database (default: library.db in the app data folder)")
+        if bundle:
+            p.add_argument(
+                "--bundle", help="model bundle (default: $MULTIGRAIN_BUNDLE, then bundles/demo-int8)"
+            )
+
+    p = sub.add_parser("index", help="index folders of photos into the library (incremental)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders to index (added to the library)")
+    p.add_argument("--batch-size", type=int, default=16, help="photos encoded per batch")
+    library_args(p)
+    p.set_defaults(handler="app.commands:index")
+
+    p = sub.add_parser("search", help="search the library by text, example image, or both")
+    p.add_argument(
+        "query",
+        nargs="?",
+        default="",
+        help='text; "-word" or -"two words" subtracts a term (put -- before a query starting with "-")',
+    )
+    p.add_argument("--image", help="an example image file")
+    p.add_argument(
+        "--image-weight", type=float, default=0.5, help="share of the image when there is text too"
+    )
+    p.add_argument("--negative-weight", type=float, default=0.5, help="total weight of the negative terms")
+    p.add_argument("--top", type=int, default=20, help="results to show")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--folder", help="only photos inside this folder")
+    p.add_argument("--after", help="only photos taken on or after this date (YYYY-MM-DD)")
+    p.add_argument("--before", help="only photos taken on or before this date (YYYY-MM-DD)")
+    p.add_argument("--sort", choices=("score", "date"), default="score", help="order of the matching photos")
+    p.add_argument("--rerank", type=int, default=0, metavar="K", help="re-rank the first K with the ITM head")
+    p.add_argument("--all", action="store_true", help="no relevance cutoff: rank every photo")
+    library_args(p)
+    p.set_defaults(handler="app.commands:search")
+
+    p = sub.add_parser("ground", help="find where a text is in one photo (box and score)")
+    p.add_argument("photo", help="image file")
+    p.add_argument("text", help="what to find")
+    p.add_argument("--out", help="write the photo with the box drawn to this PNG")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--bundle", help="model bundle")
+    p.set_defaults(handler="app.commands:ground")
+
+    p = sub.add_parser("status", help="the library, the model bundle, the vector cache")
+    library_args(p)
+    p.set_defaults(handler="app.commands:status")
+
+    p = sub.add_parser("demo", help="make a demo library from the synthetic world, search it, draw a sheet")
+    p.add_argument("--out", default="multigrain-demo", help="folder for the photos, library and sheet")
+    p.add_argument("--photos", type=int, default=300, help="photos to generate")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--bundle", help="model bundle")
+    p.set_defaults(handler="app.commands:demo")
+
+    p = sub.add_parser("tune-search", help="choose a bundle's search weights and cutoff on the world")
+    p.add_argument("bundle", help="model bundle")
+    p.add_argument("--world", default="data/world", help="synthetic world folder")
+    p.add_argument("--work", help="folder for the evaluation libraries (default: in the app data folder)")
+    p.add_argument("--caption-share", type=float, default=0.3, help="photos given a caption sidecar")
+    p.add_argument(
+        "--shortcut-split",
+        choices=("test", "all", "none"),
+        default="test",
+        help="library on which to measure the two-stage shortcut's recall (all: whole world)",
+    )
+    p.add_argument("--no-save", action="store_true", help="measure and print only")
+    p.add_argument("--out", help="also write the report as JSON here")
+    p.set_defaults(handler="app.commands:tune_search")
+
+    p = sub.add_parser(
+        "bench-search", help="indexing rate, search latency, bytes and memory per library size"
+    )
+    p.add_argument("--sizes", default="1000,10000,100000,1000000", help="comma-separated library sizes")
+    p.add_argument("--bundle", help="model bundle (text encoder and indexing)")
+    p.add_argument("--big-bundle", help="also time indexing 12-megapixel JPEGs with this bundle")
+    p.add_argument("--queries", type=int, default=40, help="text queries timed per size")
+    p.add_argument("--index-photos", type=int, default=200, help="generated JPEGs indexed for the rate")
+    p.add_argument("--start-size", type=int, default=100_000, help="library size for start-to-first-search")
+    p.add_argument("--work", help="scratch folder (default: a temporary folder, removed after)")
+    p.set_defaults(handler="app.commands:bench_search")
+
+
+def _gui_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gui", help="open the desktop app (without a display: runs `demo` instead)")
+    p.add_argument("--db", help="library database (default: library.db in the app data folder)")
+    p.add_argument("--bundle", help="model bundle (default: the one chosen last time, then as `search`)")
+    p.set_defaults(handler="app.gui.launch:run")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="multigrain", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _engine_commands(sub)
     _export_commands(sub)
+    _app_commands(sub)
+    _gui_commands(sub)
     return parser
 
 

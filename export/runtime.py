@@ -143,6 +143,9 @@ class Runtime:
                 return existing
             options = ort.SessionOptions()
             options.intra_op_num_threads = self._threads
+            # Spinning worker threads burn the cores between calls; on a 2-core laptop that starves the
+            # decoder threads and the GUI (measured: a 100k-photo scoring call 32 ms -> 12.5 ms without).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.inter_op_num_threads = 1
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

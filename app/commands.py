@@ -1,0 +1,284 @@
+"""Handlers of the app's commands (index, search, ground, status, demo, tune-search, bench-search).
+
+Arguments are declared in ``app/cli.py``. Known problems (no bundle, a damaged library, a bad photo) are
+``KnownError``s, which ``cli.main`` prints as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from app.errors import KnownError
+from app.home import default_db, resolve_bundle, thumbs_dir
+
+
+# ----- shared -----------------------------------------------------------------------------------------
+def db_path_of(args: argparse.Namespace) -> Path:
+    return Path(args.db).expanduser() if getattr(args, "db", None) else default_db()
+
+
+def open_library(args: argparse.Namespace, must_exist: bool) -> tuple[Any, Path]:
+    from app.library.db import open_db
+
+    path = db_path_of(args)
+    if must_exist and not path.is_file():
+        raise KnownError(f"no library at {path}: index a folder first (`multigrain index FOLDER`)")
+    return open_db(path), path
+
+
+def load_model(args: argparse.Namespace) -> Any:
+    from app.library.encoder import load_runtime
+
+    return load_runtime(resolve_bundle(getattr(args, "bundle", None)), providers="cpu")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return "?"
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else (f"{seconds // 60}:{seconds % 60:02d}")
+    )
+
+
+class _CancelOnInterrupt:
+    """First Ctrl-C asks the indexer to stop after its current batch; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous: Any = None
+
+    def __enter__(self) -> threading.Event:
+        def handler(signum: int, frame: Any) -> None:
+            if self.event.is_set():
+                raise KeyboardInterrupt
+            self.event.set()
+            print("\ncancelling after the current batch (Ctrl-C again to stop at once)", file=sys.stderr)
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, handler)
+        return self.event
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class _ProgressLine:
+    """Index progress on stderr: one rewritten line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, p: Any) -> None:
+        now = time.monotonic()
+        final = p.done == p.total
+        if not self.tty and not final and now - self.last < 5.0:
+            return
+        self.last = now
+        text = f"indexed {p.done}/{p.total} photos  {p.rate:.1f} photos/s  ETA {_duration(p.eta_s)}"
+        print(("\r" + text + "\x1b[K") if self.tty else text, end="" if self.tty else "\n", file=sys.stderr)
+        if self.tty and final:
+            print(file=sys.stderr)
+
+
+def shown(path: str) -> str:
+    """A path for printing: a name that is not valid UTF-8 gets its odd bytes as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+# ----- index ------------------------------------------------------------------------------------------
+def index(args: argparse.Namespace) -> int:
+    from app import vectorcache
+    from app.library.captions import index_captions
+    from app.library.indexer import Indexer
+    from app.library.regions import BOX_SET_NAME
+
+    folders = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise KnownError(f"{folder}: not a folder (give the folders that hold your photos)")
+    runtime = load_model(args)
+    db, db_path = open_library(args, must_exist=False)
+    with _CancelOnInterrupt() as cancel:
+        indexer = Indexer(db, runtime, thumbs_dir(db_path), batch_size=args.batch_size)
+        report = indexer.index(folders, _ProgressLine(), cancel)
+    c = report.counts
+    print(
+        f"{c.total} photos found: {c.encoded} encoded, {c.reused} reused, {c.unchanged} unchanged, "
+        f"{c.failed} failed, {c.removed} removed"
+    )
+    for problem in report.problems[:5]:
+        print(f"  problem: {shown(problem.path)}: {problem.message}", file=sys.stderr)
+    for folder in report.missing_folders:
+        print(f"  folder not found (its photos are kept): {folder}", file=sys.stderr)
+    if report.status == "cancelled":
+        print("cancelled: the batches done so far are saved; run the same command again to continue")
+        return 130
+    started = db.execute("SELECT started_at FROM index_runs WHERE id = ?", [report.run_id]).fetchone()[0]
+    captions = index_captions(db, runtime, since=started)
+    if captions.updated or captions.embedded:
+        print(f"captions: {captions.found} photos with captions, {captions.embedded} embedded")
+    info = vectorcache.build(db, db_path, runtime.identity, BOX_SET_NAME)
+    print(f"library {db_path}: {info.n} photos searchable with {runtime.identity}")
+    return 0
+
+
+# ----- search -----------------------------------------------------------------------------------------
+def search(args: argparse.Namespace) -> int:
+    from app.query import make_query
+    from app.search import Searcher
+
+    query = make_query(
+        args.query or "",
+        image=args.image,
+        image_weight=args.image_weight,
+        negative_weight=args.negative_weight,
+        folder=args.folder,
+        after=args.after,
+        before=args.before,
+    )
+    if query.image is not None and not query.image.is_file():
+        raise KnownError(f"{query.image}: no such image file")
+    db, db_path = open_library(args, must_exist=True)
+    runtime = load_model(args)
+    searcher = Searcher(db, db_path, runtime)
+    if searcher.index.n == 0:
+        raise KnownError(
+            f"no photos in {db_path} are indexed with {runtime.identity}: run `multigrain index FOLDER`"
+        )
+    response = searcher.search(query, args.top, sort=args.sort, rerank=args.rerank, use_cutoff=not args.all)
+    if args.json:
+        out = {
+            "query": {"text": query.text, "negatives": list(query.negatives), "image": args.image},
+            "model": runtime.identity,
+            "matched": response.matched,
+            "considered": response.considered,
+            "cutoff": response.cutoff,
+            "timings_ms": {k: round(v, 2) for k, v in response.timings_ms.items()},
+            "results": [{**asdict(hit), "path": shown(hit.path)} for hit in response.hits],
+        }
+        print(json.dumps(out, indent=1, ensure_ascii=False))
+        return 0
+    cut = response.cutoff
+    note = f"z >= {cut['z']} ({cut['source']})" if cut.get("source") != "none" else "no cutoff"
+    print(f"{response.matched} of {response.considered} photos match [{note}]")
+    for rank, hit in enumerate(response.hits, 1):
+        z = f"{hit.z:5.1f}" if hit.z is not None else "    -"
+        itm = f" itm {hit.itm:5.2f}" if hit.itm is not None else ""
+        date = (hit.taken_at or "")[:10]
+        print(f"{rank:3d}  {hit.score:6.3f}  z {z}{itm}  {date:10s}  {shown(hit.path)}")
+    return 0
+
+
+# ----- ground -----------------------------------------------------------------------------------------
+def ground(args: argparse.Namespace) -> int:
+    from app.drawing import draw_box
+    from app.grounding import ground_image
+    from app.library.decode import decode_image
+
+    runtime = load_model(args)
+    decoded = decode_image(args.photo)
+    g = ground_image(runtime, decoded.image, args.text)
+    if args.json:
+        print(json.dumps(asdict(g), indent=1, ensure_ascii=False))
+    else:
+        x0, y0, x1, y1 = g.box
+        print(
+            f"{args.text!r} in {args.photo}: box ({x0}, {y0})-({x1}, {y1}) of {g.width}x{g.height}, "
+            f"score {g.score:.3f}, confidence (ITM logit) {g.confidence:.2f}"
+        )
+    if args.out:
+        out = Path(args.out)
+        try:
+            draw_box(decoded.image, g.box, f"{args.text} {g.score:.2f}").save(out)
+        except (OSError, ValueError) as err:
+            raise KnownError(f"cannot write {out}: {err}") from err
+        print(f"wrote {out}")
+    return 0
+
+
+# ----- status -----------------------------------------------------------------------------------------
+def status(args: argparse.Namespace) -> int:
+    from app import vectorcache
+    from app.library.regions import BOX_SET_NAME
+    from app.settings import load_settings
+    from export.bundle import read_manifest
+
+    path = db_path_of(args)
+    identity = None
+    try:
+        bundle = resolve_bundle(getattr(args, "bundle", None))
+        identity = str(read_manifest(bundle)["identity"])
+        print(f"model bundle: {bundle} ({identity})")
+        s = load_settings(identity)
+        print(
+            f"search settings: w_global {s.w_global:g}, w_region {s.w_region:g}, w_caption {s.w_caption:g}, "
+            f"cutoff z {s.cutoff.z:g}; {s.source}"
+        )
+    except KnownError as err:
+        print(f"model bundle: none ({err})")
+    if not path.is_file():
+        print(f"library: none yet at {path} (`multigrain index FOLDER` creates it)")
+        return 0
+    db, _ = open_library(args, must_exist=True)
+    print(f"library: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    counts = dict(db.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
+    print(
+        f"photos: {counts.get('ok', 0)} indexed, {counts.get('error', 0)} unreadable, "
+        f"{counts.get('pending', 0)} pending"
+    )
+    for folder_path, n in db.execute(
+        "SELECT f.path, count(p.id) FROM folders f LEFT JOIN photos p ON p.folder_id = f.id GROUP BY f.id"
+    ):
+        print(f"  folder {shown(folder_path)}: {n} photos")
+    for model, n in db.execute("SELECT model, count(*) FROM vectors GROUP BY model"):
+        print(f"vectors: {n} for {model}")
+    captions = db.execute("SELECT count(*) FROM captions").fetchone()[0]
+    print(f"captions: {captions}")
+    run = db.execute(
+        "SELECT started_at, status, total, encoded, failed FROM index_runs ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if run:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run[0]))
+        print(f"last index run: {when}, {run[1]}, {run[2]} files, {run[3]} encoded, {run[4]} failed")
+    if identity:
+        fresh = vectorcache.find_fresh(db, path, identity, BOX_SET_NAME)
+        if fresh is None:
+            print("vector cache: stale or missing (rebuilt by the next search)")
+        else:
+            layout = "exact regions" if fresh.exact else "two-stage regions"
+            size = vectorcache.cache_bytes(fresh) / 1e6
+            print(f"vector cache: fresh, {fresh.n} photos, {layout}, {size:.1f} MB at {fresh.path}")
+    return 0
+
+
+# ----- larger commands in their own modules ----------------------------------------------------------
+def demo(args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    return run_demo(args)
+
+
+def tune_search(args: argparse.Namespace) -> int:
+    from app.tune import run_tuning
+
+    return run_tuning(args)
+
+
+def bench_search(args: argparse.Namespace) -> int:
+    from app.bench import run_bench
+
+    return run_bench(args)

@@ -1,0 +1,438 @@
+"""``tune-search``: choose a bundle's search weights and cutoff on the synthetic world, and measure them.
+
+1. The world's val and test images are linked into two evaluation libraries (in ``--work``), a share of
+   them (30 %) given a ``.txt`` caption sidecar (their first world caption), and indexed with the bundle
+   through the app's own path (indexer, caption pass, vector cache).
+2. Queries: every other caption of each image (the first may be its sidecar, which would be a trivial
+   match), and "captions about small objects": ``a small <colour> <kind>`` for each object the world
+   marks small whose kind and colour occur once in its image; the ground truth is that image. Other
+   images may hold the same thing (phrases unique in the whole split are too few to measure), so
+   R@5/R@10 matter, and a second measure counts any image holding such a small object as a hit.
+3. On val: the region share ``lambda`` (``w_global = 1 - lambda``, ``w_region = lambda``) maximising the
+   mean of R@1/5/10 over both query sets, then the caption weight; then the cutoff: the z (robust, per
+   query, as search computes it) that non-matching pairs exceed at a 1 % rate.
+4. On test: R@1/5/10 with and without regions and captions, the cutoff's rates, int8 vs float16 ranking
+   agreement, and the recall of the two-stage shortcut against the exact scan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlite_utils import Database
+
+from app.errors import KnownError
+from app.home import data_dir, resolve_bundle
+from app.library.blobs import from_blob
+from app.library.captions import index_captions
+from app.library.db import open_db
+from app.library.indexer import Indexer
+from app.library.regions import BOX_SET_NAME
+from app.settings import Cutoff, SearchSettings, save_settings
+from app.vectors import VectorIndex, load_index
+
+LAMBDAS = tuple(round(x, 2) for x in np.arange(0.0, 1.001, 0.1))
+CAPTION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
+TARGET_FPR = 0.01
+KS = (1, 5, 10)
+SHORTCUT_SHARES = (0.005, 0.01, 0.02, 0.03, 0.05)
+_TEXT_BATCH = 256
+
+
+@dataclass
+class WorldLibrary:
+    db: Database
+    index: VectorIndex
+    keys: list[str]  # world-relative image path per index position
+    captioned: set[str]
+
+    def positions(self) -> dict[str, int]:
+        return {k: i for i, k in enumerate(self.keys)}
+
+
+@dataclass
+class QuerySet:
+    name: str
+    texts: list[str]
+    gt: np.ndarray  # index position of each query's image
+    relevant: list[np.ndarray] | None = None  # if set, any of these positions counts as a hit
+
+
+@dataclass
+class Tables:
+    """Cosines of each query with each photo: global, best region, best caption (NaN: none)."""
+
+    g: np.ndarray
+    r: np.ndarray
+    c: np.ndarray
+    centre: np.ndarray  # per query: median caption cosine over the library's captioned photos
+
+    def scores(self, lam: float, wc: float) -> np.ndarray:
+        s = (1.0 - lam) * self.g + lam * self.r
+        if wc:
+            s = s + wc * np.nan_to_num(self.c - self.centre[:, None], nan=0.0)
+        return s
+
+
+# ----- libraries and queries ----------------------------------------------------------------------------
+def _link(src: Path, dst: Path) -> None:
+    if dst.exists():
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        dst.write_bytes(src.read_bytes())
+
+
+def world_library(
+    world: Path, split: str, work: Path, runtime: Any, caption_share: float, log: Any, seed: int = 0
+) -> WorldLibrary:
+    """The split's images as a library (linked, with caption sidecars for ``caption_share`` of them)."""
+    folder = work / split
+    photos = folder / "photos"
+    captioned: set[str] = set()
+    if split == "all":
+        roots = [world / "images"]
+    else:
+        records = json.loads((world / "retrieval" / f"{split}.json").read_text())
+        photos.mkdir(parents=True, exist_ok=True)
+        chosen = np.random.default_rng(seed).random(len(records)) < caption_share
+        for rec, with_caption in zip(records, chosen, strict=True):
+            src = world / rec["image"]
+            _link(src, photos / src.name)
+            sidecar = photos / f"{src.name}.txt"
+            if with_caption:
+                sidecar.write_text(rec["caption"][0])
+                captioned.add(rec["image"])
+            else:
+                sidecar.unlink(missing_ok=True)
+        roots = [photos]
+    folder.mkdir(parents=True, exist_ok=True)
+    db_path = folder / "library.db"
+    db = open_db(db_path)
+    started = time.monotonic()
+    report = Indexer(db, runtime, folder / "thumbs").index(roots)
+    log(
+        f"  {split}: {report.counts.encoded} photos encoded, {report.counts.unchanged} unchanged "
+        f"({time.monotonic() - started:.0f} s)"
+    )
+    index_captions(db, runtime)
+    index = load_index(db, db_path, runtime.identity, BOX_SET_NAME, exact_limit=10**9)
+    paths = dict(db.execute("SELECT id, path FROM photos").fetchall())
+    base = world / "images" / split if split != "all" else world
+    keys = []
+    for pid in index.ids:
+        path = Path(paths[int(pid)])
+        keys.append(f"images/{split}/{path.name}" if split != "all" else str(path.relative_to(base)))
+    return WorldLibrary(db, index, keys, captioned)
+
+
+def caption_queries(world: Path, split: str, positions: dict[str, int]) -> QuerySet:
+    texts, gt = [], []
+    for rec in json.loads((world / "retrieval" / f"{split}.json").read_text()):
+        if rec["image"] in positions:
+            for caption in rec["caption"][1:]:
+                texts.append(caption)
+                gt.append(positions[rec["image"]])
+    return QuerySet("captions", texts, np.array(gt, np.int64))
+
+
+def small_object_queries(world: Path, split: str, positions: dict[str, int]) -> tuple[QuerySet, QuerySet]:
+    """'a small <colour> <kind>' for small objects unique in their image: with that image as the ground
+    truth, and with any image of the split holding a small object of that kind and colour."""
+    records = json.loads((world / "objects" / f"{split}.json").read_text())
+    holders: dict[tuple[str, str | None], list[int]] = {}
+    for rec in records:
+        for obj in rec["objects"]:
+            if obj["size"] == "small" and rec["image"] in positions:
+                holders.setdefault((obj["kind"], obj["colour"]), []).append(positions[rec["image"]])
+    texts, gt, relevant = [], [], []
+    for rec in records:
+        if rec["image"] not in positions:
+            continue
+        counts: dict[tuple[str, str | None], int] = {}
+        for obj in rec["objects"]:
+            counts[(obj["kind"], obj["colour"])] = counts.get((obj["kind"], obj["colour"]), 0) + 1
+        for obj in rec["objects"]:
+            key = (obj["kind"], obj["colour"])
+            if obj["size"] == "small" and counts[key] == 1:
+                texts.append(" ".join(w for w in ("a small", obj["colour"], obj["kind"]) if w))
+                gt.append(positions[rec["image"]])
+                relevant.append(np.unique(holders[key]))
+    gt_array = np.array(gt, np.int64)
+    return (
+        QuerySet("small objects", texts, gt_array),
+        QuerySet("small objects, any photo holding one", texts, gt_array, relevant),
+    )
+
+
+# ----- cosine tables and metrics ------------------------------------------------------------------------
+def tables(index: VectorIndex, runtime: Any, texts: list[str]) -> Tables:
+    n = index.n
+    g = np.empty((len(texts), n), np.float32)
+    r = np.empty((len(texts), n), np.float32)
+    c = np.full((len(texts), n), np.nan, np.float32)
+    centre = np.zeros(len(texts), np.float32)
+    for s in range(0, len(texts), _TEXT_BATCH):
+        embeds = runtime.encode_texts(texts[s : s + _TEXT_BATCH])[0]
+        cos = index.cosines(embeds)
+        g[s : s + len(embeds)], r[s : s + len(embeds)] = cos.global_, cos.regions
+        rows, best = index.caption_scores(embeds)
+        if rows.size:
+            c[s : s + len(embeds), rows] = best
+            centre[s : s + len(embeds)] = np.median(best, axis=1)
+    return Tables(g, r, c, centre)
+
+
+def recalls(scores: np.ndarray, gt: np.ndarray, relevant: list[np.ndarray] | None = None) -> dict[str, float]:
+    """R@k: share of queries whose ground-truth photo (or, with ``relevant``, any relevant photo) ranks
+    in the top k; ties count against it."""
+    if len(gt) == 0:
+        return {f"R@{k}": float("nan") for k in KS}
+    if relevant is None:
+        truth = scores[np.arange(len(gt)), gt]
+    else:
+        truth = np.array([scores[i, rel].max() for i, rel in enumerate(relevant)])
+    rank = (scores > truth[:, None]).sum(axis=1)
+    return {f"R@{k}": float((rank < k).mean()) for k in KS}
+
+
+def objective(metrics: list[dict[str, float]]) -> float:
+    return float(np.mean([np.mean(list(m.values())) for m in metrics]))
+
+
+def robust_z(scores: np.ndarray) -> np.ndarray:
+    median = np.median(scores, axis=1, keepdims=True)
+    scale = 1.4826 * np.median(np.abs(scores - median), axis=1, keepdims=True)
+    return (scores - median) / np.maximum(scale, 1e-9)
+
+
+def calibrate(scores: np.ndarray, gt: np.ndarray) -> Cutoff:
+    """The z that non-matching (query, photo) pairs exceed at ``TARGET_FPR``, and the raw-score
+    distribution of those pairs (for libraries too small to estimate their own)."""
+    z = robust_z(scores)
+    match = np.zeros_like(scores, dtype=bool)
+    match[np.arange(len(gt)), gt] = True
+    cut = float(np.quantile(z[~match], 1.0 - TARGET_FPR))
+    null = scores[~match]
+    median = float(np.median(null))
+    return Cutoff(
+        z=round(cut, 3),
+        fpr=float((z[~match] >= cut).mean()),
+        tpr=float((z[match] >= cut).mean()),
+        null_median=median,
+        null_scale=float(1.4826 * np.median(np.abs(null - median))),
+    )
+
+
+def cutoff_rates(scores: np.ndarray, gt: np.ndarray, cut: float) -> dict[str, float]:
+    z = robust_z(scores)
+    match = np.zeros_like(scores, dtype=bool)
+    match[np.arange(len(gt)), gt] = True
+    return {"fpr": float((z[~match] >= cut).mean()), "tpr": float((z[match] >= cut).mean())}
+
+
+def shortcut_recall(
+    index: VectorIndex, runtime: Any, texts: list[str], lam: float, shares: tuple[float, ...], top: int = 10
+) -> dict[str, dict[str, float]]:
+    """Recall@top of the shortlists against the exact multi-grained scan (int8 regions of every photo),
+    with the formula ``Searcher.rank`` uses: the two-stage search (global cosine first, then regions for
+    a shortlist of share x N) and, when the index holds them, the 4-bit coarse pass re-scored in int8."""
+    hits: dict[str, dict[float, int]] = {
+        "two-stage": dict.fromkeys(shares, 0),
+        "4-bit": dict.fromkeys(shares, 0),
+    }
+    total = 0
+    for s in range(0, len(texts), _TEXT_BATCH):
+        embeds = runtime.encode_texts(texts[s : s + _TEXT_BATCH])[0]
+        cos = index.cosines(embeds)
+        exact = (1 - lam) * cos.global_ + lam * cos.regions
+        truth = np.argpartition(-exact, top - 1, axis=1)[:, :top]
+        firsts = {"two-stage": cos.global_}  # (w_global + w_region) * cos_g ranks like cos_g
+        if cos.coarse is not None:
+            firsts["4-bit"] = (1 - lam) * cos.global_ + lam * cos.coarse
+        for kind, first in firsts.items():
+            for share in shares:
+                size = max(top, round(share * index.n))
+                short = np.argpartition(-first, size - 1, axis=1)[:, :size]
+                staged = np.full_like(exact, -np.inf)
+                np.put_along_axis(staged, short, np.take_along_axis(exact, short, axis=1), axis=1)
+                found = np.argpartition(-staged, top - 1, axis=1)[:, :top]
+                hits[kind][share] += sum(len(set(a) & set(b)) for a, b in zip(truth, found, strict=True))
+        total += len(embeds) * top
+    return {
+        kind: {f"{share:.1%}": counts[share] / max(total, 1) for share in shares}
+        for kind, counts in hits.items()
+        if kind in firsts
+    }
+
+
+def int8_agreement(
+    lib: WorldLibrary, runtime: Any, texts: list[str], lam: float, top: int = 10
+) -> dict[str, float]:
+    """Top-k overlap and largest cosine difference between the int8 index and the float16 BLOBs."""
+    identity = runtime.identity
+    rows = {
+        h: (from_blob(e, (d,)), from_blob(r, (k, d)))
+        for h, d, k, e, r in lib.db.execute(
+            "SELECT content_hash, dim, region_count, embedding, regions FROM vectors WHERE model = ?",
+            [identity],
+        )
+    }
+    hashes = dict(lib.db.execute("SELECT id, content_hash FROM photos").fetchall())
+    g = np.stack([rows[hashes[int(i)]][0] for i in lib.index.ids])
+    r = np.stack([rows[hashes[int(i)]][1] for i in lib.index.ids])
+    overlap, worst = 0, 0.0
+    for s in range(0, len(texts), _TEXT_BATCH):
+        embeds = runtime.encode_texts(texts[s : s + _TEXT_BATCH])[0]
+        cos = lib.index.cosines(embeds)
+        fg = embeds @ g.T
+        fr = np.einsum("qd,nkd->qnk", embeds, r).max(axis=2)
+        worst = max(worst, float(np.abs(cos.global_ - fg).max()), float(np.abs(cos.regions - fr).max()))
+        a = np.argsort(-((1 - lam) * cos.global_ + lam * cos.regions), axis=1)[:, :top]
+        b = np.argsort(-((1 - lam) * fg + lam * fr), axis=1)[:, :top]
+        overlap += sum(len(set(x) & set(y)) for x, y in zip(a, b, strict=True))
+    return {f"top{top}_overlap": overlap / max(len(texts) * top, 1), "max_abs_cosine_diff": worst}
+
+
+# ----- the command ----------------------------------------------------------------------------------------
+def run_tuning(args: argparse.Namespace) -> int:
+    from app.library.encoder import load_runtime
+
+    world = Path(args.world).resolve()
+    if not (world / "retrieval" / "val.json").is_file() or not (world / "objects" / "val.json").is_file():
+        raise KnownError(f"{world}: not a synthetic world with val/test splits (`multigrain scenes`)")
+    runtime = load_runtime(resolve_bundle(args.bundle), providers="cpu")
+    work = Path(args.work) if args.work else data_dir() / "tuning" / runtime.identity
+    log = lambda text: print(text, flush=True)  # noqa: E731
+    log(f"tuning search for {runtime.identity} on {world} (work folder {work})")
+    started = time.monotonic()
+
+    val = world_library(world, "val", work, runtime, args.caption_share, log)
+    vpos = val.positions()
+    v_caps = caption_queries(world, "val", vpos)
+    v_small, _ = small_object_queries(world, "val", vpos)
+    vt_caps, vt_small = tables(val.index, runtime, v_caps.texts), tables(val.index, runtime, v_small.texts)
+
+    by_lambda = {
+        lam: objective(
+            [recalls(vt_caps.scores(lam, 0), v_caps.gt), recalls(vt_small.scores(lam, 0), v_small.gt)]
+        )
+        for lam in LAMBDAS
+    }
+    lam = max(LAMBDAS, key=lambda x: (round(by_lambda[x], 6), -abs(x - 0.5)))
+    by_caption = {
+        wc: objective(
+            [recalls(vt_caps.scores(lam, wc), v_caps.gt), recalls(vt_small.scores(lam, wc), v_small.gt)]
+        )
+        for wc in CAPTION_WEIGHTS
+    }
+    wc = max(CAPTION_WEIGHTS, key=lambda x: (round(by_caption[x], 6), -x))
+    cutoff = calibrate(vt_caps.scores(lam, wc), v_caps.gt)
+    best, off = by_lambda[lam], by_lambda[0.0]
+    log(f"  val: lambda {lam} (objective {best:.3f}, without regions {off:.3f}); w_caption {wc}")
+    log(f"  cutoff: z >= {cutoff.z} (val FPR {cutoff.fpr:.3%}, TPR {cutoff.tpr:.1%})")
+
+    test = world_library(world, "test", work, runtime, args.caption_share, log)
+    tpos = test.positions()
+    sets = [caption_queries(world, "test", tpos), *small_object_queries(world, "test", tpos)]
+    captioned_pos = np.array([tpos[k] for k in test.captioned], np.int64)
+    sets.append(_restrict(sets[0], captioned_pos, "captions of captioned photos"))
+    configs = {
+        "global only": (0.0, 0.0),
+        "global + regions": (lam, 0.0),
+        "regions only": (1.0, 0.0),
+        f"global + regions + captions ({args.caption_share:.0%} captioned), w_caption {wc}": (lam, wc),
+    }
+    if wc != 0.5:  # the captions' effect even where tuning found none worth its weight
+        configs[f"global + regions + captions ({args.caption_share:.0%} captioned), w_caption 0.5"] = (
+            lam,
+            0.5,
+        )
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for qs in sets:
+        t = tables(test.index, runtime, qs.texts)
+        results[f"{qs.name} ({len(qs.texts)})"] = {
+            name: recalls(t.scores(*w), qs.gt, qs.relevant) for name, w in configs.items()
+        }
+        if qs.name == "captions":
+            rates = cutoff_rates(t.scores(lam, wc), qs.gt, cutoff.z)
+    test_texts = sets[0].texts + sets[1].texts
+    agreement = int8_agreement(test, runtime, test_texts[:2000], lam)
+
+    shortcut: dict[str, Any] = {}
+    if args.shortcut_split != "none":
+        lib = test if args.shortcut_split == "test" else world_library(world, "all", work, runtime, 0.0, log)
+        queries = caption_queries(world, "test", lib.positions()).texts
+        queries += small_object_queries(world, "test", lib.positions())[0].texts
+        shortcut = {"library": lib.index.n, "queries": len(queries)}
+        shortcut |= shortcut_recall(lib.index, runtime, queries, lam, SHORTCUT_SHARES)
+
+    report = {
+        "bundle": runtime.identity,
+        "world": str(world),
+        "chosen": {"w_global": round(1 - lam, 3), "w_region": lam, "w_caption": wc, "cutoff_z": cutoff.z},
+        "val_objective_by_lambda": by_lambda,
+        "val_objective_by_caption_weight": by_caption,
+        "test": results,
+        "test_cutoff": rates,
+        "int8_vs_float16": agreement,
+        "shortcut_recall_at_10": shortcut,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    print_report(report)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1))
+    if not args.no_save:
+        settings = SearchSettings(
+            w_global=round(1 - lam, 3),
+            w_region=lam,
+            w_caption=wc,
+            cutoff=cutoff,
+            tuned=True,
+            source=f"tune-search on {world} val, {time.strftime('%Y-%m-%d')}",
+            report={"test": results, "test_cutoff": rates},
+        )
+        save_settings(runtime.identity, settings)
+        log(f"saved the search settings of {runtime.identity}")
+    return 0
+
+
+def _restrict(qs: QuerySet, positions: np.ndarray, name: str) -> QuerySet:
+    keep = np.isin(qs.gt, positions)
+    return QuerySet(name, [t for t, k in zip(qs.texts, keep, strict=True) if k], qs.gt[keep])
+
+
+def print_report(report: dict[str, Any]) -> None:
+    c = report["chosen"]
+    print(
+        f"\nchosen: w_global {c['w_global']}, w_region {c['w_region']}, w_caption {c['w_caption']}, "
+        f"cutoff z >= {c['cutoff_z']}"
+    )
+    print("\ntest split, text -> image retrieval (ground truth: the query's image)")
+    for set_name, configs in report["test"].items():
+        print(f"  {set_name}")
+        for name, m in configs.items():
+            cells = "  ".join(f"{k} {v:6.1%}" for k, v in m.items())
+            print(f"    {name:66s} {cells}")
+    r = report["test_cutoff"]
+    print(f"\ncutoff on test captions: false-positive rate {r['fpr']:.2%}, matches kept {r['tpr']:.1%}")
+    a = report["int8_vs_float16"]
+    print(
+        f"int8 index vs float16 BLOBs: top-10 overlap {a['top10_overlap']:.1%}, "
+        f"largest cosine difference {a['max_abs_cosine_diff']:.4f}"
+    )
+    s = report["shortcut_recall_at_10"]
+    if s:
+        print(f"shortlist recall@10 vs the exact scan ({s['library']} photos, {s['queries']} test queries):")
+        for kind, label in (("two-stage", "global first stage"), ("4-bit", "4-bit regions first")):
+            if kind in s:
+                print(f"  {label:22s} " + ", ".join(f"shortlist {k}: {v:.1%}" for k, v in s[kind].items()))
+    print(f"({report['seconds']} s)")

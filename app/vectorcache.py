@@ -1,0 +1,403 @@
+"""The vector cache: a library's vectors for one model, as flat int8 files beside the database.
+
+Why: SQLite keeps each photo's vectors as float16 BLOBs (7.7 KB with its regions), and reading 100k of
+them back takes seconds. The cache holds the same vectors already in the layout search scores them in
+(``int8.py``), so opening a library is a few memory maps and one onnxruntime session.
+
+Layout: ``<db>.vcache/<identity key>/<fingerprint key>/`` with ``meta.json`` written last (a directory
+without it is a build that did not finish). The fingerprint is a handful of SQL aggregates (photo
+count, highest id, latest ``indexed_at``, vector count and highest rowid for the model, caption counts)
+that change whenever the vectors a search would see change; computing it reads no BLOB. A stale cache
+is rebuilt from the BLOBs in one read transaction (a consistent snapshot while an indexer writes) and
+renamed into place; older builds of the same model are then deleted.
+
+Files (N photos, K regions each, D dims (Dp: padded to a multiple of 16), photos in id order):
+- ``ids.i64``, ``folders.i32``, ``times.f64`` (local wall-clock seconds of EXIF ``taken_at``, else of the
+  file's mtime), ``usable.u8`` (0 for a photo whose vectors belong to another box set);
+- ``global.i8`` (Dp, N) and ``global.f32`` (N,): int8 global embeddings, one column each;
+- ``region_rows.i8`` (N*K, D) and ``regions.f32`` (N*K,): int8 region embeddings, one row each, read for
+  a shortlist only (so they stay on disk, paged in on demand);
+- with every photo's regions scored (N <= ``EXACT_LIMIT``): ``regions4.u8`` and ``regions4.f32``, the
+  regions again in 4 bits for the coarse pass (``int8.py``);
+- ``captions.i64`` (C,) photo positions and ``captions.f16`` (C, D) caption embeddings;
+- ``scores.onnx``: the column model over ``global.i8`` (and ``regions4.u8``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlite_utils import Database
+
+from app.int8 import ColumnMatrix, block_size, padded_dim, quantize_4bit, quantize_rows, write_column_model
+from app.library.blobs import from_blob
+from app.library.db import known_sqlite_errors
+
+CACHE_FORMAT = 2
+# Above this many photos the 4-bit regions (14 x 136 bytes a photo) stop being held in memory and
+# scored for every photo; a two-stage search scores the regions of the global stage's best instead.
+EXACT_LIMIT = 250_000
+META = "meta.json"
+_READ_CHUNK = 2048  # photos per step while building
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    path: Path
+    n: int
+    k: int
+    dim: int
+    exact: bool
+    meta: dict[str, Any]
+
+
+def cache_root(db_path: str | Path) -> Path:
+    return Path(str(db_path) + ".vcache")
+
+
+def identity_dir(db_path: str | Path, identity: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in identity)[:80]
+    return cache_root(db_path) / f"{safe}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
+
+
+def fingerprint(db: Database, identity: str, box_set: str) -> dict[str, Any]:
+    """SQL aggregates that change whenever the vectors a search sees change; reads no BLOB."""
+    photos = db.execute(
+        "SELECT count(*), max(id), max(indexed_at), total(id) FROM photos WHERE status = 'ok'"
+    ).fetchone()
+    # Covered by the index on vectors(model): the rowid of an upserted row stays, but re-encoding a
+    # photo also rewrites its photo row, which moves max(indexed_at).
+    vectors = db.execute("SELECT count(*), max(rowid) FROM vectors WHERE model = ?", [identity]).fetchone()
+    captions = db.execute("SELECT count(*), max(updated_at), max(id) FROM captions").fetchone()
+    caption_vectors = db.execute(
+        "SELECT count(*), max(rowid) FROM caption_vectors WHERE model = ?", [identity]
+    ).fetchone()
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    return {
+        "format": CACHE_FORMAT,
+        "schema": version,
+        "identity": identity,
+        "box_set": box_set,
+        "photos": list(photos),
+        "vectors": list(vectors),
+        "captions": list(captions),
+        "caption_vectors": list(caption_vectors),
+    }
+
+
+def fingerprint_key(fp: dict[str, Any], exact_limit: int) -> str:
+    text = json.dumps({**fp, "exact_limit": exact_limit}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def local_seconds(taken_at: str | None, mtime_ns: int | None) -> float:
+    """Seconds of local wall-clock time (as if it were UTC): EXIF ``taken_at``, else the file's mtime.
+
+    Local, because "photos from 1 May" means the day on the camera's clock, wherever it was.
+    """
+    if taken_at:
+        try:
+            moment = datetime.fromisoformat(taken_at).replace(tzinfo=None)
+            return (moment - datetime(1970, 1, 1)).total_seconds()
+        except ValueError:
+            pass
+    if mtime_ns is None:
+        return float("nan")
+    moment = datetime.fromtimestamp(mtime_ns / 1e9)
+    return (moment - datetime(1970, 1, 1)).total_seconds()
+
+
+# ----- writing -----------------------------------------------------------------------------------------
+def _raw_map(path: Path, dtype: Any, shape: tuple[int, ...], mode: str) -> np.ndarray:
+    """A bare little-endian array file (no header, so onnxruntime can map it at offset 0)."""
+    if int(np.prod(shape)) == 0:
+        if mode == "w+":
+            path.write_bytes(b"")
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode=mode, shape=shape)
+
+
+class CacheWriter:
+    """Writes one cache directory from chunks of photos (from the database, or synthetic for benchmarks)."""
+
+    def __init__(
+        self, path: Path, n: int, k: int, dim: int, exact: bool, meta: dict[str, Any] | None = None
+    ) -> None:
+        self.path, self.n, self.k, self.dim, self.exact = Path(path), n, k, dim, exact
+        self.padded = padded_dim(dim)
+        self.block = block_size(self.padded)
+        self.meta = dict(meta or {})
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._done = 0
+        self._arrays: dict[str, np.ndarray] = {}
+        for name, (dtype, shape) in file_shapes(n, k, dim, exact).items():
+            self._arrays[name] = _raw_map(self.path / name, dtype, shape, "w+")
+
+    def add(
+        self,
+        ids: np.ndarray,
+        folders: np.ndarray,
+        times: np.ndarray,
+        embeddings: np.ndarray,
+        regions: np.ndarray,
+        usable: np.ndarray | None = None,
+    ) -> None:
+        """The next ``b`` photos: ids, folder ids, local times, global (b, D) and region (b, K, D) floats."""
+        a, b, k = self._arrays, len(ids), self.k
+        s, e = self._done, self._done + b
+        if e > self.n:
+            raise ValueError(f"cache sized for {self.n} photos got {e}")
+        a["ids.i64"][s:e], a["folders.i32"][s:e], a["times.f64"][s:e] = ids, folders, times
+        a["usable.u8"][s:e] = 1 if usable is None else usable
+        q, scale = quantize_rows(embeddings)
+        a["global.i8"][: self.dim, s:e], a["global.f32"][s:e] = q.T, scale  # padding rows stay 0
+        flat = np.asarray(regions, dtype=np.float32).reshape(b * k, self.dim)
+        q, scale = quantize_rows(flat)
+        a["region_rows.i8"][s * k : e * k], a["regions.f32"][s * k : e * k] = q, scale
+        if self.exact:
+            padded = np.zeros((b * k, self.padded), np.float32)
+            padded[:, : self.dim] = flat
+            packed, scales = quantize_4bit(padded, self.block)
+            blocks = self.padded // self.block
+            a["regions4.u8"][s * k : e * k], a["regions4.f32"][s * k * blocks : e * k * blocks] = (
+                packed,
+                scales,
+            )
+        self._done = e
+
+    def finish(self, caption_positions: np.ndarray, caption_vectors: np.ndarray) -> CacheInfo:
+        """Write the captions (photo positions (C,), embeddings (C, D)), the scoring model and meta.json."""
+        if self._done != self.n:
+            raise ValueError(f"cache sized for {self.n} photos got {self._done}")
+        for array in self._arrays.values():
+            if isinstance(array, np.memmap):
+                array.flush()
+        self._arrays.clear()
+        np.asarray(caption_positions, dtype="<i8").tofile(self.path / "captions.i64")
+        np.asarray(caption_vectors, dtype="<f2").tofile(self.path / "captions.f16")
+        if self.n:
+            matrices = [ColumnMatrix("global", "global.i8", "global.f32", self.n)]
+            if self.exact:
+                m = ColumnMatrix(
+                    "regions", "regions4.u8", "regions4.f32", self.n * self.k, self.k, 4, self.block
+                )
+                matrices.append(m)
+            write_column_model(self.path / "scores.onnx", self.padded, matrices)
+        meta = {
+            **self.meta,
+            "format": CACHE_FORMAT,
+            "n": self.n,
+            "k": self.k,
+            "dim": self.dim,
+            "exact": self.exact,
+            "captions": len(caption_positions),
+            "created_at": time.time(),
+        }
+        (self.path / META).write_text(json.dumps(meta, indent=1))
+        return CacheInfo(self.path, self.n, self.k, self.dim, self.exact, meta)
+
+
+def file_shapes(n: int, k: int, dim: int, exact: bool) -> dict[str, tuple[Any, tuple[int, ...]]]:
+    """The fixed-size files of a cache: name -> (dtype, shape)."""
+    padded = padded_dim(dim)
+    block = block_size(padded)
+    shapes: dict[str, tuple[Any, tuple[int, ...]]] = {
+        "ids.i64": ("<i8", (n,)),
+        "folders.i32": ("<i4", (n,)),
+        "times.f64": ("<f8", (n,)),
+        "usable.u8": ("u1", (n,)),
+        "global.i8": ("i1", (padded, n)),
+        "global.f32": ("<f4", (n,)),
+        "region_rows.i8": ("i1", (n * k, dim)),
+        "regions.f32": ("<f4", (n * k,)),
+    }
+    if exact:
+        shapes["regions4.u8"] = ("u1", (n * k, padded // block, block // 2))
+        shapes["regions4.f32"] = ("<f4", (n * k * (padded // block),))
+    return shapes
+
+
+def _populated_map(path: Path, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A read-only map whose pages are all mapped at once (MAP_POPULATE where the OS has it).
+
+    Why: a shortlist touches rows all over the file, and mapping each page on first touch costs
+    several microseconds in a virtual machine: 15-20 ms for the 3000 pages of one query's shortlist.
+    The pages are the file's own (page cache, reclaimable), not memory the app allocates."""
+    if int(np.prod(shape)) == 0:
+        return np.zeros(shape, dtype=dtype)
+    with open(path, "rb") as f:
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        mapped = mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
+    return np.frombuffer(mapped, dtype=dtype).reshape(shape)
+
+
+def open_arrays(info: CacheInfo, populate: bool = False) -> dict[str, np.ndarray]:
+    """Read-only memory maps of a cache's files, by name (captions included); ``populate`` maps the
+    int8 region rows in whole (see ``_populated_map``)."""
+    arrays = {}
+    for name, (dtype, shape) in file_shapes(info.n, info.k, info.dim, info.exact).items():
+        if populate and name in ("region_rows.i8", "regions.f32") and hasattr(mmap, "MAP_SHARED"):
+            arrays[name] = _populated_map(info.path / name, dtype, shape)
+        else:
+            arrays[name] = _raw_map(info.path / name, dtype, shape, "r")
+    c = int(info.meta.get("captions", 0))
+    arrays["captions.i64"] = _raw_map(info.path / "captions.i64", "<i8", (c,), "r")
+    arrays["captions.f16"] = _raw_map(info.path / "captions.f16", "<f2", (c, info.dim), "r")
+    return arrays
+
+
+# ----- finding and building ----------------------------------------------------------------------------
+def read_info(path: Path) -> CacheInfo | None:
+    """The cache at ``path``, or None when it is absent, unfinished or of another format."""
+    try:
+        meta = json.loads((path / META).read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("format") != CACHE_FORMAT:
+        return None
+    return CacheInfo(path, int(meta["n"]), int(meta["k"]), int(meta["dim"]), bool(meta["exact"]), meta)
+
+
+def find_fresh(
+    db: Database, db_path: str | Path, identity: str, box_set: str, exact_limit: int = EXACT_LIMIT
+) -> CacheInfo | None:
+    """The cache matching the database as it is now, if one was built."""
+    key = fingerprint_key(fingerprint(db, identity, box_set), exact_limit)
+    return read_info(identity_dir(db_path, identity) / key)
+
+
+def build(
+    db: Database,
+    db_path: str | Path,
+    identity: str,
+    box_set: str,
+    exact_limit: int = EXACT_LIMIT,
+    progress: Callable[[int, int], None] | None = None,
+) -> CacheInfo:
+    """Build the cache of ``identity``'s vectors from the database (a consistent snapshot) and return it."""
+    home = identity_dir(db_path, identity)
+    home.mkdir(parents=True, exist_ok=True)
+    conn = db.conn
+    with known_sqlite_errors(db_path):
+        conn.execute("BEGIN")  # one read snapshot: fingerprint and rows agree even while an indexer writes
+        try:
+            fp = fingerprint(db, identity, box_set)
+            key = fingerprint_key(fp, exact_limit)
+            existing = read_info(home / key)
+            if existing is not None:
+                return existing
+            stage = Path(tempfile.mkdtemp(prefix=".build-", dir=home))
+            try:
+                info = _write_from_db(db, stage, identity, box_set, exact_limit, fp, progress)
+            except BaseException:
+                shutil.rmtree(stage, ignore_errors=True)
+                raise
+        finally:
+            conn.execute("COMMIT")
+    final = home / key
+    if final.exists() and read_info(final) is None:
+        shutil.rmtree(final, ignore_errors=True)  # damaged (builds are renamed in whole, with meta.json)
+    try:
+        stage.rename(final)
+    except OSError:  # another process finished the same build first
+        shutil.rmtree(stage, ignore_errors=True)
+        found = read_info(final)
+        if found is None:
+            raise
+        return found
+    _remove_others(home, keep=final)
+    return CacheInfo(final, info.n, info.k, info.dim, info.exact, info.meta)
+
+
+def _remove_others(home: Path, keep: Path) -> None:
+    """Older builds of this model (a process still using one keeps its open maps on Linux)."""
+    for entry in home.iterdir():
+        if entry != keep and entry.is_dir() and not entry.name.startswith(".build-"):
+            shutil.rmtree(entry, ignore_errors=True)
+    # Unfinished builds older than an hour were left by a killed process.
+    for entry in home.glob(".build-*"):
+        if time.time() - entry.stat().st_mtime > 3600:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _write_from_db(
+    db: Database,
+    stage: Path,
+    identity: str,
+    box_set: str,
+    exact_limit: int,
+    fp: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+) -> CacheInfo:
+    join = (
+        "FROM photos p JOIN vectors v ON v.content_hash = p.content_hash AND v.model = ? "
+        "WHERE p.status = 'ok'"
+    )
+    # Both counted through indexes (no BLOB read); the box set is checked row by row below.
+    n = int(db.execute(f"SELECT count(*) {join}", [identity]).fetchone()[0])
+    shape = db.execute(
+        "SELECT dim, region_count FROM vectors WHERE model = ? AND box_set = ? LIMIT 1", [identity, box_set]
+    ).fetchone()
+    dim, k = (int(shape[0]), int(shape[1])) if shape else (0, 0)
+    writer = CacheWriter(
+        stage, n, k, dim, n <= exact_limit, {"identity": identity, "box_set": box_set, "fingerprint": fp}
+    )
+    rows = db.execute(
+        "SELECT p.id, p.folder_id, p.taken_at, p.mtime_ns, p.content_hash, v.box_set, v.dim, v.region_count, "
+        f"v.embedding, v.regions {join} ORDER BY p.id",
+        [identity],
+    )
+    positions: dict[str, list[int]] = {}
+    done = 0
+    while batch := rows.fetchmany(_READ_CHUNK):
+        b = len(batch)
+        ids = np.empty(b, np.int64)
+        folders = np.empty(b, np.int32)
+        times = np.empty(b, np.float64)
+        usable = np.ones(b, np.uint8)
+        embeds = np.zeros((b, dim), np.float32)
+        regions = np.zeros((b, k, dim), np.float32)
+        for i, (pid, folder, taken, mtime, digest, bs, d, rk, emb, reg) in enumerate(batch):
+            ids[i], folders[i], times[i] = pid, folder, local_seconds(taken, mtime)
+            positions.setdefault(digest, []).append(done + i)
+            if bs != box_set or d != dim or rk != k:
+                usable[i] = 0  # waits for the indexer to recompute it with this box set
+                continue
+            embeds[i] = from_blob(emb, (dim,))
+            regions[i] = from_blob(reg, (k, dim))
+        writer.add(ids, folders, times, embeds, regions, usable)
+        done += b
+        if progress is not None:
+            progress(done, n)
+    cap_rows: list[int] = []
+    cap_vecs: list[np.ndarray] = []
+    captions = db.execute(
+        "SELECT c.content_hash, cv.embedding FROM caption_vectors cv JOIN captions c ON c.id = cv.caption_id "
+        "WHERE cv.model = ? ORDER BY c.id",
+        [identity],
+    )
+    for digest, blob in captions:
+        for position in positions.get(digest, ()):
+            cap_rows.append(position)
+            cap_vecs.append(from_blob(blob, (dim,)))
+    vectors = np.stack(cap_vecs) if cap_vecs else np.zeros((0, dim), np.float32)
+    return writer.finish(np.array(cap_rows, dtype=np.int64), vectors)
+
+
+def cache_bytes(info: CacheInfo) -> int:
+    return sum(f.stat().st_size for f in info.path.iterdir() if f.is_file())
+
+
+def remove_all(db_path: str | Path) -> None:
+    shutil.rmtree(cache_root(db_path), ignore_errors=True)

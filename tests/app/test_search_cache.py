@@ -1,0 +1,214 @@
+"""The vector cache and the in-memory index: fresh caches are used, stale ones rebuilt, int8 is exact
+enough, and the two-stage layout agrees with the exact one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from search_fakes import DIM, K, Library, TextTable, axis, unit
+
+from app import search, vectorcache
+from app.library import store
+from app.library.db import open_db
+from app.library.regions import BOX_SET_NAME
+from app.query import make_query
+from app.search import Searcher
+from app.settings import SearchSettings
+from app.vectorcache import CacheWriter
+from app.vectors import VectorIndex, load_index
+
+
+@pytest.fixture
+def lib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Library]:
+    monkeypatch.setenv("MULTIGRAIN_HOME", str(tmp_path / "home"))
+    db = open_db(tmp_path / "library.db")
+    yield Library(db, tmp_path / "library.db", tmp_path, TextTable({"dog": axis(0)}))
+    db.close()
+
+
+def load(lib: Library, **kwargs: object) -> VectorIndex:
+    return load_index(lib.db, lib.path, lib.runtime.identity, BOX_SET_NAME, **kwargs)
+
+
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the builds from BLOBs from now on."""
+    calls: list[int] = []
+    real = vectorcache._write_from_db
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vectorcache, "_write_from_db", counting)
+    return calls
+
+
+def test_a_fresh_cache_is_used_and_a_stale_one_rebuilt(lib: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    lib.add_noise(5)
+    calls = builds(monkeypatch)
+    first = load(lib)
+    assert first.n == 5 and len(calls) == 1
+    again = load(lib)
+    assert again.info.path == first.info.path and len(calls) == 1  # fresh: no BLOB read
+
+    lib.add("new.jpg", axis(0))  # a new photo
+    grown = load(lib)
+    assert grown.n == 6 and len(calls) == 2
+    assert not first.info.path.exists()  # the older build is deleted
+
+    lib.db.execute("DELETE FROM photos WHERE path LIKE '%noise0001%'")  # a removed photo
+    assert load(lib).n == 5 and len(calls) == 3
+
+    digest = lib.db.execute("SELECT content_hash FROM photos WHERE path LIKE '%new.jpg'").fetchone()[0]
+    caption = store.put_caption(lib.db, digest, "sidecar", "a dog")  # a new caption
+    store.put_caption_vector(lib.db, caption, lib.runtime.identity, axis(0))
+    with_caption = load(lib)
+    assert len(calls) == 4 and with_caption.caption_rows.tolist() == [
+        with_caption.position(
+            int(lib.db.execute("SELECT id FROM photos WHERE content_hash = ?", [digest]).fetchone()[0])
+        )
+    ]
+
+    store.save_photo(  # re-indexed (same path, new content time): stale again
+        lib.db,
+        store.PhotoRecord(str(lib.root / "photos/new.jpg"), 1, 1, 2, "ok", digest, 4, 3),
+        indexed_at=1e10,
+    )
+    load(lib)
+    assert len(calls) == 5
+
+
+def test_another_models_vectors_do_not_make_the_cache_stale(
+    lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib.add_noise(3)
+    calls = builds(monkeypatch)
+    load(lib)
+    other = lib.db.execute("SELECT content_hash FROM photos LIMIT 1").fetchone()[0]
+    store.put_vectors(lib.db, other, "another-model", axis(1), BOX_SET_NAME, np.tile(axis(1), (K, 1)))
+    load(lib)
+    assert len(calls) == 1
+
+
+def test_a_damaged_build_is_replaced(lib: Library) -> None:
+    lib.add_noise(3)
+    home = vectorcache.identity_dir(lib.path, lib.runtime.identity)
+    key = vectorcache.fingerprint_key(
+        vectorcache.fingerprint(lib.db, lib.runtime.identity, BOX_SET_NAME), vectorcache.EXACT_LIMIT
+    )
+    (home / key).mkdir(parents=True)  # a damaged build: no meta.json
+    (home / key / "ids.i64").write_bytes(b"junk")
+    assert vectorcache.find_fresh(lib.db, lib.path, lib.runtime.identity, BOX_SET_NAME) is None
+    assert load(lib).ids.tolist() == [1, 2, 3]  # replaced by a good build
+
+
+def test_vectors_of_another_box_set_are_left_out(lib: Library) -> None:
+    lib.add("ok.jpg", axis(0))
+    lib.add("old_boxes.jpg", axis(0))
+    lib.db.execute(
+        "UPDATE vectors SET box_set = 'grid-old' WHERE content_hash IN "
+        "(SELECT content_hash FROM photos WHERE path LIKE '%old_boxes.jpg')"
+    )
+    index = load(lib)
+    assert index.n == 2 and index.usable.tolist() == [True, False]
+    hits = (
+        Searcher(lib.db, lib.path, lib.runtime, index=index).search(make_query("dog"), use_cutoff=False).hits
+    )
+    assert [Path(h.path).name for h in hits] == ["ok.jpg"]
+
+
+def test_searcher_refresh_sees_new_photos(lib: Library) -> None:
+    lib.add("a.jpg", axis(0))
+    s = Searcher(lib.db, lib.path, lib.runtime)
+    assert s.index.n == 1
+    lib.add("b.jpg", axis(0))
+    s.refresh()
+    assert s.index.n == 2
+
+
+# ----- int8 accuracy and the two layouts ------------------------------------------------------------
+def synthetic(
+    path: Path, n: int, exact: bool, seed: int = 0, dim: int = 64
+) -> tuple[VectorIndex, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    g = unit(rng.standard_normal((n, dim)))
+    r = unit(rng.standard_normal((n, K, dim)))
+    writer = CacheWriter(path, n, K, dim, exact)
+    for s in range(0, n, 70):
+        e = min(n, s + 70)
+        writer.add(np.arange(s, e) + 1, np.zeros(e - s), np.zeros(e - s), g[s:e], r[s:e])
+    info = writer.finish(np.array([3, 3, 9]), unit(rng.standard_normal((3, dim))))
+    return VectorIndex(info), g, r
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_int8_cosines_match_float(tmp_path: Path, exact: bool) -> None:
+    index, g, r = synthetic(tmp_path / "c", 300, exact)
+    q = unit(np.random.default_rng(1).standard_normal((4, 64)))
+    cos = index.cosines(q)
+    best = np.einsum("qd,nkd->qnk", q, r).max(axis=2)
+    assert np.abs(cos.global_ - q @ g.T).max() < 0.01
+    assert cos.rows.tolist() == list(range(300)) and np.abs(cos.regions - best).max() < 0.01
+    if exact:  # the coarse 4-bit pass: ~7e-3 off (a wrong nibble order or scale would be far worse)
+        assert np.abs(cos.coarse - best).mean() < 0.012 and np.abs(cos.coarse - best).max() < 0.06
+        assert np.corrcoef(cos.coarse.ravel(), best.ravel())[0, 1] > 0.97
+    else:
+        assert cos.coarse is None
+    rows, best = index.caption_scores(q)
+    assert rows.tolist() == [3, 9]
+    expected = q @ index.caption_vectors.T
+    assert np.allclose(best, np.c_[expected[:, :2].max(axis=1), expected[:, 2]], atol=1e-5)
+    box, value = index.best_region(q[0], 7)
+    assert box == int(np.argmax(r[7] @ q[0])) and value == pytest.approx((r[7] @ q[0]).max(), abs=0.01)
+
+
+def test_two_stage_agrees_with_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exact, _, _ = synthetic(tmp_path / "exact", 400, True)
+    staged, _, _ = synthetic(tmp_path / "staged", 400, False)
+    held = lambda index: sum(index.memory_bytes().values())  # noqa: E731
+    assert held(staged) < held(exact) / 3  # no 4-bit regions in memory
+    db = open_db(tmp_path / "empty.db")
+    runtime = TextTable({"q": unit(np.random.default_rng(2).standard_normal(64))})
+    runtime.embed_dim = 64
+    settings = SearchSettings(w_caption=0.0)
+    a = Searcher(db, tmp_path / "empty.db", runtime, settings, index=exact).rank(
+        make_query("q"), use_cutoff=False
+    )
+    b = Searcher(db, tmp_path / "empty.db", runtime, settings, index=staged).rank(
+        make_query("q"), use_cutoff=False
+    )
+    # Same int8 vectors; the two layouts quantise the query differently (per tensor / per row), so
+    # scores agree to ~1e-3 and near-ties may swap.
+    assert len(set(a.positions[:10]) & set(b.positions[:10])) >= 9
+    assert np.allclose(np.sort(a.scores)[-10:], np.sort(b.scores)[-10:], atol=5e-3)
+
+    monkeypatch.setattr(search, "SHORTLIST_MIN", 100)  # a real shortlist: the top 10 of 400 still found
+    monkeypatch.setattr(search, "STATS_SAMPLE", 50)
+    c = Searcher(db, tmp_path / "empty.db", runtime, settings, index=staged).rank(
+        make_query("q"), use_cutoff=False
+    )
+    assert len(c.positions) < 160 and c.positions[:10].tolist() == b.positions[:10].tolist()
+
+
+def test_dims_and_photo_columns_round_trip(tmp_path: Path) -> None:
+    index, _, _ = synthetic(tmp_path / "c", 10, True)
+    assert (index.n, index.dim, index.box_count) == (10, 64, K)
+    assert index.cosines(np.ones((1, 64), np.float32) / 8).global_.shape == (1, 10)
+    assert index.ids.tolist() == list(range(1, 11)) and index.position(4) == 3 and index.position(99) is None
+    assert DIM == 8  # the other tests' fake model
+
+
+def test_4bit_packing_matches_its_definition() -> None:
+    from app.int8 import block_size, padded_dim, quantize_4bit
+
+    assert [padded_dim(d) for d in (8, 16, 100, 256)] == [16, 16, 112, 256]
+    assert [block_size(padded_dim(d)) for d in (8, 100, 256, 384)] == [16, 16, 128, 128]
+    x = unit(np.random.default_rng(3).standard_normal((5, 32)))
+    packed, scales = quantize_4bit(x, 16)
+    assert packed.shape == (5, 2, 8) and scales.shape == (10,)
+    nibbles = np.stack([packed & 15, packed >> 4], axis=-1).reshape(5, 2, 16).astype(np.float32) - 8
+    decoded = (nibbles * scales.reshape(5, 2, 1)).reshape(5, 32)
+    assert np.abs(decoded - x).max() <= scales.max() / 2 + 1e-6
