@@ -30,7 +30,7 @@ from sqlite_utils import Database
 
 from app.errors import KnownError
 from app.home import data_dir, resolve_bundle
-from app.library.blobs import from_blob
+from app.library.blobs import from_blob, regions_from_blob
 from app.library.captions import index_captions
 from app.library.db import open_db
 from app.library.indexer import Indexer
@@ -280,9 +280,10 @@ def int8_agreement(
     """Top-k overlap and largest cosine difference between the int8 index and the float16 BLOBs."""
     identity = runtime.identity
     rows = {
-        h: (from_blob(e, (d,)), from_blob(r, (k, d)))
-        for h, d, k, e, r in lib.db.execute(
-            "SELECT content_hash, dim, region_count, embedding, regions FROM vectors WHERE model = ?",
+        h: (from_blob(e, (d,)), regions_from_blob(r, (k, d), rd))
+        for h, d, k, e, r, rd in lib.db.execute(
+            "SELECT content_hash, dim, region_count, embedding, regions, regions_dtype FROM vectors "
+            "WHERE model = ?",
             [identity],
         )
     }

@@ -41,7 +41,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.int8 import ColumnMatrix, block_size, padded_dim, quantize_4bit, quantize_rows, write_column_model
-from app.library.blobs import from_blob
+from app.library.blobs import from_blob, regions_from_blob
 from app.library.db import known_sqlite_errors
 
 CACHE_FORMAT = 2
@@ -355,7 +355,7 @@ def _write_from_db(
     )
     rows = db.execute(
         "SELECT p.id, p.folder_id, p.taken_at, p.mtime_ns, p.content_hash, v.box_set, v.dim, v.region_count, "
-        f"v.embedding, v.regions {join} ORDER BY p.id",
+        f"v.embedding, v.regions, v.regions_dtype {join} ORDER BY p.id",
         [identity],
     )
     positions: dict[str, list[int]] = {}
@@ -368,14 +368,14 @@ def _write_from_db(
         usable = np.ones(b, np.uint8)
         embeds = np.zeros((b, dim), np.float32)
         regions = np.zeros((b, k, dim), np.float32)
-        for i, (pid, folder, taken, mtime, digest, bs, d, rk, emb, reg) in enumerate(batch):
+        for i, (pid, folder, taken, mtime, digest, bs, d, rk, emb, reg, reg_dtype) in enumerate(batch):
             ids[i], folders[i], times[i] = pid, folder, local_seconds(taken, mtime)
             positions.setdefault(digest, []).append(done + i)
             if bs != box_set or d != dim or rk != k:
                 usable[i] = 0  # waits for the indexer to recompute it with this box set
                 continue
             embeds[i] = from_blob(emb, (dim,))
-            regions[i] = from_blob(reg, (k, dim))
+            regions[i] = regions_from_blob(reg, (k, dim), reg_dtype)
         writer.add(ids, folders, times, embeds, regions, usable)
         done += b
         if progress is not None:

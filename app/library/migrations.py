@@ -7,9 +7,9 @@ migration; append a new one. Before migrating a database that already holds a sc
 beside it as ``<db>.bak-v<old version>`` with SQLite's online backup API (WAL contents included).
 
 Conventions: times are unix seconds (REAL); ``taken_at`` is ISO 8601 text from EXIF (local time, with
-the offset when the camera wrote one); vectors are float16 little-endian BLOBs (``blobs.py``) keyed by
-(content hash, model identity), so a moved photo keeps its vectors, duplicates share them and two
-models' vectors never mix.
+the offset when the camera wrote one); vectors are little-endian BLOBs (``blobs.py``; regions int8
+from schema 2) keyed by (content hash, model identity), so a moved photo keeps its vectors,
+duplicates share them and two models' vectors never mix.
 """
 
 from __future__ import annotations
@@ -98,7 +98,10 @@ V1 = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1,)
+# Region embeddings as row-scaled int8 (blobs.py): rows written before keep float16 and say so.
+V2 = ("ALTER TABLE vectors ADD COLUMN regions_dtype TEXT NOT NULL DEFAULT 'float16'",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlite_utils import Database
 
-from app.library.blobs import from_blob, to_blob
+from app.library.blobs import from_blob, regions_from_blob, to_blob, to_int8_blob
 from app.library.db import bind_path, under_folder_params, under_folder_sql
 
 _CHUNK = 500  # parameters per IN (...) list, well under SQLite's limit
@@ -189,11 +189,12 @@ def put_vectors(
         raise ValueError(f"expected (D,) and (K, D) vectors, got {embedding.shape} and {regions.shape}")
     db.execute(
         """
-        INSERT INTO vectors (content_hash, model, dim, embedding, box_set, region_count, regions, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO vectors (content_hash, model, dim, embedding, box_set, region_count, regions,
+            regions_dtype, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 'int8', ?)
         ON CONFLICT(content_hash, model) DO UPDATE SET dim = excluded.dim, embedding = excluded.embedding,
             box_set = excluded.box_set, region_count = excluded.region_count, regions = excluded.regions,
-            created_at = excluded.created_at
+            regions_dtype = excluded.regions_dtype, created_at = excluded.created_at
         """,
         [
             content_hash,
@@ -202,7 +203,7 @@ def put_vectors(
             to_blob(embedding),
             box_set,
             regions.shape[0],
-            to_blob(regions),
+            to_int8_blob(regions),
             time.time(),
         ],
     )
@@ -210,14 +211,16 @@ def put_vectors(
 
 def get_vectors(db: Database, content_hash: str, model: str) -> StoredVectors | None:
     row = db.execute(
-        "SELECT dim, embedding, box_set, region_count, regions FROM vectors "
+        "SELECT dim, embedding, box_set, region_count, regions, regions_dtype FROM vectors "
         "WHERE content_hash = ? AND model = ?",
         [content_hash, model],
     ).fetchone()
     if row is None:
         return None
-    dim, embedding, box_set, count, regions = row
-    return StoredVectors(from_blob(embedding, (dim,)), from_blob(regions, (count, dim)), box_set)
+    dim, embedding, box_set, count, regions, regions_dtype = row
+    return StoredVectors(
+        from_blob(embedding, (dim,)), regions_from_blob(regions, (count, dim), regions_dtype), box_set
+    )
 
 
 def load_embeddings(db: Database, model: str) -> tuple[np.ndarray, np.ndarray]:

@@ -152,3 +152,40 @@ def test_captions_and_pruning(tmp_path: Path) -> None:
     assert store.prune_vectors(db) == 1
     assert store.hashes_with_vectors(db, ["keep", "gone"], "m", "b") == {"keep"}
     assert store.captions_for(db, "keep") == {"user": "my cat"} and store.captions_for(db, "gone") == {}
+
+
+def test_v1_library_with_float16_regions_migrates_and_stays_readable(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from app.library.blobs import from_int8_blob, to_int8_blob
+    from app.library.migrations import V1
+
+    path = tmp_path / "old.db"
+    old = Database(str(path))
+    migrate(old, path, (V1,))
+    rng = np.random.default_rng(0)
+    regions = rng.standard_normal((14, 32)).astype(np.float32)
+    regions /= np.linalg.norm(regions, axis=1, keepdims=True)
+    old.execute(
+        "INSERT INTO vectors (content_hash, model, dim, embedding, box_set, region_count, regions, "
+        "created_at) VALUES ('h', 'm', 32, ?, 'set', 14, ?, 0)",
+        [to_blob(regions[0]), to_blob(regions)],
+    )
+    old.conn.commit()
+    old.close()
+
+    db = open_db(path)
+    assert user_version(db) == SCHEMA_VERSION and (tmp_path / "old.db.bak-v1").exists()
+    stored = store.get_vectors(db, "h", "m")
+    assert np.allclose(stored.regions, regions, atol=1e-3), "float16 rows written by schema 1 still read"
+    store.put_vectors(db, "h2", "m", regions[0], "set", regions)
+    assert db.execute(
+        "SELECT regions_dtype, length(regions) FROM vectors WHERE content_hash='h2'"
+    ).fetchone() == (
+        "int8",
+        14 * 4 + 14 * 32,
+    )
+    again = store.get_vectors(db, "h2", "m").regions
+    cos = (again * regions).sum(1) / np.linalg.norm(again, axis=1)
+    assert cos.min() > 0.9995
+    assert np.array_equal(from_int8_blob(to_int8_blob(np.zeros((2, 4))), (2, 4)), np.zeros((2, 4)))
