@@ -11,7 +11,6 @@ import pytest
 from engine.data.text import EmptyTextError, Tokenizer, pre_caption
 from export.runtime import Runtime
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 _ODD = [
     "Café naïve Ångström façade",
     "中文字符 and 日本語のテキスト, 한국어",
@@ -36,12 +35,19 @@ _ODD = [
 ]
 
 
-def varied_texts(n: int = 1000, seed: int = 0) -> list[str]:
+@pytest.fixture(scope="module")
+def world_captions(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Captions of a small generated world (CI has no data/world)."""
+    from engine.data.world import generate_world
+
+    root = tmp_path_factory.mktemp("world")
+    generate_world(root, 40, seed=11, test_size=20, val_size=2)
+    return [c for e in json.loads((root / "retrieval/test.json").read_text()) for c in e["caption"]]
+
+
+def varied_texts(captions: list[str], n: int = 1000, seed: int = 0) -> list[str]:
     """Real captions, hand-picked oddities, very long texts and random character soup."""
     rng = np.random.default_rng(seed)
-    captions = [
-        c for e in json.loads((ROOT / "data/world/retrieval/test.json").read_text()) for c in e["caption"]
-    ]
     texts = list(_ODD)
     pool = list("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789 ,.'!?\"()*#:;~-/<>[]{}éüßçñ中文😀\u200b\t\n")
     while len(texts) < n:
@@ -78,8 +84,8 @@ def runtime(fp32_bundle: pathlib.Path) -> Runtime:
     return Runtime(fp32_bundle, providers="cpu")
 
 
-def test_token_ids_match_the_engine_path(runtime: Runtime) -> None:
-    texts = varied_texts()
+def test_token_ids_match_the_engine_path(runtime: Runtime, world_captions: list[str]) -> None:
+    texts = varied_texts(world_captions)
     assert len(texts) == 1000
     max_words, max_tokens = runtime.manifest["max_words"], runtime.max_tokens
     ids, mask, blank = runtime.tokenize(texts)
@@ -91,7 +97,9 @@ def test_token_ids_match_the_engine_path(runtime: Runtime) -> None:
 
 
 @pytest.mark.parametrize("reference", ["BertTokenizer", "BertTokenizerLegacy"])
-def test_token_ids_match_transformers_bert(runtime: Runtime, reference: str) -> None:
+def test_token_ids_match_transformers_bert(
+    runtime: Runtime, reference: str, world_captions: list[str]
+) -> None:
     # transformers' own BERT-uncased tokenizers as the independent reference: the tokenizers-backed
     # one and the pure-Python legacy one. X-VLM's ids are [CLS] + pieces, cut to max_tokens, no [SEP].
     from transformers import BertTokenizer
@@ -105,7 +113,7 @@ def test_token_ids_match_transformers_bert(runtime: Runtime, reference: str) -> 
         bert = BertTokenizer(vocab=table, do_lower_case=True)
     else:
         bert = BertTokenizerLegacy(vocab_file=str(vocab), do_lower_case=True)
-    texts = varied_texts()
+    texts = varied_texts(world_captions)
     ids, mask, blank = runtime.tokenize(texts)
     t = runtime.max_tokens
     for i, text in enumerate(texts):
