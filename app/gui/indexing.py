@@ -1,0 +1,230 @@
+"""Indexing for the window: the library's ``Indexer`` on a worker thread, with pause, resume and cancel.
+
+The worker opens its own SQLite connection (connections belong to their thread) and closes it at the
+end of each run; the search engine's connection reads meanwhile (WAL). After a run, finished or
+cancelled, captions are embedded and the vector cache is rebuilt on the same worker, so the search
+engine only has to reload it (``SearchEngine.load(refresh=True)``).
+
+Pause and cancel act between batches: the indexer calls ``progress`` on the worker after each
+committed batch, and a paused run simply waits inside that call until it is resumed or cancelled.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from app.gui.bundles import ModelHolder
+from app.gui.tasks import Pool, run_task, serial_pool
+from app.home import thumbs_dir
+from app.library import store
+from app.library.db import open_db
+from app.library.indexer import IndexReport, Progress
+
+
+class State(Enum):
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLING = "cancelling"
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    path: str
+    photos: int  # photo files known in it
+    indexed: int  # ... searchable with the active model
+    failed: int  # ... that could not be read
+    pending: int  # ... waiting for (or interrupted in) an index run
+    exists: bool  # False: missing (an unplugged drive); its photos are kept
+
+
+@dataclass
+class IndexOutcome:
+    report: IndexReport | None  # None when only folders were removed
+    folders: list[FolderStatus]
+
+
+def folder_statuses(db: object, model: str) -> list[FolderStatus]:
+    """Per folder counts, in one query (worker thread)."""
+    rows = db.execute(  # type: ignore[attr-defined]
+        """
+        SELECT f.path, count(p.id),
+               coalesce(sum(p.status = 'ok' AND v.content_hash IS NOT NULL), 0),
+               coalesce(sum(p.status = 'error'), 0),
+               coalesce(sum(p.status = 'pending' OR (p.status = 'ok' AND v.content_hash IS NULL)), 0)
+        FROM folders f
+        LEFT JOIN photos p ON p.folder_id = f.id
+        LEFT JOIN vectors v ON v.content_hash = p.content_hash AND v.model = ?
+        GROUP BY f.id ORDER BY f.path
+        """,
+        [model],
+    ).fetchall()
+    return [FolderStatus(r[0], r[1], r[2], r[3], r[4], os.path.isdir(r[0])) for r in rows]
+
+
+class IndexController(QObject):
+    progress = Signal(object)  # indexer.Progress
+    state_changed = Signal(object)  # State
+    finished = Signal(object)  # IndexOutcome, after a run or a removal (the search index changed)
+    folders = Signal(object)  # list[FolderStatus]
+    failed = Signal(object)  # exception
+
+    def __init__(
+        self,
+        db_path: Path,
+        holder: ModelHolder,
+        pool: Pool | None = None,
+        batch_size: int = 16,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.db_path = Path(db_path)
+        self.thumbs_dir = thumbs_dir(self.db_path)
+        self.holder = holder
+        self.batch_size = batch_size
+        self._pool = pool if pool is not None else serial_pool()
+        self._cancel = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self.parked = threading.Event()  # set while a paused run waits between batches
+        self._state = State.IDLE
+        self._queued: set[str] | None = None  # folders asked for during a run; ``{}``: all
+        self.last_progress: Progress | None = None
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def _set_state(self, state: State) -> None:
+        self._state = state
+        self.state_changed.emit(state)
+
+    # ----- GUI thread -------------------------------------------------------------------------------
+    def refresh_folders(self) -> None:
+        run_task(self._statuses, self.folders.emit, self.failed.emit, pool=self._pool, context=self)
+
+    def index(self, folders: Sequence[str] | None = None) -> None:
+        """Index ``folders`` (added to the library if new) or, with None, every folder of the library.
+        During a run the request waits for it to end."""
+        wanted = {os.path.abspath(f) for f in folders} if folders is not None else set()
+        if self._state is not State.IDLE:
+            if folders is None or self._queued == set():
+                self._queued = set()
+            else:
+                self._queued = (self._queued or set()) | wanted
+            return
+        self._cancel.clear()
+        self._resume.set()
+        self.last_progress = None
+        self._set_state(State.RUNNING)
+        chosen = sorted(wanted) if folders is not None else None
+        run_task(lambda: self._run(chosen), self._on_done, self._on_failed, pool=self._pool, context=self)
+
+    def remove_folders(self, folders: Sequence[str]) -> None:
+        """Forget folders and their photos (the files are not touched)."""
+        paths = list(folders)
+        run_task(
+            lambda: self._remove(paths), self._on_removed, self.failed.emit, pool=self._pool, context=self
+        )
+
+    def pause(self) -> None:
+        if self._state is State.RUNNING:
+            self._resume.clear()
+            self._set_state(State.PAUSED)
+
+    def resume(self) -> None:
+        if self._state is State.PAUSED:
+            self._resume.set()
+            self._set_state(State.RUNNING)
+
+    def cancel(self) -> None:
+        if self._state in (State.RUNNING, State.PAUSED):
+            self._queued = None
+            self._cancel.set()
+            self._resume.set()
+            self._set_state(State.CANCELLING)
+
+    def shutdown(self) -> None:
+        """Cancel a run and wait for the worker (the window is closing)."""
+        self.cancel()
+        wait = getattr(self._pool, "waitForDone", None)
+        if wait is not None:
+            wait(30_000)
+
+    def _on_done(self, outcome: IndexOutcome) -> None:
+        self._set_state(State.IDLE)
+        self.folders.emit(outcome.folders)
+        self.finished.emit(outcome)
+        self._next()
+
+    def _on_failed(self, error: BaseException) -> None:
+        self._set_state(State.IDLE)
+        self.failed.emit(error)
+        self.refresh_folders()
+        self._queued = None
+
+    def _on_removed(self, outcome: IndexOutcome) -> None:
+        self.folders.emit(outcome.folders)
+        self.finished.emit(outcome)
+
+    def _next(self) -> None:
+        queued, self._queued = self._queued, None
+        if queued is not None:
+            self.index(sorted(queued) if queued else None)
+
+    # ----- worker thread ----------------------------------------------------------------------------
+    def _statuses(self) -> list[FolderStatus]:
+        db = open_db(self.db_path)
+        try:
+            return folder_statuses(db, self.holder.identity() or "")
+        finally:
+            db.close()
+
+    def _on_progress(self, progress: Progress) -> None:
+        self.last_progress = progress
+        self.progress.emit(progress)  # queued to the GUI thread: this object lives there
+        while not self._resume.is_set() and not self._cancel.is_set():
+            self.parked.set()
+            self._resume.wait(0.1)
+        self.parked.clear()
+
+    def _run(self, folders: list[str] | None) -> IndexOutcome:
+        from app import vectorcache
+        from app.library.captions import index_captions
+        from app.library.indexer import Indexer
+        from app.library.regions import BOX_SET_NAME
+
+        runtime = self.holder.get()
+        db = open_db(self.db_path)
+        try:
+            indexer = Indexer(db, runtime, self.thumbs_dir, batch_size=self.batch_size)
+            report = indexer.index(folders, self._on_progress, self._cancel)
+            started = db.execute("SELECT started_at FROM index_runs WHERE id = ?", [report.run_id]).fetchone()
+            index_captions(db, runtime, since=started[0])
+            vectorcache.build(db, self.db_path, runtime.identity, BOX_SET_NAME)
+            return IndexOutcome(report, folder_statuses(db, runtime.identity))
+        finally:
+            db.close()
+
+    def _remove(self, folders: list[str]) -> IndexOutcome:
+        from app import vectorcache
+        from app.library.regions import BOX_SET_NAME
+
+        db = open_db(self.db_path)
+        try:
+            with db.atomic():
+                for folder in folders:
+                    store.remove_folder(db, folder)
+            identity = self.holder.identity() or ""
+            if identity:
+                vectorcache.build(db, self.db_path, identity, BOX_SET_NAME)
+            return IndexOutcome(None, folder_statuses(db, identity))
+        finally:
+            db.close()

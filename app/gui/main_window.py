@@ -1,0 +1,506 @@
+"""The main window: the library on the left, the query and the results grid, one result large.
+
+The window wires the parts together and owns their lifetimes; it does no database or model work
+itself. The search engine and the indexer run on their own worker threads, thumbnails and grounding
+on the global pool, the demo's photos in a child process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QModelIndex, QSize, Qt, QThreadPool, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.errors import KnownError
+from app.gui.bundles import ModelHolder
+from app.gui.errors import short, show_error
+from app.gui.indexing import FolderStatus, IndexController, IndexOutcome, State
+from app.gui.library_panel import LibraryPanel, run_summary
+from app.gui.models_dialog import ModelsDialog
+from app.gui.processes import Step, StepProcess
+from app.gui.result_view import ResultView
+from app.gui.results_model import ResultsModel
+from app.gui.search_engine import LibraryState, Page, SearchEngine, SearchOutcome, SearchRequest
+from app.gui.search_panel import RefineBox, SearchPanel, preview
+from app.gui.settings import Prefs, data_dir
+from app.gui.tasks import Pool
+from app.gui.thumb_delegate import CELL, THUMB, ThumbDelegate
+from app.gui.thumb_loader import ThumbLoader
+from app.library.scan import is_photo_name
+
+DEMO_PHOTOS = 200
+REFRESH_WHILE_INDEXING_S = 15.0  # how often a long index run makes its photos searchable
+
+
+def default_demo_command() -> list[str]:
+    return [sys.executable, "-m", "app.gui.demo_photos"]
+
+
+def dropped_paths(mime: QMimeData) -> tuple[list[str], list[str]]:
+    """Local folders and image files among a drop's URLs."""
+    folders, images = [], []
+    for url in mime.urls() if mime.hasUrls() else []:
+        if not url.isLocalFile():
+            continue
+        path = url.toLocalFile()
+        if os.path.isdir(path):
+            folders.append(path)
+        elif os.path.isfile(path) and is_photo_name(path):
+            images.append(path)
+    return folders, images
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        db_path: Path,
+        holder: ModelHolder,
+        prefs: Prefs,
+        *,
+        pool: Pool | None = None,
+        engine_pool: Pool | None = None,
+        index_pool: Pool | None = None,
+        import_command: list[str] | None = None,
+        demo_command: list[str] | None = None,
+        index_batch_size: int = 16,
+        offer_demo: bool = True,
+    ) -> None:
+        """``pool``/``engine_pool``/``index_pool``: where thumbnails and grounding, searches, and index
+        runs go (tests pass synchronous pools); the commands replace child processes in tests."""
+        super().__init__()
+        self.setWindowTitle("Multigrain")
+        self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)
+        self.prefs = prefs
+        self.holder = holder
+        self.db_path = Path(db_path)
+        self.import_command = import_command
+        self.demo_command = demo_command or default_demo_command()
+        self.offer_demo = offer_demo
+        self.pool = pool
+        self.demo: StepProcess | None = None
+        self.models_dialog: ModelsDialog | None = None
+        self.request: SearchRequest | None = None
+        self._last_refresh = 0.0
+        self._folders_known = False
+        self.search_started = self.results_at = 0.0  # perf_counter times, for measurements
+
+        self.engine = SearchEngine(self.db_path, holder, engine_pool, parent=self)
+        self.indexer = IndexController(self.db_path, holder, index_pool, index_batch_size, parent=self)
+        self.thumbs = ThumbLoader(THUMB, pool=pool, parent=self)
+        self.model = ResultsModel(self.thumbs, self.engine.fetch_page, parent=self)
+
+        self._build()
+        self._menus()
+        self._connect()
+        self._restore()
+        self.engine.load()
+        self.indexer.refresh_folders()
+
+    # ----- building --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.refine = RefineBox(self.prefs)
+        self.search = SearchPanel(self.refine)
+        self.search.query.setAcceptDrops(False)  # a dropped file is a search by example, not text
+        self.models_button = QPushButton("Models…")
+        self.models_button.setObjectName("modelsButton")
+        self.models_button.setMinimumHeight(34)
+        self.models_button.clicked.connect(self.open_models)
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.models_button)
+
+        self.library = LibraryPanel(self.indexer, self.prefs)
+        sidebar = QWidget()
+        side = QVBoxLayout(sidebar)
+        side.setContentsMargins(0, 0, 6, 0)
+        side.addWidget(self.library, 1)
+        side.addWidget(self.refine)
+        sidebar.setMinimumWidth(250)
+
+        self.summary = QLabel()
+        self.summary.setObjectName("summary")
+        self.summary.setWordWrap(True)
+        self.grid = QListView()
+        self.grid.setObjectName("results")
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setMovement(QListView.Movement.Static)
+        self.grid.setUniformItemSizes(True)
+        self.grid.setGridSize(QSize(CELL.width() + 4, CELL.height() + 4))
+        self.grid.setSpacing(0)
+        self.grid.setWordWrap(False)
+        self.grid.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        self.grid.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        self.grid.verticalScrollBar().setSingleStep(24)
+        self.grid.setItemDelegate(ThumbDelegate(self.grid))
+        self.grid.setModel(self.model)
+        results = QWidget()
+        column = QVBoxLayout(results)
+        column.setContentsMargins(6, 0, 6, 0)
+        column.addWidget(self.summary)
+        column.addWidget(self.grid, 1)
+
+        self.result_view = ResultView(self.holder, self.pool)
+        self.result_view.hide()
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(sidebar)
+        self.splitter.addWidget(results)
+        self.splitter.addWidget(self.result_view)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 1)
+        self.splitter.setSizes([300, 700, 0])
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(10, 10, 10, 6)
+        layout.addLayout(top)
+        layout.addSpacing(6)
+        layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+        self.model_label = QLabel()
+        self.model_label.setObjectName("modelStatus")
+        self.statusBar().addPermanentWidget(self.model_label)
+        self._show_summary()
+
+    def _menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        add = QAction("&Add folder…", self, shortcut=QKeySequence.StandardKey.Open)
+        add.triggered.connect(self.library.choose_folder)
+        file.addAction(add)
+        by_image = QAction("Search by &image…", self)
+        by_image.triggered.connect(self.search.choose_image)
+        file.addAction(by_image)
+        file.addSeparator()
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file.addAction(quit_action)
+        library = self.menuBar().addMenu("&Library")
+        update = QAction("&Update all folders", self)
+        update.triggered.connect(lambda: self.indexer.index(None))
+        library.addAction(update)
+        find = QAction("&Find", self, shortcut=QKeySequence.StandardKey.Find)
+        find.triggered.connect(lambda: self.search.query.setFocus())
+        library.addAction(find)
+        models = self.menuBar().addMenu("&Models")
+        manage = QAction("&Manage models…", self)
+        manage.triggered.connect(self.open_models)
+        models.addAction(manage)
+
+    def _connect(self) -> None:
+        self.search.requested.connect(self.run_search)
+        self.search.cleared.connect(self.clear_results)
+        self.engine.results.connect(self.show_results)
+        self.engine.page.connect(self._page)
+        self.engine.failed.connect(self._search_failed)
+        self.engine.ready.connect(self._engine_ready)
+        self.engine.unavailable.connect(self._engine_unavailable)
+        self.indexer.folders.connect(self._folders)
+        self.indexer.finished.connect(self._indexed)
+        self.indexer.failed.connect(lambda err: show_error(self, err, "Indexing"))
+        self.indexer.progress.connect(self._index_progress)
+        self.indexer.state_changed.connect(self._index_state)
+        self.library.add_requested.connect(self.add_folders)
+        self.grid.activated.connect(self.open_result)
+        self.grid.doubleClicked.connect(self.open_result)
+        self.grid.selectionModel().currentChanged.connect(self._current_changed)
+        self.result_view.step.connect(self.step_result)
+        self.result_view.closed.connect(self.close_result)
+
+    def _restore(self) -> None:
+        geometry = self.prefs.window_state("geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1360, 860)
+        splitter = self.prefs.window_state("splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+            self.result_view.hide()
+
+    # ----- searching -------------------------------------------------------------------------------
+    def run_search(self, request: SearchRequest) -> None:
+        self.request = request
+        self.search_started = time.perf_counter()
+        self.engine.search(request)
+        if not self.model.rowCount():
+            self.summary.setText("Searching…")
+
+    def clear_results(self) -> None:
+        self.request = None
+        self.engine.cancel()
+        self.model.clear()
+        self.close_result()
+        self._show_summary()
+
+    def show_results(self, outcome: SearchOutcome) -> None:
+        self.model.set_outcome(outcome)
+        self.results_at = time.perf_counter()
+        self._show_summary(outcome)
+        if self.result_view.isVisible():
+            if self.model.rowCount():
+                self.grid.setCurrentIndex(self.model.index(0, 0))
+                self.open_result(self.model.index(0, 0))
+            else:
+                self.close_result()
+
+    def _page(self, page: Page) -> None:
+        self.model.add_page(page)
+
+    def _search_failed(self, generation: int, error: BaseException) -> None:
+        if generation != self.engine.latest:
+            return
+        self.summary.setText(short(error))
+        if not isinstance(error, KnownError):  # a bug: the details go behind the dialog's button
+            show_error(self, error, "Search")
+
+    def _show_summary(self, outcome: SearchOutcome | None = None) -> None:
+        if outcome is None:
+            state = self.engine.state
+            if state is not None and state.photos == 0:
+                self.summary.setText("No photos are searchable yet: add a folder of photos to the library.")
+            else:
+                self.summary.setText(
+                    "Type what you are looking for, or drop a photo here to find similar ones. "
+                    "Put a minus before a word to exclude it."
+                )
+            return
+        cut = outcome.cutoff
+        if outcome.matched == 0 and outcome.considered == 0:
+            text = "No photos to search in (check the folder and date filters)."
+        elif outcome.matched == 0:
+            text = f"No photo of {outcome.considered:,} passes the relevance cutoff: move the slider left."
+        else:
+            what = "above the cutoff" if cut.get("source") not in (None, "none") else "ranked"
+            text = f"{outcome.matched:,} of {outcome.considered:,} photos {what}"
+        self.summary.setText(f"{text} · {outcome.elapsed_ms:.0f} ms")
+
+    # ----- one result ------------------------------------------------------------------------------
+    def open_result(self, index: QModelIndex) -> None:
+        row = self.model.row_at(index.row()) if index.isValid() else None
+        if row is None:
+            return
+        if not self.result_view.isVisible():
+            self.result_view.show()
+            sizes = self.splitter.sizes()
+            rest = sum(sizes) - sizes[0]
+            # Room for three columns of results when there is space; the photo gets the rest.
+            grid = max(rest // 2, min(rest - 420, 3 * self.grid.gridSize().width() + 48))
+            self.splitter.setSizes([sizes[0], grid, rest - grid])
+        self.result_view.show_row(row, self.request.text if self.request else "")
+        self.result_view.setFocus()
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self.result_view.isVisible() and current.isValid():
+            self.open_result(current)
+
+    def step_result(self, delta: int) -> None:
+        current = self.grid.currentIndex()
+        row = (current.row() if current.isValid() else -1) + delta
+        if self.model.canFetchMore(QModelIndex()) and row >= self.model.rowCount() - 1:
+            self.model.fetchMore(QModelIndex())
+        if 0 <= row < self.model.rowCount():
+            index = self.model.index(row, 0)
+            self.grid.setCurrentIndex(index)  # opens it through ``_current_changed``
+            self.grid.scrollTo(index)
+            self.result_view.setFocus()
+
+    def close_result(self) -> None:
+        if self.result_view.isVisible():
+            self.result_view.hide()
+            self.grid.setFocus()
+
+    # ----- the library -----------------------------------------------------------------------------
+    def add_folders(self, folders: list[str]) -> None:
+        if self.holder.bundle is None:
+            show_error(self, _no_model())
+            return
+        self.statusBar().showMessage(f"Adding {', '.join(os.path.basename(f) or f for f in folders)}…", 5000)
+        self.indexer.index(folders)
+
+    def _folders(self, folders: list[FolderStatus]) -> None:
+        self.refine.set_folders(folders)
+        first = not self._folders_known
+        self._folders_known = True
+        if first and not folders and self.offer_demo and not self.prefs.demo_offered:
+            QTimer.singleShot(0, self, self.offer_demo_library)
+
+    def _index_progress(self, _progress: object) -> None:
+        # A long first index makes its photos searchable as it goes, not only at the end.
+        now = time.monotonic()
+        if now - self._last_refresh > REFRESH_WHILE_INDEXING_S:
+            self._last_refresh = now
+            self.engine.load(refresh=True)
+
+    def _index_state(self, state: State) -> None:
+        if state is State.RUNNING and self._last_refresh == 0.0:
+            self._last_refresh = time.monotonic()
+
+    def _indexed(self, outcome: IndexOutcome) -> None:
+        self._last_refresh = 0.0
+        self.statusBar().showMessage(run_summary(outcome), 15000)
+        if outcome.report is not None and outcome.report.problems:
+            problem = outcome.report.problems[0]
+            self.statusBar().showMessage(
+                run_summary(outcome) + f" — e.g. {os.path.basename(problem.path)}: {problem.message}", 15000
+            )
+        self.engine.load(refresh=True)
+
+    # ----- the engine ------------------------------------------------------------------------------
+    def _engine_ready(self, state: LibraryState) -> None:
+        self.model_label.setText(f"{state.identity} · {state.photos:,} photos searchable")
+        self.refine.set_calibrated_z(state.calibrated_z, state.tuned)
+        if self.request is not None:
+            self.run_search(self.request)  # the index changed: the same query, fresh results
+        elif not self.model.rowCount():
+            self._show_summary()
+
+    def _engine_unavailable(self, error: BaseException) -> None:
+        text = short(error)
+        self.model_label.setText("no model")
+        self.summary.setText(text)
+        self.statusBar().showMessage(text)
+
+    # ----- models ----------------------------------------------------------------------------------
+    def open_models(self) -> ModelsDialog:
+        if self.models_dialog is None:
+            self.models_dialog = ModelsDialog(self.holder, self.prefs, self.import_command, self.pool, self)
+            self.models_dialog.activated.connect(self.use_bundle)
+        self.models_dialog.refresh()
+        self.models_dialog.show()
+        self.models_dialog.raise_()
+        return self.models_dialog
+
+    def use_bundle(self, bundle: Path) -> None:
+        """Switch the active model. Vectors belong to one model: photos not indexed with it are
+        offered a re-index."""
+        if self.indexer.state is not State.IDLE:
+            show_error(self, _busy())
+            return
+        if self.holder.bundle is not None and bundle.resolve() == self.holder.bundle.resolve():
+            return
+        self.prefs.bundle = bundle
+        self.holder.set_bundle(bundle)
+        self.engine.load(refresh=True)
+        self.indexer.folders.connect(self._offer_reindex, Qt.ConnectionType.SingleShotConnection)
+        self.indexer.refresh_folders()
+
+    def _offer_reindex(self, folders: list[FolderStatus]) -> None:
+        missing = sum(f.pending for f in folders)
+        if not missing:
+            return
+        box = QMessageBox(self)
+        box.setObjectName("reindexBox")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Index with the new model?")
+        box.setText(f"{missing:,} photos are not indexed with this model yet, so search cannot find them.")
+        box.setInformativeText("Index them now? Searching works meanwhile.")
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(lambda: self.indexer.index(None))
+        box.open()
+
+    # ----- the first run ---------------------------------------------------------------------------
+    def offer_demo_library(self) -> None:
+        self.prefs.demo_offered = True
+        box = QMessageBox(self)
+        box.setObjectName("demoBox")
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setWindowTitle("Welcome to Multigrain")
+        box.setText("Your library is empty.")
+        box.setInformativeText(
+            f"Make a demo library of {DEMO_PHOTOS} generated photos to try searching? You can also add "
+            "your own folders at any time (File ▸ Add folder, or drop a folder onto the window)."
+        )
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(self.make_demo_library)
+        box.open()
+
+    def make_demo_library(self) -> None:
+        if self.holder.bundle is None:
+            show_error(self, _no_model())
+            return
+        out = data_dir() / "demo"
+        step = Step("Making the demo photos", [*self.demo_command, str(out), "--photos", str(DEMO_PHOTOS)])
+        self.demo = StepProcess([step], parent=self)
+        self.demo.progress.connect(
+            lambda fraction, title: self.statusBar().showMessage(f"{title}: {max(fraction, 0):.0%}")
+        )
+        self.demo.finished.connect(lambda ok, message: self._demo_made(ok, message, out / "photos"))
+        self.demo.start()
+
+    def _demo_made(self, ok: bool, message: str, photos: Path) -> None:
+        if ok:
+            self.statusBar().showMessage("Demo photos ready: indexing them…", 5000)
+            self.indexer.index([str(photos)])
+        else:
+            self.statusBar().showMessage(f"The demo library was not made: {message}", 15000)
+
+    # ----- drag and drop ---------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        folders, images = dropped_paths(event.mimeData())
+        if folders or images:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        folders, images = dropped_paths(event.mimeData())
+        if folders or images:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        folders, images = dropped_paths(event.mimeData())
+        if not folders and not images:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        if folders:
+            self.add_folders(folders)
+        if images:
+            self.search.set_image(images[0], preview(images[0]))
+
+    # ----- closing ---------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.prefs.set_window_state("geometry", self.saveGeometry())
+        self.prefs.set_window_state("splitter", self.splitter.saveState())
+        self.prefs.sync()
+        if self.demo is not None:
+            self.demo.shutdown()
+        if self.models_dialog is not None:
+            self.models_dialog.close()
+        self.indexer.shutdown()
+        self.engine.shutdown()
+        pool = self.pool or QThreadPool.globalInstance()
+        wait = getattr(pool, "waitForDone", None)
+        if wait is not None:
+            wait(10_000)
+        super().closeEvent(event)
+
+
+def _no_model() -> Exception:
+    return KnownError("no model is active: open Models… to import or choose one before adding folders")
+
+
+def _busy() -> Exception:
+    return KnownError("indexing is running: wait for it to finish, or cancel it, before switching models")

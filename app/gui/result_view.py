@@ -1,0 +1,322 @@
+"""One result, large: the photo with the query's grounded box and the best-matching region drawn on it.
+
+The photo is decoded on a worker (a 12-megapixel JPEG takes a while) and scaled for display there;
+the box head then grounds the query's words in it on another worker call (``app.grounding``). Each
+``show_row`` bumps a token, so a slow answer for the previous photo is dropped when it arrives.
+
+Keys: Left/Right step through the results, Escape closes, Enter opens the photo in the system viewer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QImage,
+    QKeyEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from app.grounding import Grounding
+from app.gui.bundles import ModelHolder
+from app.gui.errors import short
+from app.gui.results_model import format_date
+from app.gui.search_engine import ResultRow
+from app.gui.tasks import Pool, run_task
+from app.gui.thumb_loader import pil_to_qimage
+from app.query import split_terms
+
+DISPLAY_SIDE = 1600  # the photo is scaled to at most this many pixels for the screen
+BOX = QColor("#ff4d4f")
+REGION = QColor("#2f9bff")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A decoded photo for display."""
+
+    image: QImage
+    width: int  # the photo's own size (the box is in its pixels)
+    height: int
+
+
+def load_photo(path: str) -> Shown:
+    """Worker thread: decode upright, scale for display."""
+    from app.library.decode import decode_image
+
+    decoded = decode_image(path, DISPLAY_SIDE)
+    image = decoded.image
+    if max(image.size) > DISPLAY_SIDE:
+        image = image.copy()
+        image.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
+    return Shown(pil_to_qimage(image), decoded.width, decoded.height)
+
+
+def ground(holder: ModelHolder, path: str, text: str) -> Grounding:
+    """Worker thread: where ``text`` is in the photo (box in the decoded image's pixels)."""
+    from app.grounding import ground_image
+    from app.library.decode import decode_image
+
+    runtime = holder.get()
+    size = int(runtime.image_size)
+    return ground_image(runtime, decode_image(path, 2 * size).image, text)
+
+
+class PhotoCanvas(QWidget):
+    """Paints the photo fitted to the widget, the best region (dashed) and the grounded box."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(QSize(240, 200))
+        self.image: QImage | None = None
+        self.region: tuple[float, float, float, float] | None = None
+        self.grounding: Grounding | None = None
+        self.label = ""
+        self.message = ""
+
+    def sizeHint(self) -> QSize:
+        return QSize(560, 420)
+
+    def image_rect(self) -> QRectF:
+        if self.image is None or self.image.isNull():
+            return QRectF()
+        size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        return QRectF(
+            (self.width() - size.width()) / 2,
+            (self.height() - size.height()) / 2,
+            size.width(),
+            size.height(),
+        )
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.fillRect(self.rect(), QColor("#1d2026"))
+        target = self.image_rect()
+        if target.isEmpty():
+            painter.setPen(QColor("#aab0ba"))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message or "Loading…")
+            return
+        painter.drawImage(target, self.image)  # type: ignore[arg-type]
+        if self.region is not None:
+            x, y, w, h = self.region
+            rect = QRectF(
+                target.x() + x * target.width(),
+                target.y() + y * target.height(),
+                w * target.width(),
+                h * target.height(),
+            )
+            pen = QPen(REGION, 2, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(QColor(47, 155, 255, 28))
+            painter.drawRect(rect)
+            self._tag(painter, rect, "best region", REGION, below=True)
+        if self.grounding is not None:
+            x, y, w, h = self.grounding.fraction
+            rect = QRectF(
+                target.x() + x * target.width(),
+                target.y() + y * target.height(),
+                w * target.width(),
+                h * target.height(),
+            )
+            painter.setPen(QPen(BOX, 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(rect)
+            self._tag(painter, rect, self.label, BOX, below=False)
+
+    def _tag(self, painter: QPainter, rect: QRectF, text: str, colour: QColor, below: bool) -> None:
+        font = QFont(self.font())
+        font.setBold(True)
+        metrics = QFontMetrics(font)
+        text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(60, int(self.width() * 0.6)))
+        width, height = metrics.horizontalAdvance(text) + 10, metrics.height() + 4
+        x = min(max(rect.left(), 0.0), self.width() - width)
+        y = rect.bottom() + 2 if below else rect.top() - height
+        if y < 0:
+            y = rect.top() + 2
+        if y + height > self.height():
+            y = rect.bottom() - height - 2
+        tag = QRectF(QPointF(x, y), QSize(width, height))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(tag, 3, 3)
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
+
+
+class ResultView(QWidget):
+    step = Signal(int)  # -1: previous result, +1: next
+    closed = Signal()
+
+    def __init__(self, holder: ModelHolder, pool: Pool | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultView")
+        self.holder = holder
+        self.pool = pool
+        self.row: ResultRow | None = None
+        self.text = ""
+        self._token = 0
+        self.grounding: Grounding | None = None
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self.canvas = PhotoCanvas()
+        self.title = QLabel()
+        self.title.setObjectName("resultTitle")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details = QLabel()
+        self.details.setObjectName("resultDetails")
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.box_line = QLabel()
+        self.box_line.setObjectName("groundingLine")
+        self.box_line.setWordWrap(True)
+
+        self.open_button = QPushButton("Open")
+        self.open_button.setToolTip("Open the photo in the system's viewer (Enter)")
+        self.open_button.clicked.connect(self.open_photo)
+        self.folder_button = QPushButton("Show in folder")
+        self.folder_button.clicked.connect(self.open_folder)
+        self.copy_button = QPushButton("Copy path")
+        self.copy_button.clicked.connect(self.copy_path)
+        self.prev_button = QPushButton("◀")
+        self.prev_button.setToolTip("Previous result (Left)")
+        self.prev_button.clicked.connect(lambda: self.step.emit(-1))
+        self.next_button = QPushButton("▶")
+        self.next_button.setToolTip("Next result (Right)")
+        self.next_button.clicked.connect(lambda: self.step.emit(1))
+        self.close_button = QPushButton("Close")
+        self.close_button.setToolTip("Back to the results (Escape)")
+        self.close_button.clicked.connect(self.closed.emit)
+        for button in (
+            self.open_button,
+            self.folder_button,
+            self.copy_button,
+            self.prev_button,
+            self.next_button,
+            self.close_button,
+        ):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay with the view
+        for button in (self.prev_button, self.next_button):
+            button.setFixedWidth(36)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.prev_button)
+        buttons.addWidget(self.next_button)
+        buttons.addSpacing(8)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.folder_button)
+        buttons.addWidget(self.copy_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.title)
+        layout.addWidget(self.details)
+        layout.addWidget(self.box_line)
+        layout.addLayout(buttons)
+
+    # ----- showing ---------------------------------------------------------------------------------
+    def show_row(self, row: ResultRow, query_text: str) -> None:
+        """Show ``row``; ground the positive words of ``query_text`` in it."""
+        self._token += 1
+        token = self._token
+        self.row = row
+        self.text = split_terms(query_text)[0]
+        self.grounding = None
+        self.canvas.image, self.canvas.grounding, self.canvas.region = None, None, row.region
+        self.canvas.message = "Loading…"
+        self.canvas.update()
+        self.title.setText(os.path.basename(row.path))
+        facts = [f"score {row.score:.3f}" + (f" (z {row.z:.1f})" if row.z is not None else "")]
+        if row.width and row.height:
+            facts.append(f"{row.width} × {row.height}")
+        if row.taken_at:
+            facts.append(format_date(row.taken_at))
+        self.details.setText(" · ".join(facts) + f"\n{os.path.dirname(row.path)}")
+        self.box_line.setText(
+            "Finding the words in the photo…" if self.text else "Grounding needs words in the query."
+        )
+        run_task(
+            lambda: load_photo(row.path),
+            lambda shown: self._photo_loaded(token, shown),
+            lambda err: self._photo_failed(token, err),
+            pool=self.pool,
+            context=self,
+        )
+        if self.text:
+            text = self.text
+            run_task(
+                lambda: ground(self.holder, row.path, text),
+                lambda g: self._grounded(token, g),
+                lambda err: self._ground_failed(token, err),
+                pool=self.pool,
+                context=self,
+            )
+
+    def _photo_loaded(self, token: int, shown: Shown) -> None:
+        if token == self._token:
+            self.canvas.image = shown.image
+            self.canvas.update()
+
+    def _photo_failed(self, token: int, error: BaseException) -> None:
+        if token == self._token:
+            self.canvas.message = short(error)
+            self.canvas.update()
+
+    def _grounded(self, token: int, g: Grounding) -> None:
+        if token != self._token:
+            return
+        self.grounding = g
+        self.canvas.grounding = g
+        self.canvas.label = f"{g.text}  {g.score:.2f}"
+        self.canvas.update()
+        x, y, w, h = g.fraction
+        where = (
+            f"{round(100 * w)} × {round(100 * h)} % of the photo at ({round(100 * x)} %, {round(100 * y)} %)"
+        )
+        self.box_line.setText(f"“{g.text}”: {where}; box score {g.score:.2f}, confidence {g.confidence:.1f}")
+
+    def _ground_failed(self, token: int, error: BaseException) -> None:
+        if token == self._token:
+            self.box_line.setText(short(error))
+
+    # ----- actions ---------------------------------------------------------------------------------
+    def open_photo(self) -> None:
+        if self.row is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self.row.path))
+
+    def open_folder(self) -> None:
+        if self.row is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(self.row.path)))
+
+    def copy_path(self) -> None:
+        if self.row is not None:
+            QGuiApplication.clipboard().setText(self.row.path)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        if key == Qt.Key.Key_Left:
+            self.step.emit(-1)
+        elif key == Qt.Key.Key_Right:
+            self.step.emit(1)
+        elif key == Qt.Key.Key_Escape:
+            self.closed.emit()
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.open_photo()
+        else:
+            super().keyPressEvent(event)

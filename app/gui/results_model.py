@@ -1,0 +1,173 @@
+"""The results grid's model: one row per matching photo, filled a page at a time.
+
+A search may match 100,000 photos. The model holds the rows fetched so far and says it can fetch more
+(``canFetchMore``) while the ranking has more; the view calls ``fetchMore`` as it scrolls near the end,
+which asks the search engine for the next page (on its worker) and inserts the rows when they come.
+Thumbnails are asked of the ``ThumbLoader`` when a row's ``ThumbRole`` is read (that is, painted).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+
+from app.gui.search_engine import Page, ResultRow, SearchOutcome
+from app.gui.thumb_loader import ThumbLoader
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Role(IntEnum):
+    Path = Qt.ItemDataRole.UserRole + 1
+    Score = Qt.ItemDataRole.UserRole + 2
+    PhotoId = Qt.ItemDataRole.UserRole + 3
+    Thumb = Qt.ItemDataRole.UserRole + 4  # QImage (null: unreadable) or None while loading
+    Z = Qt.ItemDataRole.UserRole + 5
+    TakenAt = Qt.ItemDataRole.UserRole + 6
+    Region = Qt.ItemDataRole.UserRole + 7  # best candidate box (x, y, w, h) fractions, or None
+    Row = Qt.ItemDataRole.UserRole + 8  # the whole ResultRow
+
+
+# Kept as module names too, as other code and tests spell them.
+PathRole, ScoreRole, PhotoIdRole, ThumbRole = Role.Path, Role.Score, Role.PhotoId, Role.Thumb
+ZRole, TakenAtRole, RegionRole, RowRole = Role.Z, Role.TakenAt, Role.Region, Role.Row
+
+
+def format_date(taken_at: str | None) -> str:
+    if not taken_at:
+        return ""
+    try:
+        return datetime.fromisoformat(taken_at).strftime("%d %b %Y")
+    except ValueError:
+        return taken_at[:10]
+
+
+class ResultsModel(QAbstractListModel):
+    def __init__(
+        self,
+        thumbs: ThumbLoader | None = None,
+        fetch: Callable[[int, int], None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        """``fetch(generation, start)``: ask for the page starting at ``start`` (answer: ``add_page``)."""
+        super().__init__(parent)
+        self._thumbs = thumbs
+        self._fetch = fetch
+        self._rows: list[ResultRow] = []
+        self._row_of_path: dict[str, int] = {}
+        self._generation = -1
+        self._matched = 0
+        self._next = 0  # ranking position where the next page starts
+        self._pending = False
+        if thumbs is not None:
+            thumbs.loaded.connect(self._thumb_loaded)
+
+    # ----- filling ---------------------------------------------------------------------------------
+    def set_outcome(self, outcome: SearchOutcome) -> None:
+        """Replace the rows with a new search's first page."""
+        self.beginResetModel()
+        self._rows = list(outcome.rows)
+        self._row_of_path = {row.path: i for i, row in enumerate(self._rows)}
+        self._generation = outcome.generation
+        self._matched = outcome.matched
+        self._next = outcome.stop
+        self._pending = False
+        self.endResetModel()
+        if self._thumbs is not None:
+            self._thumbs.clear_queue()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._rows, self._row_of_path = [], {}
+        self._generation, self._matched, self._next, self._pending = -1, 0, 0, False
+        self.endResetModel()
+
+    def add_page(self, page: Page) -> None:
+        if page.generation != self._generation or page.start != self._next:
+            return  # an answer for older results, or a repeated one
+        self._pending = False
+        self._next = page.stop
+        if page.rows:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(page.rows) - 1)
+            for i, row in enumerate(page.rows):
+                self._row_of_path[row.path] = first + i
+            self._rows.extend(page.rows)
+            self.endInsertRows()
+
+    @property
+    def matched(self) -> int:
+        return self._matched
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def row_at(self, row: int) -> ResultRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    # ----- QAbstractListModel ----------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self._rows)
+
+    def canFetchMore(self, parent: Index) -> bool:
+        return (
+            not parent.isValid()
+            and self._fetch is not None
+            and not self._pending
+            and self._next < self._matched
+        )
+
+    def fetchMore(self, parent: Index) -> None:
+        if self.canFetchMore(parent) and self._fetch is not None:
+            self._pending = True
+            self._fetch(self._generation, self._next)
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    def roleNames(self) -> dict[int, bytes]:
+        names = dict(super().roleNames())
+        names.update({int(role): role.name[0].lower().encode() + role.name[1:].encode() for role in Role})
+        return names
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows) or index.column() != 0:
+            return None
+        row = self._rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return os.path.basename(row.path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            z = f", z {row.z:.1f}" if row.z is not None else ""
+            date = format_date(row.taken_at)
+            return f"{row.path}\nscore {row.score:.3f}{z}" + (f"\n{date}" if date else "")
+        if role == Role.Path:
+            return row.path
+        if role == Role.Score:
+            return row.score
+        if role == Role.PhotoId:
+            return row.photo_id
+        if role == Role.Z:
+            return row.z
+        if role == Role.TakenAt:
+            return row.taken_at
+        if role == Role.Region:
+            return row.region
+        if role == Role.Row:
+            return row
+        if role == Role.Thumb:
+            return self._thumbs.request(row.path, row.thumb) if self._thumbs is not None else None
+        return None
+
+    def _thumb_loaded(self, key: str) -> None:
+        row = self._row_of_path.get(key)
+        if row is not None and row < len(self._rows):
+            index = self.index(row, 0)
+            self.dataChanged.emit(index, index, [int(Role.Thumb)])

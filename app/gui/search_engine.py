@@ -1,0 +1,324 @@
+"""The search side of the window: queries run on one worker thread, results come back as signals.
+
+Threads. Everything here that touches the database or the model runs on the engine's own serial pool:
+one thread that opens its own SQLite connection (connections belong to their thread) and keeps the
+``Searcher`` with its in-memory vector index. The indexer writes through another connection; WAL
+lets this one read meanwhile, from the vector cache it loaded (``refresh`` picks up a new one).
+
+Staleness. Each ``search`` gets a generation number. The worker skips a request that a newer one has
+replaced before it started (and again after encoding the query), and the window drops any outcome
+whose generation is not the latest, so results of an older keystroke never overwrite newer ones.
+
+Paging. A search ranks every matching photo (cheap: arrays of positions and scores) but turns only
+the first page into rows (paths, dates, thumbnails, best region: one SQL query and a few hundred
+region look-ups); the results model asks for further pages as the grid scrolls (``fetch_page``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from app.errors import KnownError
+from app.gui.bundles import ModelHolder
+from app.gui.tasks import Pool, run_task, serial_pool
+from app.home import thumbs_dir
+from app.library.db import open_db
+from app.library.regions import BOXES
+from app.library.thumbs import thumb_path
+from app.query import make_query
+
+PAGE = 240  # rows per page: a few screens of thumbnails
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """What the search panel asks for; dates as ``YYYY-MM-DD``."""
+
+    text: str = ""
+    image: str | None = None  # an example image file
+    image_weight: float = 0.5
+    negative_weight: float = 0.5
+    folder: str | None = None
+    after: str | None = None
+    before: str | None = None
+    cutoff_offset: float | None = 0.0  # added to the bundle's calibrated z; None: no cutoff
+    sort: str = "score"
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.text.strip() and not self.image
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    photo_id: int
+    path: str
+    score: float
+    z: float | None
+    taken_at: str | None
+    width: int | None
+    height: int | None
+    region: tuple[float, float, float, float] | None  # best candidate box, fractions (x, y, w, h)
+    thumb: str | None  # thumbnail file (may be missing: then the photo itself is decoded)
+
+
+@dataclass
+class SearchOutcome:
+    generation: int
+    request: SearchRequest
+    rows: list[ResultRow]  # the first page
+    stop: int  # where the next page starts in the ranking
+    matched: int
+    considered: int
+    cutoff: dict[str, object]
+    elapsed_ms: float
+
+
+@dataclass
+class Page:
+    generation: int
+    start: int  # position in the ranking of the first photo asked for
+    stop: int  # ... and one past the last: the next page starts there
+    rows: list[ResultRow]  # photos removed since the index loaded are left out
+
+
+@dataclass(frozen=True)
+class LibraryState:
+    """What the loaded index holds, for the status bar and the relevance slider."""
+
+    identity: str
+    photos: int  # photos searchable with this model
+    calibrated_z: float
+    tuned: bool
+    load_ms: float
+
+
+@dataclass
+class _Ranked:
+    """The current search's full ranking (worker side only)."""
+
+    generation: int
+    positions: np.ndarray
+    scores: np.ndarray
+    z: np.ndarray | None
+    main_vector: np.ndarray
+    index: Any = field(repr=False)
+
+
+class _Worker:
+    """State used only on the engine's thread."""
+
+    def __init__(self, db_path: Path, holder: ModelHolder) -> None:
+        self.db_path, self.holder = db_path, holder
+        self.db: Any = None
+        self.searcher: Any = None
+        self.base_settings: Any = None
+        self.model_version = -1
+        self.ranked: _Ranked | None = None
+
+    def searcher_now(self) -> Any:
+        from app.search import Searcher
+
+        runtime = self.holder.get()
+        if self.searcher is None or self.model_version != self.holder.version:
+            if self.db is None:
+                self.db = open_db(self.db_path)
+            self.searcher = Searcher(self.db, self.db_path, runtime)
+            self.base_settings = self.searcher.settings
+            self.model_version = self.holder.version
+            self.ranked = None
+        return self.searcher
+
+    def state(self, refresh: bool) -> LibraryState:
+        started = time.perf_counter()
+        searcher = self.searcher_now()
+        if refresh:
+            searcher.refresh()
+            self.ranked = None
+        n = searcher.index.n
+        return LibraryState(
+            searcher.runtime.identity,
+            n,
+            float(self.base_settings.cutoff.z),
+            bool(self.base_settings.tuned),
+            (time.perf_counter() - started) * 1e3,
+        )
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+        self.db = self.searcher = self.ranked = None
+
+
+class SearchEngine(QObject):
+    """Runs searches and page fetches on its worker; see the module docstring."""
+
+    results = Signal(object)  # SearchOutcome (of the latest generation only)
+    page = Signal(object)  # Page
+    failed = Signal(int, object)  # generation, exception
+    ready = Signal(object)  # LibraryState, after the index (re)loads
+    unavailable = Signal(object)  # exception: no model, a damaged library...
+
+    def __init__(
+        self, db_path: Path, holder: ModelHolder, pool: Pool | None = None, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.db_path = Path(db_path)
+        self.thumbs_dir = thumbs_dir(self.db_path)
+        self.holder = holder
+        self._pool = pool if pool is not None else serial_pool()
+        self._worker = _Worker(self.db_path, holder)
+        self._latest = 0  # written here, read by the worker: an int, so atomic in CPython
+        self.state: LibraryState | None = None
+
+    @property
+    def latest(self) -> int:
+        return self._latest
+
+    # ----- GUI thread -------------------------------------------------------------------------------
+    def load(self, refresh: bool = False) -> None:
+        """Load (or, after indexing, reload) the library's index; emits ``ready`` or ``unavailable``."""
+        run_task(
+            lambda: self._worker.state(refresh),
+            self._on_ready,
+            self.unavailable.emit,
+            pool=self._pool,
+            context=self,
+        )
+
+    def search(self, request: SearchRequest) -> int:
+        """Start a search; returns its generation. Results arrive through ``results``."""
+        self._latest += 1
+        generation = self._latest
+        run_task(
+            lambda: self._search(generation, request),
+            self._on_results,
+            lambda err: self.failed.emit(generation, err),
+            pool=self._pool,
+            context=self,
+        )
+        return generation
+
+    def cancel(self) -> None:
+        """Forget the searches in flight (their outcomes will be dropped)."""
+        self._latest += 1
+
+    def fetch_page(self, generation: int, start: int) -> None:
+        run_task(
+            lambda: self._page(generation, start),
+            self._on_page,
+            lambda err: self.failed.emit(generation, err),
+            pool=self._pool,
+            context=self,
+        )
+
+    def shutdown(self) -> None:
+        """Close the connection on its own thread and wait for the worker to finish."""
+        self._latest += 1
+        run_task(self._worker.close, lambda _: None, pool=self._pool, context=None)
+        wait = getattr(self._pool, "waitForDone", None)
+        if wait is not None:
+            wait(10_000)
+
+    def _on_ready(self, state: LibraryState) -> None:
+        self.state = state
+        self.ready.emit(state)
+
+    def _on_results(self, outcome: SearchOutcome | None) -> None:
+        if outcome is not None and outcome.generation == self._latest:
+            self.results.emit(outcome)
+
+    def _on_page(self, page: Page | None) -> None:
+        if page is not None and page.generation == self._latest:
+            self.page.emit(page)
+
+    # ----- worker thread ----------------------------------------------------------------------------
+    def _search(self, generation: int, request: SearchRequest) -> SearchOutcome | None:
+        if generation != self._latest:
+            return None  # a newer keystroke replaced it while it waited
+        started = time.perf_counter()
+        query = make_query(
+            request.text,
+            image=request.image,
+            image_weight=request.image_weight,
+            negative_weight=request.negative_weight,
+            folder=request.folder,
+            after=request.after,
+            before=request.before,
+        )
+        if query.image is not None and not os.path.isfile(query.image):
+            raise KnownError(f"{query.image}: no such image file")
+        worker = self._worker
+        searcher = worker.searcher_now()
+        base = worker.base_settings
+        offset = request.cutoff_offset or 0.0
+        searcher.settings = replace(base, cutoff=replace(base.cutoff, z=base.cutoff.z + offset))
+        index = searcher.index
+        if index.n == 0:
+            return SearchOutcome(generation, request, [], 0, 0, 0, {"source": "none"}, 0.0)
+        terms = searcher.encode(query)
+        if generation != self._latest:
+            return None
+        ranking = searcher.rank(query, terms, use_cutoff=request.cutoff_offset is not None, limit=None)
+        positions, scores, z = ranking.positions, ranking.scores, ranking.z
+        if request.sort == "date":
+            times = np.nan_to_num(index.times[positions], nan=-np.inf)
+            order = np.argsort(-times, kind="stable")
+            positions, scores = positions[order], scores[order]
+            z = None if z is None else z[order]
+        worker.ranked = _Ranked(generation, positions, scores, z, terms.vectors[terms.main], index)
+        stop = min(PAGE, len(positions))
+        rows = self._rows(worker.ranked, 0, stop)
+        elapsed = (time.perf_counter() - started) * 1e3
+        return SearchOutcome(
+            generation, request, rows, stop, ranking.matched, ranking.considered, ranking.cutoff, elapsed
+        )
+
+    def _page(self, generation: int, start: int) -> Page | None:
+        ranked = self._worker.ranked
+        if ranked is None or ranked.generation != generation or generation != self._latest:
+            return None
+        stop = min(start + PAGE, len(ranked.positions))
+        return Page(generation, start, stop, self._rows(ranked, start, stop))
+
+    def _rows(self, ranked: _Ranked, start: int, stop: int) -> list[ResultRow]:
+        index, db = ranked.index, self._worker.db
+        positions = ranked.positions[start:stop]
+        ids = [int(i) for i in index.ids[positions]]
+        found: dict[int, tuple[Any, ...]] = {}
+        if ids:
+            marks = ",".join("?" * len(ids))
+            sql = f"SELECT id, path, taken_at, width, height, content_hash FROM photos WHERE id IN ({marks})"
+            found = {r[0]: r[1:] for r in db.execute(sql, ids)}
+        exact_regions = index.box_count == len(BOXES)
+        rows = []
+        for offset, (pos, pid) in enumerate(zip(positions, ids, strict=True)):
+            if pid not in found:  # removed since the index was loaded
+                continue
+            path, taken_at, width, height, digest = found[pid]
+            region = None
+            if exact_regions:
+                box, _ = index.best_region(ranked.main_vector, int(pos))
+                region = tuple(float(v) for v in BOXES[box])
+            i = start + offset
+            rows.append(
+                ResultRow(
+                    pid,
+                    path,
+                    float(ranked.scores[i]),
+                    None if ranked.z is None else float(ranked.z[i]),
+                    taken_at,
+                    width,
+                    height,
+                    region,  # type: ignore[arg-type]
+                    str(thumb_path(self.thumbs_dir, digest)) if digest else None,
+                )
+            )
+        return rows

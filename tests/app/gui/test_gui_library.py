@@ -1,0 +1,193 @@
+"""The library panel and indexing: folders added, progress with rate and ETA, pause, resume, cancel,
+removal, and searching while an index run goes on."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from gui_fakes import GroundingFake
+from photo_files import write_photos
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QFileDialog
+
+from app.gui.bundles import ModelHolder
+from app.gui.indexing import IndexController, State
+from app.library.db import open_db
+
+TIMEOUT = 15_000
+
+
+def test_indexing_reports_progress_and_folder_status(qtbot, db_path: Path, photos: Path) -> None:
+    controller = IndexController(db_path, ModelHolder.fixed(GroundingFake()), batch_size=4)
+    seen = []
+    controller.progress.connect(seen.append)
+    with qtbot.waitSignal(controller.finished, timeout=TIMEOUT) as blocker:
+        controller.index([str(photos / "album")])
+    outcome = blocker.args[0]
+    assert outcome.report.status == "done" and outcome.report.counts.encoded == 8
+    assert [p.done for p in seen] == [0, 4, 8] and all(p.total == 8 for p in seen)
+    assert seen[-1].rate > 0 and seen[1].eta_s is not None
+    [folder] = outcome.folders
+    assert (folder.path, folder.photos, folder.indexed, folder.failed, folder.pending) == (
+        str(photos / "album"),
+        8,
+        8,
+        0,
+        0,
+    )
+    assert controller.state is State.IDLE
+    controller.shutdown()
+
+
+def test_pause_resume_and_cancel(qtbot, db_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    write_photos(folder, 40)
+    runtime = GroundingFake(delay_s=0.15)  # each batch of 4 takes a while
+    controller = IndexController(db_path, ModelHolder.fixed(runtime), batch_size=4)
+    progress = []
+    controller.progress.connect(progress.append)
+    controller.index([str(folder)])
+    qtbot.waitUntil(lambda: len(progress) >= 2, timeout=TIMEOUT)
+    controller.pause()
+    assert controller.state is State.PAUSED
+    qtbot.waitUntil(controller.parked.is_set, timeout=TIMEOUT)  # the batch in flight is committed
+    paused_at = len(progress)
+    qtbot.wait(500)
+    assert len(progress) == paused_at and controller.parked.is_set()  # nothing moves while paused
+    controller.resume()
+    qtbot.waitUntil(lambda: len(progress) > paused_at, timeout=TIMEOUT)
+    controller.pause()  # parked again, so the cancel below surely comes before the end of the run
+    qtbot.waitUntil(controller.parked.is_set, timeout=TIMEOUT)
+    with qtbot.waitSignal(controller.finished, timeout=TIMEOUT) as blocker:
+        controller.cancel()
+    outcome = blocker.args[0]
+    assert outcome.report.status == "cancelled"
+    done = outcome.folders[0].indexed
+    assert 4 <= done < 40 and outcome.folders[0].pending == 40 - done  # committed batches are kept
+    # The next run picks up where this one stopped.
+    with qtbot.waitSignal(controller.finished, timeout=30_000) as blocker:
+        controller.index(None)
+    assert blocker.args[0].report.counts.unchanged == done
+    assert blocker.args[0].folders[0].indexed == 40
+    controller.shutdown()
+
+
+def test_cancel_while_paused(qtbot, db_path: Path, tmp_path: Path) -> None:
+    write_photos(tmp_path / "some", 16)
+    controller = IndexController(db_path, ModelHolder.fixed(GroundingFake(delay_s=0.1)), batch_size=4)
+    progress = []
+    controller.progress.connect(progress.append)
+    controller.index([str(tmp_path / "some")])
+    qtbot.waitUntil(lambda: len(progress) >= 1, timeout=TIMEOUT)
+    controller.pause()
+    with qtbot.waitSignal(controller.finished, timeout=TIMEOUT) as blocker:
+        controller.cancel()
+    assert blocker.args[0].report.status == "cancelled"
+    controller.shutdown()
+
+
+def test_the_panel_adds_shows_and_removes_folders(qtbot, make_window, photos: Path, monkeypatch) -> None:
+    window = make_window()
+    panel = window.library
+    assert panel.empty_hint.isVisibleTo(panel)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(photos / "album"))
+    with qtbot.waitSignal(window.indexer.finished, timeout=TIMEOUT):
+        panel.add_button.click()
+    assert window.prefs.last_dir == str(photos)
+    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 1, timeout=TIMEOUT)
+    item = panel.tree.topLevelItem(0)
+    assert [item.text(c) for c in range(3)] == ["album", "8", "indexed"]
+    assert not panel.empty_hint.isVisibleTo(panel)
+    assert "Indexing done: 8 new" in window.statusBar().currentMessage()
+    qtbot.waitUntil(
+        lambda: window.engine.state is not None and window.engine.state.photos == 8, timeout=TIMEOUT
+    )
+
+    item.setSelected(True)
+    assert panel.remove_button.isEnabled()
+    with qtbot.waitSignal(window.indexer.finished, timeout=TIMEOUT):
+        panel.remove_button.click()
+    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 0, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.engine.state.photos == 0, timeout=TIMEOUT)
+
+
+def test_progress_shows_rate_and_eta_and_the_buttons_work(qtbot, make_window, tmp_path: Path) -> None:
+    write_photos(tmp_path / "slow", 24)
+    gate = threading.Event()  # the third batch waits for it: the run is surely still going
+    runtime = GroundingFake(delay_s=0.05, image_gate=gate, image_gate_after=2)
+    window = make_window(ModelHolder.fixed(runtime), index_batch_size=4)
+    panel = window.library
+    window.add_folders([str(tmp_path / "slow")])
+    qtbot.waitUntil(lambda: panel.progress.value() >= 8, timeout=TIMEOUT)
+    assert panel.progress_box.isVisibleTo(panel)
+    text = panel.progress_label.text()
+    assert "photos/s" in text and "left" in text
+    assert panel.progress.format() == "8 / 24"
+    panel.pause_button.click()
+    assert window.indexer.state is State.PAUSED and panel.pause_button.text() == "Resume"
+    assert panel.progress_label.text().startswith("Paused.")
+    panel.pause_button.click()
+    assert window.indexer.state is State.RUNNING
+    with qtbot.waitSignal(window.indexer.finished, timeout=TIMEOUT):
+        panel.cancel_button.click()
+        assert panel.progress_label.text().startswith("Cancelling")
+        gate.set()
+    assert "Indexing cancelled" in window.statusBar().currentMessage()
+    assert not panel.progress_box.isVisibleTo(panel)
+
+
+def test_search_while_indexing(qtbot, make_window, indexed: Path, tmp_path: Path) -> None:
+    """An index run is under way (paused between two batches, so the test does not race it); the
+    search field answers from what was indexed before, and the GUI thread stays free."""
+    write_photos(tmp_path / "more", 40, prefix="m", first_colour=40)
+    slow = GroundingFake(delay_s=0.2)  # image encoding is slow; text encoding is not
+    window = make_window(ModelHolder.fixed(slow), index_batch_size=4)
+    qtbot.waitUntil(lambda: window.engine.state is not None, timeout=TIMEOUT)
+    window.add_folders([str(tmp_path / "more")])
+    qtbot.waitUntil(lambda: window.library.progress.value() >= 4, timeout=TIMEOUT)
+    window.library.pause_button.click()
+    qtbot.waitUntil(window.indexer.parked.is_set, timeout=TIMEOUT)  # inside the run, between batches
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
+        qtbot.keyClicks(window.search.query, "beach")
+    assert window.indexer.state is State.PAUSED and window.indexer.parked.is_set()  # still indexing
+    assert window.model.rowCount() == 12
+    window.library.pause_button.click()  # resume
+    assert window.indexer.state is State.RUNNING
+    considered: list[int] = []
+    window.engine.results.connect(lambda outcome: considered.append(outcome.considered))
+    with qtbot.waitSignal(window.indexer.finished, timeout=30_000):
+        pass
+    # After the run, the photos it indexed are searchable too and the query runs again by itself.
+    qtbot.waitUntil(lambda: 52 in considered, timeout=TIMEOUT)
+    assert window.engine.state.photos == 52
+
+
+def test_dropping_a_folder_adds_it(qtbot, make_window, photos: Path) -> None:
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photos / "other"))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(window.indexer.finished, timeout=TIMEOUT) as blocker:
+        window.event(event)
+    assert event.isAccepted()
+    assert blocker.args[0].folders[0].path == str(photos / "other")
+
+
+def test_an_unreadable_photo_is_reported_not_raised(qtbot, make_window, photos: Path) -> None:
+    (photos / "album" / "broken.jpg").write_bytes(b"\xff\xd8 this is not a JPEG")
+    window = make_window()
+    with qtbot.waitSignal(window.indexer.finished, timeout=TIMEOUT) as blocker:
+        window.add_folders([str(photos / "album")])
+    assert blocker.args[0].folders[0].failed == 1
+    assert "1 unreadable" in window.statusBar().currentMessage()
+    db = open_db(window.db_path)
+    assert db.execute("SELECT count(*) FROM photos WHERE status = 'error'").fetchone()[0] == 1
+    db.close()

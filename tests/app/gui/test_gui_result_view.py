@@ -1,0 +1,112 @@
+"""One result, large: the grounded box and best region, keyboard navigation, open, show folder, copy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+
+from app.gui.results_model import PathRole
+
+TIMEOUT = 10_000
+
+
+class UrlCatcher(QObject):
+    """Stands in for the desktop's file handler: records the URLs the app asks to open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[QUrl] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.urls.append(url)
+
+
+@pytest.fixture
+def opened() -> list[QUrl]:
+    catcher = UrlCatcher()
+    QDesktopServices.setUrlHandler("file", catcher, "open")
+    yield catcher.urls
+    QDesktopServices.unsetUrlHandler("file")
+
+
+def searched(qtbot, make_window, text: str = "a red square"):
+    window = make_window()
+    qtbot.waitUntil(lambda: window.engine.state is not None, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
+        qtbot.keyClicks(window.search.query, text)
+    return window
+
+
+def test_opening_a_result_shows_it_with_its_grounded_box(qtbot, make_window, indexed: Path) -> None:
+    window = searched(qtbot, make_window, "a red square -blue")
+    first = window.model.index(0, 0)
+    window.grid.setCurrentIndex(first)
+    window.grid.activated.emit(first)
+    view = window.result_view
+    assert view.isVisible()
+    assert view.text == "a red square"  # the positive words are grounded, not the negative term
+    qtbot.waitUntil(lambda: view.grounding is not None and view.canvas.image is not None, timeout=TIMEOUT)
+    g = view.grounding
+    assert g.text == "a red square"
+    assert g.fraction == pytest.approx((0.3, 0.35, 0.4, 0.3), abs=1e-6)  # the fake box head's answer
+    assert view.canvas.label.startswith("a red square")
+    assert "box score" in view.box_line.text()
+    assert view.canvas.region is not None  # the best candidate region is drawn too
+    assert view.title.text() == os.path.basename(window.model.data(first, PathRole))
+    # The canvas paints without complaint.
+    view.canvas.grab()
+
+
+def test_keys_step_through_results_and_escape_closes(qtbot, make_window, indexed: Path, opened) -> None:
+    window = searched(qtbot, make_window)
+    window.grid.setCurrentIndex(window.model.index(0, 0))
+    window.open_result(window.model.index(0, 0))
+    view = window.result_view
+    second = window.model.data(window.model.index(1, 0), PathRole)
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert view.row.path == second and window.grid.currentIndex().row() == 1
+    qtbot.keyClick(view, Qt.Key.Key_Left)
+    assert window.grid.currentIndex().row() == 0
+    qtbot.keyClick(view, Qt.Key.Key_Left)  # at the first result: stays
+    assert window.grid.currentIndex().row() == 0
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert opened == [QUrl.fromLocalFile(view.row.path)]
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert not view.isVisible()
+
+
+def test_show_in_folder_and_copy_path(qtbot, make_window, indexed: Path, opened) -> None:
+    window = searched(qtbot, make_window)
+    window.open_result(window.model.index(2, 0))
+    view = window.result_view
+    view.folder_button.click()
+    assert opened == [QUrl.fromLocalFile(os.path.dirname(view.row.path))]
+    view.copy_button.click()
+    assert QGuiApplication.clipboard().text() == view.row.path
+
+
+def test_an_image_query_has_nothing_to_ground(qtbot, make_window, indexed: Path) -> None:
+    window = make_window()
+    qtbot.waitUntil(lambda: window.engine.state is not None, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
+        window.search.set_image(str(indexed / "album" / "a001.jpg"))
+    window.open_result(window.model.index(0, 0))
+    view = window.result_view
+    qtbot.waitUntil(lambda: view.canvas.image is not None, timeout=TIMEOUT)
+    assert view.grounding is None and "needs words" in view.box_line.text()
+
+
+def test_a_photo_gone_since_indexing_is_explained(qtbot, make_window, indexed: Path) -> None:
+    window = searched(qtbot, make_window)
+    path = window.model.data(window.model.index(0, 0), PathRole)
+    os.remove(path)
+    window.open_result(window.model.index(0, 0))
+    view = window.result_view
+    qtbot.waitUntil(lambda: "cannot read the file" in view.canvas.message, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "cannot read the file" in view.box_line.text(), timeout=TIMEOUT)
+    assert "Traceback" not in view.box_line.text()
