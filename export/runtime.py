@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -297,21 +297,13 @@ class Runtime:
         """Raw 'match' logits (B,) of text i with image i (X-VLM's retrieval score; higher is better).
 
         ``image_mask`` (B, 1+L) restricts the fusion layers to some patches (a region); default all."""
-        hidden, mask, tokens, n = self._pairs(hidden, mask, tokens)
+        hidden, mask, tokens, _ = self._pairs(hidden, mask, tokens)
         if image_mask is None:
             image_mask = np.ones(tokens.shape[:2], dtype=np.int64)
-        out = np.empty(n, dtype=np.float32)
-        for start in range(0, n, batch_size):
-            s = slice(start, start + batch_size)
-            width = _used_width(mask[s])
-            feeds = {
-                "text_hidden": _f32(hidden[s, :width]),
-                "text_mask": mask[s, :width],
-                "image_tokens": _f32(tokens[s]),
-                "image_mask": np.asarray(image_mask[s], dtype=np.int64),
-            }
-            out[s] = self.run("itm", feeds)[0]
-        return out
+        image_mask = np.asarray(image_mask, dtype=np.int64)
+        return self._run_pairs(
+            "itm", (), hidden, mask, tokens, batch_size, lambda s: {"image_mask": image_mask[s]}
+        )
 
     def predict_boxes(
         self, hidden: np.ndarray, mask: np.ndarray, tokens: np.ndarray, batch_size: int = 32
@@ -320,9 +312,23 @@ class Runtime:
         which are also fractions of the original photo since the resize only stretches."""
         if not self.has_box_head:
             raise KnownError(f"model bundle {self.identity} has no box head: it cannot ground text")
-        hidden, mask, tokens, n = self._pairs(hidden, mask, tokens)
-        out = np.empty((n, 4), dtype=np.float32)
-        for start in range(0, n, batch_size):
+        hidden, mask, tokens, _ = self._pairs(hidden, mask, tokens)
+        return self._run_pairs("box", (4,), hidden, mask, tokens, batch_size)
+
+    def _run_pairs(
+        self,
+        graph: str,
+        tail: tuple[int, ...],
+        hidden: np.ndarray,
+        mask: np.ndarray,
+        tokens: np.ndarray,
+        batch_size: int,
+        extra: Callable[[slice], dict[str, np.ndarray]] | None = None,
+    ) -> np.ndarray:
+        """Run a fusion graph over aligned (text, image) pairs in batches, each cut to its used width;
+        the output is (pairs, *tail)."""
+        parts = [np.zeros((0, *tail), dtype=np.float32)]
+        for start in range(0, len(hidden), batch_size):
             s = slice(start, start + batch_size)
             width = _used_width(mask[s])
             feeds = {
@@ -330,5 +336,7 @@ class Runtime:
                 "text_mask": mask[s, :width],
                 "image_tokens": _f32(tokens[s]),
             }
-            out[s] = self.run("box", feeds)[0]
-        return out
+            if extra is not None:
+                feeds.update(extra(s))
+            parts.append(self.run(graph, feeds)[0])
+        return np.concatenate(parts).astype(np.float32, copy=False)
