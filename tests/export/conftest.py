@@ -5,28 +5,10 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-import torch
+from trained_like import randomised
 
 from engine.checkpoint import save_checkpoint
-from engine.model.factory import create_model
 from engine.model.xvlm import XVLM
-
-
-def randomised(name: str, scale: float = 0.05, seed: int = 0) -> XVLM:
-    """A model whose weights are all off their init values (no zero biases, no unit LayerNorm gains).
-
-    Weights of trained transformers are not the init's N(0, 0.02): LayerNorm gains wander, biases are
-    non-zero and some channels grow large. Adding N(0, scale) everywhere plus a few large channels
-    gives int8 quantisation realistic ranges to cope with.
-    """
-    torch.manual_seed(seed)
-    model = create_model(name, pretrained_text=False)
-    with torch.no_grad():
-        for pname, p in model.named_parameters():
-            p.add_(torch.randn_like(p) * scale)
-            if p.dim() == 2 and "weight" in pname:
-                p[:, :2] *= 4.0  # outlier input channels, as trained layers have
-    return model.eval()
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ def test_verify_int8_prints_thresholds(
 def test_verify_fails_against_another_checkpoint(
     fp32_bundle: pathlib.Path, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from conftest import randomised
+    from trained_like import randomised
 
     other = save_checkpoint(randomised("test-tiny", seed=1), tmp_path / "other")
     assert main(["verify", str(fp32_bundle), "--checkpoint", str(other)]) == 1

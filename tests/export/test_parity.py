@@ -11,7 +11,7 @@ import pathlib
 import numpy as np
 import pytest
 import torch
-from conftest import randomised
+from trained_like import randomised
 
 from engine.model.xvlm import XVLM
 from export.bundle import load_bundle
