@@ -58,6 +58,14 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--amp", action="store_true", help="bf16 autocast (faster on CPUs with bf16 support)")
     p.set_defaults(handler="engine.commands:evaluate")
 
+    p = sub.add_parser(
+        "pack", help="copy a checkpoint's model (no training state), e.g. as fp16 for shipping"
+    )
+    p.add_argument("checkpoint", help="our checkpoint directory")
+    p.add_argument("out", help="directory to write")
+    p.add_argument("--half", action="store_true", help="store the weights as fp16 (loaded back as fp32)")
+    p.set_defaults(handler="engine.commands:pack")
+
     p = sub.add_parser("plot-training", help="draw a run's loss and validation curves to a PNG")
     p.add_argument("run", help="training output directory (with metrics.csv)")
     p.add_argument("--out", required=True, help="PNG to write")

@@ -169,3 +169,21 @@ def plot_training(args: argparse.Namespace) -> int:
         raise KnownError(str(err)) from err
     print(f"wrote {out}")
     return 0
+
+
+def pack(args: argparse.Namespace) -> int:
+    from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+    try:
+        model, meta = load_checkpoint(args.checkpoint)
+    except CheckpointError as err:
+        raise KnownError(str(err)) from err
+    source = {
+        **meta.get("source", {}),
+        "packed_from": str(args.checkpoint),
+        "packed_from_sha256": meta.get("weights_sha256"),
+    }
+    out = save_checkpoint(model, args.out, source=source, half=args.half)
+    size = (out / "model.safetensors").stat().st_size
+    print(f"wrote {out} ({size / 2**20:.1f} MiB, {'fp16' if args.half else 'fp32'})")
+    return 0

@@ -192,3 +192,18 @@ def test_full_size_official_names_and_shapes(tmp_path: pathlib.Path, config: str
     imported, report = import_official(tmp_path / "full.th", config)
     assert not report.missing and not report.unexpected
     _assert_same(_outputs(model.eval()), _outputs(imported))
+
+
+def test_pack_writes_a_half_precision_copy(tmp_path: pathlib.Path) -> None:
+    from app.cli import main
+
+    model = _randomise(create_model("test-tiny"))
+    save_checkpoint(model, tmp_path / "ck", source={"kind": "training", "step": 7})
+    assert main(["pack", str(tmp_path / "ck"), str(tmp_path / "packed"), "--half"]) == 0
+    packed, meta = load_checkpoint(tmp_path / "packed")
+    assert meta["dtype"] == "float16" and meta["source"]["step"] == 7
+    assert (tmp_path / "packed" / "model.safetensors").stat().st_size < (
+        tmp_path / "ck" / "model.safetensors"
+    ).stat().st_size
+    assert torch.allclose(_outputs(model)["image"], _outputs(packed)["image"], atol=5e-3)
+    assert main(["pack", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
