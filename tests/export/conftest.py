@@ -32,6 +32,17 @@ def fp32_bundle(
     return out
 
 
+def _derived_bundle(
+    factory: pytest.TempPathFactory, checkpoint: pathlib.Path, model: XVLM, fp32: pathlib.Path, variant: str
+) -> pathlib.Path:
+    """A variant made from the fp32 bundle's graphs, as the CLI does."""
+    from export.build import export_bundle
+
+    out = factory.mktemp("bundles") / variant
+    export_bundle(checkpoint, out, variant, model=model, fp32_graphs=fp32, log=lambda _: None)
+    return out
+
+
 @pytest.fixture(scope="session")
 def int8_bundle(
     tmp_path_factory: pytest.TempPathFactory,
@@ -39,12 +50,7 @@ def int8_bundle(
     tiny_model: XVLM,
     fp32_bundle: pathlib.Path,
 ) -> pathlib.Path:
-    from export.build import export_bundle
-
-    out = tmp_path_factory.mktemp("bundles") / "int8"
-    # Made from the fp32 graphs of the fp32 bundle, as the CLI does.
-    export_bundle(tiny_checkpoint, out, "int8", model=tiny_model, fp32_graphs=fp32_bundle, log=lambda _: None)
-    return out
+    return _derived_bundle(tmp_path_factory, tiny_checkpoint, tiny_model, fp32_bundle, "int8")
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +60,4 @@ def fp16_bundle(
     tiny_model: XVLM,
     fp32_bundle: pathlib.Path,
 ) -> pathlib.Path:
-    from export.build import export_bundle
-
-    out = tmp_path_factory.mktemp("bundles") / "fp16"
-    export_bundle(tiny_checkpoint, out, "fp16", model=tiny_model, fp32_graphs=fp32_bundle, log=lambda _: None)
-    return out
+    return _derived_bundle(tmp_path_factory, tiny_checkpoint, tiny_model, fp32_bundle, "fp16")
