@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from engine.config import ConfigError, ModelConfig, load_config
+from engine.config import ConfigError, ModelConfig, apply_override, load_config
 from engine.data.text import default_vocab_path
 from engine.hashing import sha256_file
 from engine.model.factory import create_model
@@ -90,13 +90,26 @@ def read_checkpoint_config(path: str | Path) -> tuple[ModelConfig, dict[str, Any
     return cfg, meta
 
 
-def load_checkpoint(path: str | Path, *, verify_hash: bool = True) -> tuple[XVLM, dict[str, Any]]:
-    """Rebuild the model of a checkpoint directory; refuses mismatched hashes, shapes and keys."""
+def load_checkpoint(
+    path: str | Path, *, verify_hash: bool = True, overrides: dict[str, Any] | None = None
+) -> tuple[XVLM, dict[str, Any]]:
+    """Rebuild the model of a checkpoint directory; refuses mismatched hashes, shapes and keys.
+
+    ``overrides`` (dotted config keys) change the architecture before loading, for a run that starts from
+    this checkpoint with an added module: parameters that only the overridden model has keep their fresh
+    initialisation; every other key must still match exactly.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     ckpt = Path(path)
-    cfg, meta = read_checkpoint_config(ckpt)
+    original, meta = read_checkpoint_config(ckpt)
+    cfg = original
+    if overrides:
+        data = original.to_dict()
+        for dotted, value in overrides.items():
+            apply_override(data, dotted, value)
+        cfg = ModelConfig.from_dict(data)
     if verify_hash and meta.get("weights_sha256") and sha256_file(ckpt / WEIGHTS) != meta["weights_sha256"]:
         raise CheckpointError(f"{ckpt}: {WEIGHTS} does not match the sha256 in meta.json (corrupt or edited)")
     try:
@@ -106,6 +119,10 @@ def load_checkpoint(path: str | Path, *, verify_hash: bool = True) -> tuple[XVLM
     model = create_model(cfg, pretrained_text=False)
     own = model.state_dict()
     state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
+    if cfg is not original:
+        # Keys the original architecture lacks start from the new model's own initialisation.
+        before = set(create_model(original, pretrained_text=False).state_dict())
+        state.update({k: v for k, v in own.items() if k not in before and k not in state})
     _load_strict(model, state, str(ckpt))
     model.eval()
     return model, meta

@@ -74,6 +74,11 @@ class ModelConfig:
     temp: float = 0.07  # initial contrastive temperature
     mlm_head: bool = True  # pre-training model; retrieval checkpoints have none
     box_head: bool = True
+    # Not in X-VLM (off for the official configs): a learned 2-D position embedding added to the image
+    # tokens that the fusion layers attend to. Cross-attention is otherwise blind to where a token sits,
+    # and a small ViT trained from scratch keeps little position in its final tokens, so the box head
+    # had nothing to read a location from (demo grounding stayed at about 5 % without it).
+    fusion_pos_embed: bool = False
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     image_mean: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)  # CLIP, for every task
     image_std: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)

@@ -180,6 +180,10 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self._seed(cfg.seed + self.dist.rank)
         self.model = self._build_model().to(self.dist.device)
+        frozen = tuple(cfg.freeze_prefixes)
+        for name, p in self.model.named_parameters():
+            if frozen and name.startswith(frozen):
+                p.requires_grad_(False)
         if cfg.grad_checkpointing:
             self.model.set_grad_checkpointing(True)
         self.ddp: torch.nn.Module = self.model
@@ -200,7 +204,10 @@ class Trainer:
         self.state = RunState()
         self.weights = dict(cfg.loss_weights)
         if cfg.task == "grounding":
-            self.weights = {"itc": 0.0, "itm": 0.0, "mlm": 0.0, "box": self.weights.get("box", 1.0)}
+            keep = ("box", "box_attn")
+            self.weights = {"itc": 0.0, "itm": 0.0, "mlm": 0.0} | {
+                k: v for k, v in self.weights.items() if k in keep
+            }
         # Every rank must take the same region/image-text decision, or their collectives would not match.
         self.rng = random.Random(cfg.seed)
         self.resumed = self._maybe_resume()
@@ -215,7 +222,7 @@ class Trainer:
     def _build_model(self) -> XVLM:
         cfg = self.cfg
         if cfg.init_checkpoint:
-            model, _ = load_checkpoint(cfg.init_checkpoint)
+            model, _ = load_checkpoint(cfg.init_checkpoint, overrides=cfg.model_overrides)
             return model.train()
         return create_model(load_config(cfg.model, **cfg.model_overrides)).train()
 
@@ -328,17 +335,20 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.dist.is_main:
             (self.out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        bar = tqdm(total=cfg.steps, initial=self.state.step, disable=not self.progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=cfg.end_step(), initial=self.state.step, disable=not self.progress, dynamic_ncols=True
+        )
         metrics = MetricsCSV(self.out / "metrics.csv") if self.dist.is_main else None
         window: dict[str, list[float]] = {}
         tick = time.perf_counter()
         samples_at_tick = self.state.samples
-        while self.state.step < cfg.steps:
+        end = cfg.end_step()
+        while self.state.step < end:
             logs = self.step()
             for k, v in logs.items():
                 window.setdefault(k, []).append(v)
             bar.update(1)
-            if self.state.step % cfg.log_every == 0 or self.state.step == cfg.steps:
+            if self.state.step % cfg.log_every == 0 or self.state.step == end:
                 now = time.perf_counter()
                 row = {k: float(np.mean(v)) for k, v in window.items()}
                 row.update(
@@ -361,7 +371,7 @@ class Trainer:
                     on_log(row)
             if cfg.eval_every and self.state.step % cfg.eval_every == 0 and self.dist.is_main:
                 self.evaluate_now(metrics)
-            if self.state.step % cfg.save_every == 0 or self.state.step == cfg.steps:
+            if self.state.step % cfg.save_every == 0 or self.state.step == end:
                 self.save("last")
                 barrier()
         bar.close()
@@ -447,5 +457,5 @@ def _tuples(value: Any) -> Any:
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
     trainer = Trainer(cfg, progress=progress)
     if trainer.resumed and trainer.dist.is_main:
-        print(f"resuming {cfg.out_dir} at step {trainer.state.step}/{cfg.steps}", flush=True)
+        print(f"resuming {cfg.out_dir} at step {trainer.state.step}/{cfg.end_step()}", flush=True)
     return trainer.fit()

@@ -19,7 +19,9 @@ class TrainConfig:
     task: str = "pretrain"  # pretrain (image-text + region batches), retrieval or grounding fine-tuning
     model: str = "demo"  # model config name or JSON file, used when init_checkpoint is empty
     init_checkpoint: str | None = None  # our checkpoint directory to start from (imported or trained)
-    model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"text.dropout": 0.0}
+    # Dotted model-config changes, e.g. {"text.dropout": 0.0}; with init_checkpoint they may add modules
+    # (such as {"fusion_pos_embed": true}), which then start from their own initialisation.
+    model_overrides: dict[str, Any] = field(default_factory=dict)
     data_root: str = "data/world"  # relative record paths below resolve against this folder
     image_text: list[str] = field(default_factory=lambda: ["pretrain/image_text.jsonl"])
     regions: list[str] = field(default_factory=lambda: ["pretrain/regions.jsonl"])
@@ -36,10 +38,14 @@ class TrainConfig:
     crop_scale: tuple[float, float] = (0.5, 1.0)
     hue_safe_augment: bool = False  # drop per-channel autocontrast/equalize (colour words are supervision)
     steps: int = 1000  # image-text steps (the LR schedule counts these only, as X-VLM does)
+    stop_at: int = 0  # end the run after this step (0: at ``steps``); the LR schedule still spans ``steps``
     warmup: float = 0.05  # a fraction of steps when < 1, else a number of steps
     lr: float = 1e-4
     lr_mult_new: float = 2.0  # for randomly initialised modules (cross-attention, projections, heads)
     new_prefixes: list[str] = field(default_factory=list)  # more fresh modules, e.g. ["vision_encoder."]
+    # Parameters left untouched, e.g. ["vision_encoder.", "text_encoder."] for a grounding stage that
+    # must not move the retrieval embeddings.
+    freeze_prefixes: list[str] = field(default_factory=list)
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-8
@@ -65,6 +71,11 @@ class TrainConfig:
             raise ConfigError(f"amp must be auto, bf16, fp16 or off, not {self.amp!r}")
         if self.steps <= 0 or self.batch_size <= 0:
             raise ConfigError("steps and batch_size must be positive")
+        if not 0 <= self.stop_at <= self.steps:
+            raise ConfigError(f"stop_at must be between 0 and steps ({self.steps}), not {self.stop_at}")
+
+    def end_step(self) -> int:
+        return self.stop_at or self.steps
 
     def warmup_steps(self) -> int:
         return int(self.warmup * self.steps) if self.warmup < 1 else int(self.warmup)

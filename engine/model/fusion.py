@@ -38,14 +38,17 @@ class _Attention(nn.Module):
         b, n, _ = x.shape
         return x.view(b, n, self.heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor, bias: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attended values (B, N, hidden) and the first query's attention (B, heads, K) before dropout."""
         q = self._split(self.query(x))
         k = self._split(self.key(context))
         v = self._split(self.value(context))
         scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim) + bias
-        probs = self.dropout(scores.softmax(dim=-1))
-        out = (probs @ v).transpose(1, 2)
-        return out.reshape(x.shape[0], x.shape[1], -1)
+        probs = scores.softmax(dim=-1)
+        out = (self.dropout(probs) @ v).transpose(1, 2)
+        return out.reshape(x.shape[0], x.shape[1], -1), probs[:, :, 0]
 
 
 class _ResidualOutput(nn.Module):
@@ -65,8 +68,11 @@ class _AttentionBlock(nn.Module):
         self.self = _Attention(cfg.hidden_size, cfg.num_heads, kv_width, cfg.dropout)
         self.output = _ResidualOutput(cfg.hidden_size, cfg.hidden_size, cfg.layer_norm_eps, cfg.dropout)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        return self.output(self.self(x, context, bias), x)
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor, bias: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        attended, first_query_probs = self.self(x, context, bias)
+        return self.output(attended, x), first_query_probs
 
 
 class _Intermediate(nn.Module):
@@ -88,10 +94,11 @@ class FusionLayer(nn.Module):
 
     def forward(
         self, x: torch.Tensor, text_bias: torch.Tensor, image: torch.Tensor, image_bias: torch.Tensor
-    ) -> torch.Tensor:
-        x = self.attention(x, x, text_bias)
-        x = self.crossattention(x, image, image_bias)
-        return self.output(self.intermediate(x), x)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """New text states and the [CLS] query's cross-attention over image tokens (B, heads, K)."""
+        x, _ = self.attention(x, x, text_bias)
+        x, cls_to_image = self.crossattention(x, image, image_bias)
+        return self.output(self.intermediate(x), x), cls_to_image
 
 
 class FusionEncoder(nn.Module):
@@ -106,15 +113,20 @@ class FusionEncoder(nn.Module):
         text_mask: torch.Tensor,
         image_tokens: torch.Tensor,
         image_mask: torch.Tensor,
-    ) -> torch.Tensor:
+        *,
+        return_cls_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Fused text states (B, T, hidden); with ``return_cls_attention`` also the last layer's [CLS]
+        cross-attention over the image tokens (B, heads, K), which the box-attention loss supervises."""
         text_bias = additive_mask(text_mask, text_hidden.dtype)
         image_bias = additive_mask(image_mask, text_hidden.dtype)
         x = text_hidden
+        cls_to_image = None
         for layer in self.layer:
             if self.grad_checkpointing and self.training:
-                x = torch.utils.checkpoint.checkpoint(
+                x, cls_to_image = torch.utils.checkpoint.checkpoint(
                     layer, x, text_bias, image_tokens, image_bias, use_reentrant=False
                 )
             else:
-                x = layer(x, text_bias, image_tokens, image_bias)
-        return x
+                x, cls_to_image = layer(x, text_bias, image_tokens, image_bias)
+        return (x, cls_to_image) if return_cls_attention else x

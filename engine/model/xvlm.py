@@ -13,6 +13,7 @@ from engine.config import ModelConfig
 from engine.model.concepts import boxes_to_patch_mask, pool_concepts
 from engine.model.fusion import FusionEncoder
 from engine.model.heads import MLMHead, build_mlp
+from engine.model.positions import fusion_position_init
 from engine.model.text import build_text_encoder
 from engine.model.vision import VisionEncoder
 
@@ -50,6 +51,11 @@ class XVLM(nn.Module):
             if cfg.mlm_head
             else None
         )
+        self.fusion_pos_embed = (
+            nn.Parameter(fusion_position_init(cfg.vision.grid, cfg.vision.width))
+            if cfg.fusion_pos_embed
+            else None
+        )
         self._init_new_modules()
 
     # ----- initialisation -------------------------------------------------------------------------
@@ -64,7 +70,7 @@ class XVLM(nn.Module):
 
     def new_parameter_names(self) -> set[str]:
         """Parameters with no pretrained source: they get the spec's doubled learning rate."""
-        prefixes = ("vision_proj.", "text_proj.", "temp", "itm_head.", "bbox_head.")
+        prefixes = ("vision_proj.", "text_proj.", "temp", "itm_head.", "bbox_head.", "fusion_pos_embed")
         return {n for n, _ in self.named_parameters() if n.startswith(prefixes) or ".crossattention." in n}
 
     def no_weight_decay(self, name: str) -> bool:
@@ -115,8 +121,14 @@ class XVLM(nn.Module):
         text_mask: torch.Tensor,
         image_tokens: torch.Tensor,
         image_mask: torch.Tensor,
-    ) -> torch.Tensor:
-        return self.fusion_encoder(text_hidden, text_mask, image_tokens, image_mask)
+        *,
+        return_cls_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.fusion_pos_embed is not None:
+            image_tokens = image_tokens + self.fusion_pos_embed.to(image_tokens.dtype)
+        return self.fusion_encoder(
+            text_hidden, text_mask, image_tokens, image_mask, return_cls_attention=return_cls_attention
+        )
 
     def itm_logits(self, text_hidden, text_mask, image_tokens, image_mask) -> torch.Tensor:
         return self.itm_head(self.fuse(text_hidden, text_mask, image_tokens, image_mask)[:, 0])
@@ -134,14 +146,21 @@ class XVLM(nn.Module):
         return self.itm_logits(text_hidden, text_mask, image_tokens, image_mask)[:, 1]
 
     def predict_box(
-        self, text_hidden: torch.Tensor, text_mask: torch.Tensor, image_tokens: torch.Tensor
-    ) -> torch.Tensor:
-        """Normalised (cx, cy, w, h) of the text's referent, from the whole image with full attention."""
+        self,
+        text_hidden: torch.Tensor,
+        text_mask: torch.Tensor,
+        image_tokens: torch.Tensor,
+        *,
+        return_cls_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Normalised (cx, cy, w, h) of the text's referent, from the whole image with full attention;
+        with ``return_cls_attention`` also the last fusion layer's [CLS] attention (B, heads, 1 + L)."""
         if self.bbox_head is None:
             raise RuntimeError(f"model {self.cfg.name} has no box head")
         full = image_tokens.new_ones(image_tokens.shape[:2], dtype=torch.long)
-        fused = self.fuse(text_hidden, text_mask, image_tokens, full)
-        return self.bbox_head(fused[:, 0]).sigmoid()
+        fused, attention = self.fuse(text_hidden, text_mask, image_tokens, full, return_cls_attention=True)
+        box = self.bbox_head(fused[:, 0]).sigmoid()
+        return (box, attention) if return_cls_attention else box
 
     # ----- training -------------------------------------------------------------------------------
     def forward(

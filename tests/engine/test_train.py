@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import socket
 from pathlib import Path
@@ -14,10 +15,11 @@ import torch.multiprocessing as mp
 from batches import region_batch
 from safetensors.torch import load_file
 
+from engine.config import ConfigError
 from engine.data.world import generate_world
 from engine.distributed import DistInfo
 from engine.model.factory import create_model
-from engine.train import Trainer
+from engine.train import Trainer, lr_factor
 from engine.train_config import load_train_config
 
 
@@ -84,6 +86,34 @@ def test_smoke_train_and_resume_equals_an_uninterrupted_run(world: Path, tmp_pat
     assert a.keys() == b.keys()
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert worst == 0.0, f"resumed run differs from the uninterrupted one by {worst}"
+
+
+def test_stop_at_ends_early_on_the_full_schedule(world: Path, tmp_path: Path) -> None:
+    trainer = Trainer(_cfg(world, tmp_path / "s", "stop_at=3", "region_prob=0"), DistInfo(), progress=False)
+    final = trainer.fit()
+    meta = json.loads((final / "meta.json").read_text())
+    assert meta["source"]["step"] == 3 and trainer.state.step == 3
+    # The learning rate follows the 6-step schedule, not a 3-step one (which would be 0 by now).
+    for group in trainer.optimizer.param_groups:
+        assert group["lr"] == pytest.approx(group["initial_lr"] * lr_factor(3, warmup=2, total=6))
+    assert trainer.optimizer.param_groups[0]["lr"] > 0
+    with pytest.raises(ConfigError, match="stop_at"):
+        _cfg(world, tmp_path / "x", "stop_at=7")
+
+
+def test_frozen_parameters_do_not_move_and_box_attention_is_logged(world: Path, tmp_path: Path) -> None:
+    extra = ('freeze_prefixes=["vision_encoder.", "text_encoder."]', "loss_weights.box_attn=1", "steps=2")
+    trainer = Trainer(_cfg(world, tmp_path / "f", "task=grounding", *extra), DistInfo(), progress=False)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    final = trainer.fit()
+    after = load_file(str(final / "model.safetensors"))
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved, "nothing trained"
+    assert all(not k.startswith(("vision_encoder.", "text_encoder.")) for k in moved), sorted(moved)[:5]
+    assert any(k.startswith("bbox_head.") for k in moved) and any(".crossattention." in k for k in moved)
+    with open(tmp_path / "f" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(float(r["box_attn_loss"]) > 0 for r in rows)
 
 
 def test_ablation_switches_remove_their_data_and_loss(world: Path, tmp_path: Path) -> None:
