@@ -67,7 +67,9 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler="engine.commands:pack")
 
     p = sub.add_parser("plot-training", help="draw a run's loss and validation curves to a PNG")
-    p.add_argument("run", help="training output directory (with metrics.csv)")
+    p.add_argument(
+        "run", nargs="+", help="training output directory (with metrics.csv); several = stages in order"
+    )
     p.add_argument("--out", required=True, help="PNG to write")
     p.set_defaults(handler="engine.commands:plot_training")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -13,23 +15,56 @@ def _read(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
 
 
-def plot_training(run_dir: str | Path, out: str | Path, title: str | None = None) -> Path:
+def _final_step(run: Path) -> float | None:
+    """The step of the run's final checkpoint: rows past it were logged by an attempt that was cut."""
+    meta = run / "final" / "meta.json"
+    if not meta.exists():
+        return None
+    return float(json.loads(meta.read_text()).get("source", {}).get("step", 0)) or None
+
+
+def chain_runs(run_dirs: Sequence[str | Path]) -> tuple[list[dict], list[dict], list[float]]:
+    """Metrics and eval rows of consecutive stages on one step axis, and where each later stage begins.
+
+    Each stage's steps are shifted by the steps of the stages before it (their final checkpoints)."""
+    rows: list[dict] = []
+    evals: list[dict] = []
+    starts: list[float] = []
+    offset = 0.0
+    for i, run_dir in enumerate(run_dirs):
+        run = Path(run_dir)
+        stage = _read(run / "metrics.csv")
+        if not stage:
+            raise FileNotFoundError(f"no metrics.csv rows in {run}")
+        end = _final_step(run) or max(r["step"] for r in stage)
+        if i:
+            starts.append(offset)
+        for source, target in ((stage, rows), (_read(run / "eval.csv"), evals)):
+            target.extend({**r, "step": r["step"] + offset} for r in source if r["step"] <= end)
+        offset += end
+    return rows, evals, starts
+
+
+def plot_training(
+    run_dirs: str | Path | Sequence[str | Path], out: str | Path, title: str | None = None
+) -> Path:
+    """Losses (left) and validation curves (right) of one run, or of several stages run one after
+    another (each started from the previous one's final checkpoint), with dotted lines between stages."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    run = Path(run_dir)
-    rows = _read(run / "metrics.csv")
-    if not rows:
-        raise FileNotFoundError(f"no metrics.csv rows in {run}")
-    evals = _read(run / "eval.csv")
+    runs = [run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)
+    rows, evals, starts = chain_runs(runs)
     fig, axes = plt.subplots(1, 2 if evals else 1, figsize=(13 if evals else 7, 4.5), squeeze=False)
     ax = axes[0][0]
     terms = sorted({k for r in rows for k in r if k.endswith("_loss")})
-    for term in terms:
+    for i, term in enumerate(terms):
         pts = [(r["step"], r[term]) for r in rows if term in r]
-        ax.plot(*zip(*pts, strict=True), label=term.replace("_loss", ""), linewidth=1)
+        # tab20: more terms than the default cycle's 10 colours, and no two share one.
+        colour = plt.cm.tab20(i % 20)
+        ax.plot(*zip(*pts, strict=True), label=term.replace("_loss", ""), linewidth=1, color=colour)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
@@ -47,7 +82,10 @@ def plot_training(run_dir: str | Path, out: str | Path, title: str | None = None
         ax2.grid(alpha=0.3)
         ax2.legend(fontsize=8)
         ax2.set_title("validation (ITC retrieval R@1, grounding accuracy)")
-    fig.suptitle(title or run.name)
+    for ax_ in axes[0]:
+        for x in starts:
+            ax_.axvline(x, color="grey", linestyle=":", linewidth=1)
+    fig.suptitle(title or " + ".join(Path(r).name for r in runs))
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """int8 against fp32 on the demo retrieval split: the quantised bundle must rank (almost) as well.
 
-Needs a trained demo checkpoint (``runs/demo/final`` or ``models/demo``, or the directory named by
+Needs a trained demo checkpoint (``models/demo`` or ``runs/demo3/final``, or the directory named by
 MULTIGRAIN_DEMO_CHECKPOINT); skipped otherwise. Random weights would make R@1 meaningless.
 """
 
@@ -23,7 +23,7 @@ TEST = ROOT / "data/world/retrieval/test.json"
 
 def _demo_checkpoint() -> pathlib.Path | None:
     env = os.environ.get("MULTIGRAIN_DEMO_CHECKPOINT")
-    candidates = [pathlib.Path(env)] if env else [ROOT / "runs/demo/final", ROOT / "models/demo"]
+    candidates = [pathlib.Path(env)] if env else [ROOT / "models/demo", ROOT / "runs/demo3/final"]
     return next((c for c in candidates if (c / "model.safetensors").is_file()), None)
 
 
@@ -47,7 +47,7 @@ def _itc_recall(
 def test_int8_recall_within_two_points_of_fp32(tmp_path: pathlib.Path) -> None:
     ckpt = _demo_checkpoint()
     if ckpt is None or not TEST.is_file():
-        pytest.skip("no trained demo checkpoint (runs/demo/final, models/demo) or no data/world test split")
+        pytest.skip("no trained demo checkpoint (models/demo, runs/demo3/final) or no data/world test split")
     from export.build import export_bundle
 
     export_bundle(ckpt, tmp_path / "fp32", "fp32", log=print)
