@@ -70,7 +70,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", help="model bundle (default: the app's default, else test-tiny)")
     parser.add_argument("--out", default=str(REPO / "docs" / "gui.png"))
-    parser.add_argument("--query", default="a dog next to a red car")
+    parser.add_argument(
+        "--query", default="a dog in the night sky", help="a query whose scene is in the demo library"
+    )
     parser.add_argument("--photos", type=int, default=60, help="demo scenes to generate and index")
     parser.add_argument("--work", help="scratch folder, kept (default: a temporary one)")
     parser.add_argument("--size", default="1440x900", help="window size, WxH")
