@@ -167,6 +167,7 @@ def test_ctrl_c_cancels_after_the_current_batch(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.setattr(commands, "load_model", lambda args: FakeRuntime(delay_s=0.3))
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN under nohup, the default handler otherwise
     timer = threading.Timer(0.4, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -180,7 +181,7 @@ def test_ctrl_c_cancels_after_the_current_batch(
     done = db.execute("SELECT count(*) FROM photos WHERE status = 'ok'").fetchone()[0]
     assert 1 <= done < 6  # the committed batches are kept
     db.close()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the handler the command found is back
 
 
 def test_search_runs_without_torch(env: Path, tiny_bundle: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gui_fakes import GroundingFake
 from photo_files import write_photos
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QCoreApplication, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog
 
@@ -53,6 +53,8 @@ def test_pause_resume_and_cancel(qtbot, db_path: Path, tmp_path: Path) -> None:
     controller.pause()
     assert controller.state is State.PAUSED
     qtbot.waitUntil(controller.parked.is_set, timeout=TIMEOUT)  # the batch in flight is committed
+    # Its progress signal was queued before the worker parked; deliver it before counting.
+    QCoreApplication.processEvents()
     paused_at = len(progress)
     qtbot.wait(500)
     assert len(progress) == paused_at and controller.parked.is_set()  # nothing moves while paused
