@@ -132,8 +132,6 @@ def migrate(db: Database, path: Path, migrations: Sequence[Sequence[str]] = MIGR
         )
     if found == target:
         return found
-    if found == 0 and db.table_names():
-        raise LibraryError(f"{path}: this SQLite file holds other tables; it is not a Multigrain library")
     if found > 0:
         backup(db, path.with_name(f"{path.name}.bak-v{found}"))
     conn = db.conn
@@ -142,7 +140,14 @@ def migrate(db: Database, path: Path, migrations: Sequence[Sequence[str]] = MIGR
         # library at once cannot both run a migration.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if user_version(db) < version:
+            current = user_version(db)
+            # Checked under the lock: another connection may have created the schema since ``found``
+            # was read (the GUI opens a new library from two threads at start), and its tables are ours.
+            if current == 0 and db.table_names():
+                raise LibraryError(
+                    f"{path}: this SQLite file holds other tables; it is not a Multigrain library"
+                )
+            if current < version:
                 for statement in migrations[version - 1]:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {int(version)}")

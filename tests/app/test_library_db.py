@@ -80,6 +80,31 @@ def test_files_that_are_not_libraries_are_refused(tmp_path: Path) -> None:
         open_db(tmp_path / "other.db")
 
 
+def test_a_library_created_by_another_connection_meanwhile_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GUI opens a new library from two threads at start: one may read version 0, then find the
+    schema the other has just created. That is our library, not a foreign file."""
+    from app.library import migrations
+
+    path = tmp_path / "lib.db"
+    late = connect(path)
+    real = migrations.user_version
+    calls = []
+
+    def version_then_race(db):  # the first read sees the empty file; the other opener then migrates
+        calls.append(db)
+        found = real(db)
+        if len(calls) == 1:
+            open_db(path).close()
+        return found
+
+    monkeypatch.setattr(migrations, "user_version", version_then_race)
+    assert migrate(late, path) == 0
+    assert real(late) == SCHEMA_VERSION
+    late.close()
+
+
 def test_vectors_round_trip_as_float16(tmp_path: Path) -> None:
     db = open_db(tmp_path / "library.db")
     rng = np.random.default_rng(1)
