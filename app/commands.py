@@ -150,8 +150,6 @@ def search(args: argparse.Namespace) -> int:
         after=args.after,
         before=args.before,
     )
-    if query.image is not None and not query.image.is_file():
-        raise KnownError(f"{query.image}: no such image file")
     db, db_path = open_library(args, must_exist=True)
     runtime = load_model(args)
     searcher = Searcher(db, db_path, runtime)

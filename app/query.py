@@ -96,6 +96,8 @@ def make_query(
         raise QueryError(f"the image weight must lie between 0 and 1, not {image_weight}")
     if negative_weight < 0:
         raise QueryError(f"the negative weight must not be negative, not {negative_weight}")
+    if image and not Path(image).is_file():
+        raise QueryError(f"{image}: no such image file")
     filters = Filters(
         folder=folder,
         after=parse_date(after) if after else None,

@@ -16,7 +16,6 @@ region look-ups); the results model asks for further pages as the grid scrolls (
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +24,6 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from app.errors import KnownError
 from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
@@ -253,8 +251,6 @@ class SearchEngine(QObject):
             after=request.after,
             before=request.before,
         )
-        if query.image is not None and not os.path.isfile(query.image):
-            raise KnownError(f"{query.image}: no such image file")
         worker = self._worker
         searcher = worker.searcher_now()
         base = worker.base_settings

@@ -246,6 +246,8 @@ def test_empty_queries_are_refused_in_words(lib: Library) -> None:
             s.search(query)
     with pytest.raises(QueryError):
         make_query("dog", image_weight=1.5)
+    with pytest.raises(QueryError, match="no such image file"):
+        make_query("dog", image=lib.path.parent / "missing.jpg")
     with pytest.raises(QueryError):
         s.search(make_query("dog"), sort="random")
 
