@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gui_wait import wait
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -86,15 +88,6 @@ def memory_mb() -> dict[str, float]:
         "anon": values["RssAnon"],
         "file": values["RssFile"],
     }
-
-
-def wait(app: object, condition: object, seconds: float, what: str) -> None:
-    end = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        app.processEvents()  # type: ignore[attr-defined]
-        if time.monotonic() > end:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.001)
 
 
 def choose_bundle(named: str | None, work: Path) -> tuple[Path, str]:

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gui_wait import wait
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -55,15 +57,6 @@ def choose_bundle(named: str | None, work: Path) -> tuple[Path, bool]:
         )
         subprocess.run([sys.executable, "-c", TINY_BUNDLE, str(tiny)], cwd=REPO, check=True)
     return tiny / "bundle", True
-
-
-def wait(app: object, condition: object, seconds: float, what: str) -> None:
-    end = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        app.processEvents()  # type: ignore[attr-defined]
-        if time.monotonic() > end:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def main() -> int:
