@@ -38,6 +38,12 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--val-size", type=int, default=None)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--min-referent-area",
+        type=float,
+        default=None,
+        help="smallest referent, as a share of the image, in the grounding split (default 0.02; 0 keeps all)",
+    )
     p.set_defaults(handler="engine.commands:scenes")
 
     p = sub.add_parser("train", help="pre-train or fine-tune (also under torchrun for many processes)")

@@ -95,15 +95,19 @@ def scenes(args: argparse.Namespace) -> int:
             rate = done / max(time.perf_counter() - start, 1e-9)
             print(f"\r{done}/{total} images ({rate:.0f}/s)", end="" if done < total else "\n", flush=True)
 
-    summary = generate_world(
-        Path(args.out),
-        args.n,
-        args.seed,
-        test_size=args.test_size,
-        val_size=args.val_size,
-        workers=args.workers,
-        progress=progress,
-    )
+    try:
+        summary = generate_world(
+            Path(args.out),
+            args.n,
+            args.seed,
+            test_size=args.test_size,
+            val_size=args.val_size,
+            workers=args.workers,
+            progress=progress,
+            **({} if args.min_referent_area is None else {"min_referent_area": args.min_referent_area}),
+        )
+    except ValueError as err:  # bad sizes, seed or area: the message names the argument
+        raise KnownError(str(err)) from err
     for key, value in summary.items():
         print(f"{key}: {value}")
     return 0
@@ -151,6 +155,13 @@ def evaluate(args: argparse.Namespace) -> int:
             print(
                 f"grounding on {g['count']} expressions: accuracy (IoU >= 0.5) {g['grounding_acc']:.1f}, "
                 f"mean IoU {g['mean_iou']:.3f}"
+            )
+            print(
+                "  by referent size (share of the image): "
+                + ", ".join(
+                    f"{name} {b['grounding_acc']:.1f} ({b['count']})"
+                    for name, b in g["by_referent_area"].items()
+                )
             )
     except (CheckpointError, RecordError) as err:
         raise KnownError(str(err)) from err

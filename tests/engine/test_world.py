@@ -23,6 +23,7 @@ from engine.data.world.hsv import dominant_hue, hue_distance, rgb_to_hsv
 from engine.data.world.language import NUMBER_WORDS
 from engine.data.world.layout import MIN_VISIBLE, image_size, place_objects, plan_objects
 from engine.data.world.scene import build_scene, scene_rngs
+from engine.data.world.writer import MIN_REFERENT_AREA
 
 N = 24
 SEED = 11
@@ -162,6 +163,42 @@ def test_boxes_inside_images(world: Path) -> None:
         for o in json.loads((world / "objects" / f"{split}.json").read_text()):
             for obj in o["objects"]:
                 assert _inside(obj["bb"], o["width"], o["height"])
+
+
+def test_grounding_split_keeps_pointable_referents_and_pretraining_keeps_the_rest(world: Path) -> None:
+    area = {
+        split: [
+            g["bbox"][2] * g["bbox"][3] / (g["width"] * g["height"])
+            for g in json.loads((world / "grounding" / f"{split}.json").read_text())
+        ]
+        for split in ("train", "val", "test")
+    }
+    assert min(min(a) for a in area.values()) >= MIN_REFERENT_AREA
+    region_areas = [
+        e["bb"][2] * e["bb"][3] / (rec["width"] * rec["height"])
+        for rec in _jsonl(world / "pretrain" / "regions.jsonl")
+        for e in rec["elems"]
+        if e["kind"] == "region"
+    ]
+    small = sum(a < MIN_REFERENT_AREA for a in region_areas)
+    assert 0 < small < len(region_areas), "pre-training must still describe the small objects"
+    assert len(area["train"]) >= 2 * N
+
+
+def test_min_referent_area_zero_keeps_every_expression_and_changes_nothing_else(
+    world: Path, tmp_path: Path
+) -> None:
+    generate_world(tmp_path / "all", N, SEED, min_referent_area=0.0)
+    a, b = _hashes(world), _hashes(tmp_path / "all")
+    assert {k for k in a if a[k] != b[k]} == {f"grounding/{s}.json" for s in ("train", "val", "test")} | {
+        "world.json"
+    }
+    every = json.loads((tmp_path / "all" / "grounding" / "train.json").read_text())
+    kept = json.loads((world / "grounding" / "train.json").read_text())
+    small = [g for g in every if g["bbox"][2] * g["bbox"][3] < MIN_REFERENT_AREA * g["width"] * g["height"]]
+    assert small and [g for g in every if g not in small] == kept
+    with pytest.raises(ValueError, match="share of the image"):
+        generate_world(tmp_path / "bad", 2, SEED, min_referent_area=1.5)
 
 
 def test_boxes_are_tight_and_objects_mostly_visible() -> None:

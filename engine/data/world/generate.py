@@ -18,9 +18,9 @@ from .catalogue import COLOUR_NAMES, KINDS
 from .degrade import encode_jpeg
 from .scene import build_scene
 from .sprites import check_font
-from .writer import WorldWriter, scene_records, write_json
+from .writer import MIN_REFERENT_AREA, WorldWriter, scene_records, write_json
 
-GENERATOR_VERSION = "multigrain-world-1"
+GENERATOR_VERSION = "multigrain-world-2"  # 2: grounding split keeps referents >= 2 % of the image
 SPLITS = ("train", "val", "test")
 
 
@@ -48,28 +48,29 @@ def split_of(index: int, sizes: dict[str, int]) -> str:
 _JOB: dict[str, Any] = {}
 
 
-def _init(out_dir: str, seed: int, sizes: dict[str, int]) -> None:
-    _JOB.update(out_dir=Path(out_dir), seed=seed, sizes=sizes)
+def _init(out_dir: str, seed: int, sizes: dict[str, int], min_referent_area: float) -> None:
+    _JOB.update(out_dir=Path(out_dir), seed=seed, sizes=sizes, min_referent_area=min_referent_area)
 
 
 def _make(index: int) -> dict[str, Any]:
     split = split_of(index, _JOB["sizes"])
     scene = build_scene(_JOB["seed"], index)
-    rec = scene_records(scene, split)
+    rec = scene_records(scene, split, _JOB["min_referent_area"])
     (_JOB["out_dir"] / rec["image"]).write_bytes(encode_jpeg(scene.image, scene.quality))
     return rec
 
 
 def _records(
-    out_dir: Path, seed: int, sizes: dict[str, int], n: int, workers: int
+    out_dir: Path, seed: int, sizes: dict[str, int], n: int, workers: int, min_referent_area: float
 ) -> Iterator[dict[str, Any]]:
+    job = (str(out_dir), seed, sizes, min_referent_area)
     if workers <= 1:
-        _init(str(out_dir), seed, sizes)
+        _init(*job)
         yield from map(_make, range(n))
         return
     # spawn, not fork: the caller may have torch or threads loaded, which fork does not copy safely.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init, initargs=(str(out_dir), seed, sizes)) as pool:
+    with ctx.Pool(workers, initializer=_init, initargs=job) as pool:
         yield from pool.imap(_make, range(n), chunksize=8)
 
 
@@ -82,11 +83,17 @@ def generate_world(
     val_size: int | None = None,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    min_referent_area: float = MIN_REFERENT_AREA,
 ) -> dict:
-    """Write a synthetic world of n scenes to out_dir and return a summary of what was written."""
+    """Write a synthetic world of n scenes to out_dir and return a summary of what was written.
+
+    ``min_referent_area`` (share of the image) decides which referring expressions enter the
+    grounding split; 0 keeps all of them, as version 1 of the generator did."""
     check_font()
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
+    if not 0.0 <= min_referent_area < 1.0:
+        raise ValueError(f"min_referent_area is a share of the image in [0, 1), got {min_referent_area}")
     out_dir = Path(out_dir)
     sizes = split_sizes(n, test_size, val_size)
     for split in SPLITS:
@@ -98,7 +105,7 @@ def generate_world(
     kinds_used: set[str] = set()
     backgrounds_used: set[str] = set()
     try:
-        for done, rec in enumerate(_records(out_dir, seed, sizes, n, workers), start=1):
+        for done, rec in enumerate(_records(out_dir, seed, sizes, n, workers, min_referent_area), start=1):
             writer.add(rec)
             n_captions += len(rec["captions"])
             n_regions += rec["n_regions"]
@@ -115,6 +122,7 @@ def generate_world(
             "generator": GENERATOR_VERSION,
             "seed": seed,
             "n": n,
+            "min_referent_area": min_referent_area,
             "splits": sizes,
             "kinds": [
                 {

@@ -13,6 +13,14 @@ from typing import IO, Any
 from .referring import object_attributes
 from .scene import Scene
 
+# The grounding split (the referring-expression benchmark) only asks for objects that cover at least
+# this share of the image.  Smaller ones stay in the pre-training region records.  Why: 42 % of the
+# expressions were about objects under 2 % of the frame (median 37 px in a 400 px photo); at the demo
+# model's 160 px input with 16 px patches that is about one patch, so IoU >= 0.5 asked for sub-patch
+# box regression rather than for understanding the expression, and accuracy on them was 4 % against
+# 64 % on the rest.  Human-collected referring sets likewise describe objects a person would point at.
+MIN_REFERENT_AREA = 0.02
+
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -26,7 +34,7 @@ def image_id(index: int) -> str:
     return f"world_{index:06d}"
 
 
-def scene_records(scene: Scene, split: str) -> dict[str, Any]:
+def scene_records(scene: Scene, split: str, min_referent_area: float = MIN_REFERENT_AREA) -> dict[str, Any]:
     """Everything the output files need from one scene, as plain data (it crosses process bounds)."""
     facts = scene.facts
     rpath, iid = image_rpath(split, scene.index), image_id(scene.index)
@@ -56,6 +64,8 @@ def scene_records(scene: Scene, split: str) -> dict[str, Any]:
     grounding = []
     for i, per_object in enumerate(scene.expressions):
         for k, e in enumerate(per_object):
+            if e.box[2] * e.box[3] < min_referent_area * w * h:
+                continue
             grounding.append(
                 {
                     "image": rpath,
