@@ -189,6 +189,21 @@ def iou_inclusive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / union
 
 
+# Referent size buckets (share of the image area) for the grounding breakdown: small referents are
+# where a coarse patch grid fails first, so the headline accuracy alone hides where the errors are.
+AREA_BUCKETS = ((0.0, 0.05, "<5%"), (0.05, 0.15, "5-15%"), (0.15, 1.01, ">=15%"))
+
+
+def accuracy_by_area(iou: np.ndarray, area_share: np.ndarray) -> dict[str, dict[str, float]]:
+    """Accuracy (%) at IoU >= 0.5 and count per referent-size bucket; empty buckets are left out."""
+    out = {}
+    for lo, hi, name in AREA_BUCKETS:
+        sel = (area_share >= lo) & (area_share < hi)
+        if sel.any():
+            out[name] = {"grounding_acc": 100.0 * float(np.mean(iou[sel] >= 0.5)), "count": int(sel.sum())}
+    return out
+
+
 @torch.no_grad()
 def evaluate_grounding(
     model: XVLM,
@@ -206,7 +221,7 @@ def evaluate_grounding(
     device = next(model.parameters()).device
     transform = _transform(model)
     tok = Tokenizer(max_tokens=model.cfg.text.max_tokens)
-    preds, truths = [], []
+    preds, truths, area_share = [], [], []
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
         pil = [open_image(r.image) for r in chunk]
@@ -221,11 +236,13 @@ def evaluate_grounding(
             cx, cy, bw, bh = b[0] * w, b[1] * h, b[2] * w, b[3] * h
             preds.append([cx - bw / 2, cy - bh / 2, bw, bh])
             truths.append(r.box)
+            area_share.append(r.box[2] * r.box[3] / (w * h))
     iou = iou_inclusive(np.array(preds), np.array(truths))
     return {
         "grounding_acc": 100.0 * float(np.mean(iou >= 0.5)),
         "mean_iou": float(iou.mean()),
         "count": len(records),
+        "by_referent_area": accuracy_by_area(iou, np.array(area_share)),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.evaluate import iou_inclusive, recall_metrics
+from engine.evaluate import accuracy_by_area, iou_inclusive, recall_metrics
 
 
 def test_recall_by_hand() -> None:
@@ -30,3 +30,15 @@ def test_iou_uses_the_inclusive_pixel_convention() -> None:
     # inclusive: intersection columns 5..9 -> 5 x 10 = 50, union 150
     assert iou_inclusive(a, b)[0] == pytest.approx(50 / 150)
     assert iou_inclusive(a, a)[0] == pytest.approx(1.0)
+
+
+def test_grounding_accuracy_is_broken_down_by_referent_size() -> None:
+    iou = np.array([0.9, 0.2, 0.6, 0.7, 0.1])
+    share = np.array([0.03, 0.04, 0.10, 0.5, 0.5])
+    got = accuracy_by_area(iou, share)
+    assert got == {
+        "<5%": {"grounding_acc": 50.0, "count": 2},
+        "5-15%": {"grounding_acc": 100.0, "count": 1},
+        ">=15%": {"grounding_acc": 50.0, "count": 2},
+    }
+    assert "<5%" not in accuracy_by_area(iou[2:], share[2:])
