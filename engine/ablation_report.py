@@ -75,8 +75,9 @@ def noise_note(runs: Path) -> str:
 def report(runs: Path, pretrain_cfg: dict[str, Any], grounding_cfg: dict[str, Any]) -> str:
     return (
         "# Ablation on the synthetic world\n\n"
-        "X-VLM's ablation (the paper's table of training data and losses) on our world: the `demo` "
-        f"model pre-trained {pretrain_cfg['steps']} steps (batch {pretrain_cfg['batch_size']}; region "
+        "X-VLM's ablation (the paper's table of training data and losses) on our world: the "
+        f"`{pretrain_cfg['model']}` model pre-trained {pretrain_cfg['steps']} steps at learning rate "
+        f"{pretrain_cfg['lr']:g} (batch {pretrain_cfg['batch_size']}; region "
         f"batches of {pretrain_cfg['region_images']} images with p={pretrain_cfg['region_prob']}) from the "
         "same initialisation and seed, four ways. Retrieval is measured on the pre-trained model (ITC, "
         "and ITM re-ranking of the ITC top 16). Grounding is measured, as in the paper, after the same "

@@ -32,10 +32,11 @@ def test_rows_take_retrieval_from_the_pretrained_run_and_grounding_from_the_fine
     assert no_box.endswith("| 33.5 |  |")  # its fine-tune has not run yet: grounding left empty
     text = report(
         tmp_path,
-        {"steps": 500, "batch_size": 32, "region_images": 8, "region_prob": 0.5},
+        {"model": "tiny", "steps": 500, "lr": 2e-4, "batch_size": 32, "region_images": 8, "region_prob": 0.5},
         {"steps": 500},
     )
     assert "TR R@1 ±2.8" in text and "grounding ±1.8" in text
+    assert "`tiny` model pre-trained 500 steps at learning rate 0.0002" in text
 
 
 def test_binomial_half_width() -> None:
