@@ -20,7 +20,10 @@ from torch.nn import functional as F
 if TYPE_CHECKING:
     from engine.model.xvlm import XVLM
 
-LOSS_NAMES = ("itc", "itm", "mlm", "box", "box_attn")
+# box_giou scales the GIoU term on top of box (1: X-VLM's L1 + GIoU; 0: L1 alone). GIoU rewards a
+# larger box when the position is uncertain, which is the first suspect for the demo model's
+# too-large boxes.
+LOSS_NAMES = ("itc", "itm", "mlm", "box", "box_giou", "box_attn")
 # Not part of X-VLM, so off unless a run asks for it (see box_attention_loss).
 DEFAULT_WEIGHTS = {"box_attn": 0.0}
 
@@ -235,7 +238,10 @@ def xvlm_losses(
                 text.hidden[rows], text.mask[rows], per_text[rows], return_cls_attention=True
             )
             terms = box_losses(pred, batch["box_target"][rows], torch.ones_like(rows, dtype=torch.bool))
-            terms = {k: w["box"] * v for k, v in terms.items()}
+            terms = {
+                "box_l1_loss": w["box"] * terms["box_l1_loss"],
+                "box_giou_loss": w["box"] * w["box_giou"] * terms["box_giou_loss"],
+            }
             if w["box_attn"]:
                 terms["box_attn_loss"] = w["box_attn"] * box_attention_loss(
                     attention, batch["patch_mask"][rows]

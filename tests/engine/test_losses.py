@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from batches import region_batch
 
 from engine.data.masking import MaskingGenerator
 from engine.losses import box_losses, generalized_iou, itc_loss, sample_hard_negatives
+from engine.model.factory import create_model
 
 
 def test_itc_two_pairs_by_hand() -> None:
@@ -95,6 +97,22 @@ def test_box_loss_by_hand() -> None:
     assert out["box_l1_loss"].item() == pytest.approx(0.1)
     # boxes [0.4,0.4,0.6,0.6] and [0.5,0.4,0.7,0.6]: inter 0.02, union 0.06, hull 0.06 -> GIoU 1/3
     assert out["box_giou_loss"].item() == pytest.approx(1 - 1 / 3, rel=1e-5)
+
+
+def test_box_giou_weight_scales_only_the_giou_term() -> None:
+    torch.manual_seed(0)
+    model = create_model("test-tiny").eval()
+    batch = region_batch(model.cfg)
+    off = {"itc": 0.0, "itm": 0.0, "mlm": 0.0}
+    with torch.no_grad():
+        xvlm = model(batch, {**off, "box": 1.0})
+        l1_only = model(batch, {**off, "box": 1.0, "box_giou": 0.0})
+        scaled = model(batch, {**off, "box": 2.0, "box_giou": 0.25})
+    assert xvlm["box_giou_loss"].item() > 0
+    assert l1_only["box_giou_loss"].item() == 0.0
+    assert l1_only["box_l1_loss"].item() == pytest.approx(xvlm["box_l1_loss"].item())
+    assert scaled["box_l1_loss"].item() == pytest.approx(2 * xvlm["box_l1_loss"].item())
+    assert scaled["box_giou_loss"].item() == pytest.approx(0.5 * xvlm["box_giou_loss"].item())
 
 
 def test_giou_of_disjoint_boxes_is_negative() -> None:
