@@ -87,6 +87,7 @@ def import_xvlm(args: argparse.Namespace) -> int:
 
 def scenes(args: argparse.Namespace) -> int:
     from engine.data.world import generate_world
+    from engine.data.world.generate import WorldArgumentError
 
     start = time.perf_counter()
 
@@ -106,7 +107,7 @@ def scenes(args: argparse.Namespace) -> int:
             progress=progress,
             **({} if args.min_referent_area is None else {"min_referent_area": args.min_referent_area}),
         )
-    except ValueError as err:  # bad sizes, seed or area: the message names the argument
+    except WorldArgumentError as err:  # only bad arguments; any other error is a bug and keeps its traceback
         raise KnownError(str(err)) from err
     for key, value in summary.items():
         print(f"{key}: {value}")

@@ -191,7 +191,7 @@ def iou_inclusive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # Referent size buckets (share of the image area) for the grounding breakdown: small referents are
 # where a coarse patch grid fails first, so the headline accuracy alone hides where the errors are.
-AREA_BUCKETS = ((0.0, 0.05, "<5%"), (0.05, 0.15, "5-15%"), (0.15, 1.01, ">=15%"))
+AREA_BUCKETS = ((0.0, 0.05, "<5%"), (0.05, 0.15, "5-15%"), (0.15, float("inf"), ">=15%"))
 
 
 def accuracy_by_area(iou: np.ndarray, area_share: np.ndarray) -> dict[str, dict[str, float]]:

@@ -201,6 +201,24 @@ def test_min_referent_area_zero_keeps_every_expression_and_changes_nothing_else(
         generate_world(tmp_path / "bad", 2, SEED, min_referent_area=1.5)
 
 
+def test_scenes_command_names_a_bad_argument_in_one_line_and_lets_bugs_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.cli import main
+    from engine.data.world import generate as generate_mod
+
+    assert main(["scenes", "--out", str(tmp_path / "w"), "--n", "5", "--min-referent-area", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("multigrain scenes: min_referent_area") and err.count("\n") == 1
+
+    def broken(*args: object, **kwargs: object) -> None:  # a bug deep in the generator, not bad input
+        raise ValueError("left of")
+
+    monkeypatch.setattr(generate_mod, "build_scene", broken)
+    with pytest.raises(ValueError, match="left of"):
+        main(["scenes", "--out", str(tmp_path / "w2"), "--n", "2", "--workers", "1"])
+
+
 def test_boxes_are_tight_and_objects_mostly_visible() -> None:
     for index in range(40):
         layout_rng, _, _ = scene_rngs(SEED, index)

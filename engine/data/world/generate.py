@@ -24,15 +24,19 @@ GENERATOR_VERSION = "multigrain-world-2"  # 2: grounding split keeps referents >
 SPLITS = ("train", "val", "test")
 
 
+class WorldArgumentError(ValueError):
+    """A bad size, seed or area given to the generator: the message names the argument."""
+
+
 def split_sizes(n: int, test_size: int | None, val_size: int | None) -> dict[str, int]:
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        raise WorldArgumentError(f"n must be at least 1, got {n}")
     test = min(1000, n // 10) if test_size is None else test_size
     val = min(500, n // 20) if val_size is None else val_size
     if test_size is None and n >= 2:
         test = max(test, 1)
     if test < 0 or val < 0 or test + val > n:
-        raise ValueError(f"test ({test}) + val ({val}) must be non-negative and at most n ({n})")
+        raise WorldArgumentError(f"test ({test}) + val ({val}) must be non-negative and at most n ({n})")
     return {"train": n - test - val, "val": val, "test": test}
 
 
@@ -91,9 +95,11 @@ def generate_world(
     grounding split; 0 keeps all of them, as version 1 of the generator did."""
     check_font()
     if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+        raise WorldArgumentError(f"seed must be non-negative, got {seed}")
     if not 0.0 <= min_referent_area < 1.0:
-        raise ValueError(f"min_referent_area is a share of the image in [0, 1), got {min_referent_area}")
+        raise WorldArgumentError(
+            f"min_referent_area is a share of the image in [0, 1), got {min_referent_area}"
+        )
     out_dir = Path(out_dir)
     sizes = split_sizes(n, test_size, val_size)
     for split in SPLITS:
