@@ -14,6 +14,28 @@ from collections.abc import Callable
 Handler = str  # "module:function", imported lazily
 
 
+def zoom_args(p: argparse.ArgumentParser) -> None:
+    """Options of the zoom-in box refinement (``engine.zoom``, torch-free like this module)."""
+    from engine.zoom import Zoom
+
+    default = Zoom()
+    p.add_argument(
+        "--no-zoom", action="store_true", help="one grounding pass only (no zoom-in refinement of the box)"
+    )
+    p.add_argument(
+        "--zoom-growth",
+        type=float,
+        default=default.growth,
+        help=f"zoom window side as a multiple of the first box's side (default {default.growth})",
+    )
+    p.add_argument(
+        "--zoom-min-share",
+        type=float,
+        default=default.min_share,
+        help=f"smallest zoom window side, as a share of the photo's side (default {default.min_share})",
+    )
+
+
 def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("model-info", help="list model configs, or describe one (parameters, shapes)")
     p.add_argument("name", nargs="?", default="demo", help="config name or JSON file (default: demo)")
@@ -62,6 +84,7 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k-test", type=int, default=16, help="ITC top k re-ranked with ITM (0: ITC only)")
     p.add_argument("--out", help="write the metrics as JSON here")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (faster on CPUs with bf16 support)")
+    zoom_args(p)
     p.set_defaults(handler="engine.commands:evaluate")
 
     p = sub.add_parser(
@@ -152,6 +175,7 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the photo with the box drawn to this PNG")
     p.add_argument("--json", action="store_true")
     p.add_argument("--bundle", help="model bundle")
+    zoom_args(p)
     p.set_defaults(handler="app.commands:ground")
 
     p = sub.add_parser("status", help="the library, the model bundle, the vector cache")
@@ -191,6 +215,23 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start-size", type=int, default=100_000, help="library size for start-to-first-search")
     p.add_argument("--work", help="scratch folder (default: a temporary folder, removed after)")
     p.set_defaults(handler="app.commands:bench_search")
+
+    p = sub.add_parser(
+        "bench-ground",
+        help="grounding accuracy and time per expression: one pass against zoom-in, per bundle",
+    )
+    p.add_argument(
+        "--bundle", action="append", help="model bundle (repeat to compare; default: the demo int8 bundle)"
+    )
+    p.add_argument(
+        "--data-root", default="data/world", help="world (or data) folder with grounding/SPLIT.json"
+    )
+    p.add_argument("--split", default="test", help="grounding split: test, val or train")
+    p.add_argument("--limit", type=int, help="only the first N expressions")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: its default)")
+    p.add_argument("--out", help="also write the numbers as JSON here")
+    zoom_args(p)
+    p.set_defaults(handler="app.commands:bench_ground")
 
 
 def _gui_commands(sub: argparse._SubParsersAction) -> None:

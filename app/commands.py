@@ -1,4 +1,5 @@
-"""Handlers of the app's commands (index, search, ground, status, demo, tune-search, bench-search).
+"""Handlers of the app's commands (index, search, ground, status, demo, tune-search, bench-search,
+bench-ground).
 
 Arguments are declared in ``app/cli.py``. Known problems (no bundle, a damaged library, a bad photo) are
 ``KnownError``s, which ``cli.main`` prints as one line with exit code 2.
@@ -186,10 +187,15 @@ def ground(args: argparse.Namespace) -> int:
     from app.drawing import draw_box
     from app.grounding import ground_image
     from app.library.decode import decode_image
+    from engine.zoom import Zoom, ZoomError
 
+    try:
+        zoom = None if args.no_zoom else Zoom(args.zoom_growth, args.zoom_min_share)
+    except ZoomError as err:
+        raise KnownError(str(err)) from err
     runtime = load_model(args)
     decoded = decode_image(args.photo)
-    g = ground_image(runtime, decoded.image, args.text)
+    g = ground_image(runtime, decoded.image, args.text, zoom)
     if args.json:
         print(json.dumps(asdict(g), indent=1, ensure_ascii=False))
     else:
@@ -280,3 +286,9 @@ def bench_search(args: argparse.Namespace) -> int:
     from app.bench import run_bench
 
     return run_bench(args)
+
+
+def bench_ground(args: argparse.Namespace) -> int:
+    from app.bench_ground import run_bench_ground
+
+    return run_bench_ground(args)

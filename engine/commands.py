@@ -134,8 +134,10 @@ def evaluate(args: argparse.Namespace) -> int:
     from engine.checkpoint import CheckpointError, load_checkpoint
     from engine.data.records import RecordError
     from engine.evaluate import evaluate_grounding, evaluate_retrieval, format_retrieval, write_json
+    from engine.zoom import Zoom, ZoomError
 
     try:
+        zoom = None if args.no_zoom else Zoom(args.zoom_growth, args.zoom_min_share)  # bad values fail first
         model, _ = load_checkpoint(args.checkpoint)
         root = Path(args.data_root)
         results: dict = {"checkpoint": str(args.checkpoint), "model": model.cfg.name}
@@ -151,25 +153,26 @@ def evaluate(args: argparse.Namespace) -> int:
             if "itm" in r:
                 print(format_retrieval("ITM", r["itm"]) + f"  (ITC top {args.k_test} re-ranked)")
         if args.grounding and model.bbox_head is not None:
-            g = evaluate_grounding(model, root / args.grounding, root, amp=args.amp)
+            g = evaluate_grounding(model, root / args.grounding, root, amp=args.amp, zoom=zoom)
             results["grounding"] = g
-            print(
-                f"grounding on {g['count']} expressions: accuracy (IoU >= 0.5) {g['grounding_acc']:.1f}, "
-                f"mean IoU {g['mean_iou']:.3f}"
-            )
-            print(
-                "  by referent size (share of the image): "
-                + ", ".join(
-                    f"{name} {b['grounding_acc']:.1f} ({b['count']})"
-                    for name, b in g["by_referent_area"].items()
-                )
-            )
-    except (CheckpointError, RecordError) as err:
+            print(f"grounding on {g['count']} expressions, accuracy (IoU >= 0.5) and mean IoU:")
+            print(_grounding_line("single pass (X-VLM's protocol)", g))
+            if zoom is not None:
+                name = f"zoom-in (growth {zoom.growth}, min share {zoom.min_share})"
+                print(_grounding_line(name, g["zoom"]))
+    except (CheckpointError, RecordError, ZoomError) as err:
         raise KnownError(str(err)) from err
     if args.out:
         write_json(args.out, results)
         print(f"wrote {args.out}")
     return 0
+
+
+def _grounding_line(name: str, g: dict) -> str:
+    sizes = ", ".join(
+        f"{size} {b['grounding_acc']:.1f} ({b['count']})" for size, b in g["by_referent_area"].items()
+    )
+    return f"  {name}: {g['grounding_acc']:.1f}, mean IoU {g['mean_iou']:.3f}; by referent size: {sizes}"
 
 
 def plot_training(args: argparse.Namespace) -> int:

@@ -8,18 +8,22 @@ position of any of its captions; IR R@K: for each caption, the position of its i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
+from engine.box_metrics import grounding_metrics
 from engine.data.datasets import EvalImages
 from engine.data.records import ImageRecord, read_grounding, read_retrieval_eval
 from engine.data.text import Tokenizer, pre_caption
 from engine.data.transforms import EvalTransform
 from engine.model.xvlm import XVLM
+from engine.zoom import Zoom, box_from_window, zoom_window
 
 
 @dataclass
@@ -178,30 +182,10 @@ def evaluate_retrieval(
     return out
 
 
-def iou_inclusive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of x, y, w, h boxes with the REFER toolkit's inclusive '+1 pixel' convention (spec 5.2)."""
-    ax1, ay1 = a[:, 0] + a[:, 2] - 1, a[:, 1] + a[:, 3] - 1
-    bx1, by1 = b[:, 0] + b[:, 2] - 1, b[:, 1] + b[:, 3] - 1
-    iw = np.clip(np.minimum(ax1, bx1) - np.maximum(a[:, 0], b[:, 0]) + 1, 0, None)
-    ih = np.clip(np.minimum(ay1, by1) - np.maximum(a[:, 1], b[:, 1]) + 1, 0, None)
-    inter = iw * ih
-    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
-    return inter / union
-
-
-# Referent size buckets (share of the image area) for the grounding breakdown: small referents are
-# where a coarse patch grid fails first, so the headline accuracy alone hides where the errors are.
-AREA_BUCKETS = ((0.0, 0.05, "<5%"), (0.05, 0.15, "5-15%"), (0.15, float("inf"), ">=15%"))
-
-
-def accuracy_by_area(iou: np.ndarray, area_share: np.ndarray) -> dict[str, dict[str, float]]:
-    """Accuracy (%) at IoU >= 0.5 and count per referent-size bucket; empty buckets are left out."""
-    out = {}
-    for lo, hi, name in AREA_BUCKETS:
-        sel = (area_share >= lo) & (area_share < hi)
-        if sel.any():
-            out[name] = {"grounding_acc": 100.0 * float(np.mean(iou[sel] >= 0.5)), "count": int(sel.sum())}
-    return out
+def _pixel_box(box: Sequence[float], width: int, height: int) -> list[float]:
+    """(cx, cy, w, h) as fractions of the photo -> x, y, w, h in its pixels."""
+    cx, cy, bw, bh = box[0] * width, box[1] * height, box[2] * width, box[3] * height
+    return [cx - bw / 2, cy - bh / 2, bw, bh]
 
 
 @torch.no_grad()
@@ -212,8 +196,13 @@ def evaluate_grounding(
     amp: bool = False,
     batch_size: int = 32,
     limit: int | None = None,
-) -> dict[str, float]:
-    """Accuracy (%) of predicted boxes with IoU >= 0.5, and the mean IoU."""
+    zoom: Zoom | None = None,
+) -> dict:
+    """Accuracy (%) of predicted boxes with IoU >= 0.5, the mean IoU, and accuracy by referent size.
+
+    These are the single-pass numbers of X-VLM's protocol. With ``zoom``, the same metrics of the
+    zoom-in refinement (``engine.zoom``, what the app draws) come under ``"zoom"`` too.
+    """
     from engine.data.records import open_image
 
     records = read_grounding(path, root)[:limit]
@@ -221,29 +210,36 @@ def evaluate_grounding(
     device = next(model.parameters()).device
     transform = _transform(model)
     tok = Tokenizer(max_tokens=model.cfg.text.max_tokens)
-    preds, truths, area_share = [], [], []
+
+    def predict(images: list[Image.Image], texts: list[str]) -> np.ndarray:
+        pixels = torch.stack([transform(p) for p in images]).to(device)
+        ids, mask = tok([pre_caption(t, model.cfg.text.max_words) for t in texts], pad_to="max")
+        with _autocast(device, amp):
+            tokens = model.encode_image(pixels).tokens
+            text = model.encode_text(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+            return model.predict_box(text.hidden, text.mask, tokens).float().cpu().numpy()
+
+    single, zoomed, truths, area_share = [], [], [], []
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
         pil = [open_image(r.image) for r in chunk]
-        images = torch.stack([transform(p) for p in pil]).to(device)
-        ids, mask = tok([pre_caption(r.text, model.cfg.text.max_words) for r in chunk], pad_to="max")
-        with _autocast(device, amp):
-            tokens = model.encode_image(images).tokens
-            text = model.encode_text(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
-            box = model.predict_box(text.hidden, text.mask, tokens).float().cpu().numpy()
-        for b, p, r in zip(box, pil, chunk, strict=True):
-            w, h = p.size
-            cx, cy, bw, bh = b[0] * w, b[1] * h, b[2] * w, b[3] * h
-            preds.append([cx - bw / 2, cy - bh / 2, bw, bh])
+        texts = [r.text for r in chunk]
+        first = predict(pil, texts)
+        single += [_pixel_box(b, *p.size) for b, p in zip(first, pil, strict=True)]
+        if zoom is not None:
+            windows = [zoom_window(b, *p.size, zoom) for b, p in zip(first, pil, strict=True)]
+            second = predict([p.crop(w) for p, w in zip(pil, windows, strict=True)], texts)
+            zoomed += [
+                _pixel_box(box_from_window(b, w, *p.size), *p.size)
+                for b, w, p in zip(second, windows, pil, strict=True)
+            ]
+        for p, r in zip(pil, chunk, strict=True):
             truths.append(r.box)
-            area_share.append(r.box[2] * r.box[3] / (w * h))
-    iou = iou_inclusive(np.array(preds), np.array(truths))
-    return {
-        "grounding_acc": 100.0 * float(np.mean(iou >= 0.5)),
-        "mean_iou": float(iou.mean()),
-        "count": len(records),
-        "by_referent_area": accuracy_by_area(iou, np.array(area_share)),
-    }
+            area_share.append(r.box[2] * r.box[3] / (p.size[0] * p.size[1]))
+    out = grounding_metrics(single, truths, area_share)
+    if zoom is not None:
+        out["zoom"] = {**grounding_metrics(zoomed, truths, area_share), **asdict(zoom)}
+    return out
 
 
 def write_json(path: str | Path, data: dict) -> None:

@@ -87,6 +87,10 @@ class FakeRuntime:
                 x, y, w, h = boxes[i, j]
                 cols = (centres >= x) & (centres < x + w)
                 rows = (centres >= y) & (centres < y + h)
+                # A box between cell centres still pools the cell it sits in, as the real patch mask
+                # always keeps at least one patch.
+                cols[min(int((x + w / 2) * g), g - 1)] |= not cols.any()
+                rows[min(int((y + h / 2) * g), g - 1)] |= not rows.any()
                 out[i, j] = grid[i][np.ix_(rows, cols)].reshape(-1, 3).mean(axis=0)
         return self._embed(out)
 

@@ -103,6 +103,9 @@ def test_index_search_ground_status(env: Path, tmp_path: Path, capsys: pytest.Ca
     code, out, _ = run(capsys, "ground", str(env / "sub" / "red.jpg"), "a red square", "--json")
     box = json.loads(out)["box"]
     assert code == 0 and 0 <= box[0] <= box[2] <= 64 and 0 <= box[1] <= box[3] <= 48
+    code, out, _ = run(capsys, "ground", str(env / "sub" / "red.jpg"), "a red square", "--json", "--no-zoom")
+    single = json.loads(out)["box"]
+    assert code == 0 and 0 <= single[0] <= single[2] <= 64 and 0 <= single[1] <= single[3] <= 48
 
     code, out, _ = run(capsys, "status")
     assert code == 0
@@ -149,6 +152,8 @@ def test_known_errors_exit_2_in_one_line(
     not_image.write_text("hello")
     code, _, err = run(capsys, "ground", str(not_image), "a dog")
     assert code == 2 and err.startswith("multigrain ground: ") and err.count("\n") == 1
+    code, _, err = run(capsys, "ground", str(env / "p000.jpg"), "a dog", "--zoom-growth", "0.5")
+    assert code == 2 and "zoom growth must be at least 1" in err and err.count("\n") == 1
 
     code, _, err = run(capsys, "index", str(tmp_path / "no-such-folder"))
     assert code == 2 and "not a folder" in err
@@ -219,3 +224,30 @@ def test_a_traceback_never_reaches_the_user(env: Path, tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_bench_ground_scores_both_passes_per_bundle(
+    env: Path, tmp_path: Path, tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = tmp_path / "world"
+    (world / "grounding").mkdir(parents=True)
+    records = []
+    for i, colour in enumerate([(220, 20, 20), (20, 220, 20), (20, 20, 220)]):
+        write_jpeg(world / f"{i}.jpg", colour, size=(64, 48))
+        records.append({"image": f"{i}.jpg", "text": "a square", "bbox": [8, 8, 24, 16], "ref_id": i})
+    (world / "grounding" / "val.json").write_text(json.dumps(records))
+    out_json = tmp_path / "bench.json"
+    argv = ["bench-ground", "--data-root", str(world), "--split", "val", "--out", str(out_json)]
+    code, out, err = run(capsys, *argv, "--bundle", str(tiny_bundle), "--bundle", str(tiny_bundle))
+    assert code == 0, err
+    assert "3 expressions" in out and out.count("| bundle | one pass |") == 2
+    assert out.count("| zoom-in x1.5, >= 0.4 |") == 2 and "x" in out.split("zoom / one pass")[1]
+    report = json.loads(out_json.read_text())
+    scores = report["bundles"][str(tiny_bundle)]
+    for name in ("single", "zoom"):
+        assert scores[name]["count"] == 3 and 0.0 <= scores[name]["grounding_acc"] <= 100.0
+        assert scores[name]["ms_p50"] > 0
+    assert report["zoom"] == {"growth": 1.5, "min_share": 0.4}
+
+    code, _, err = run(capsys, "bench-ground", "--data-root", str(world), "--split", "nope")
+    assert code == 2 and err.startswith("multigrain bench-ground: ") and err.count("\n") == 1

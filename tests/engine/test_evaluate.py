@@ -1,11 +1,21 @@
-"""Retrieval metrics and grounding IoU against hand-computed cases."""
+"""Retrieval metrics, grounding IoU and zoom-in refinement against hand-computed cases."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+import torch
+from coarse_boxes import coarse_box, square_photo
 
-from engine.evaluate import accuracy_by_area, iou_inclusive, recall_metrics
+from engine.box_metrics import accuracy_by_area, iou_inclusive
+from engine.evaluate import evaluate_grounding, recall_metrics
+from engine.model.factory import create_model
+from engine.model.xvlm import XVLM
+from engine.zoom import Zoom
 
 
 def test_recall_by_hand() -> None:
@@ -42,3 +52,40 @@ def test_grounding_accuracy_is_broken_down_by_referent_size() -> None:
         ">=15%": {"grounding_acc": 50.0, "count": 2},
     }
     assert "<5%" not in accuracy_by_area(iou[2:], share[2:])
+
+
+def _coarse_box_model() -> XVLM:
+    """test-tiny whose box head is ``coarse_box`` on a 4 x 4 grid of the pixels it is given."""
+    model = create_model("test-tiny")
+
+    def encode_image(pixels: torch.Tensor) -> SimpleNamespace:
+        return SimpleNamespace(tokens=pixels)  # the 'tokens' are the normalised pixels themselves
+
+    def predict_box(hidden: torch.Tensor, mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        bright = (tokens[:, 0] > 0).numpy()  # above the CLIP mean: the white square
+        return torch.tensor([coarse_box(b, grid=4) for b in bright])
+
+    model.encode_image, model.predict_box = encode_image, predict_box  # type: ignore[method-assign]
+    return model
+
+
+def test_zoom_in_refinement_fixes_what_a_coarse_box_head_gets_wrong(tmp_path: Path) -> None:
+    # 24 px squares in 256 px photos, each inside one 64 px cell of the 4 x 4 grid: one pass answers the
+    # whole cell (IoU 0.14). Zooming into that cell (growth 1, min share 1/4) sees 16 px cells: the box
+    # is 32 px (IoU 0.56). Both passes are scored on the same records.
+    squares = [(70, 70, 24, 24), (6, 134, 24, 24), (200, 20, 24, 24)]
+    records = []
+    for i, box in enumerate(squares):
+        square_photo(256, 256, box).save(tmp_path / f"{i}.png")
+        records.append({"image": f"{i}.png", "text": "the square", "bbox": list(box), "ref_id": i})
+    (tmp_path / "grounding.json").write_text(json.dumps(records))
+
+    got = evaluate_grounding(
+        _coarse_box_model(), tmp_path / "grounding.json", tmp_path, zoom=Zoom(growth=1.0, min_share=0.25)
+    )
+    assert got["count"] == 3 and got["grounding_acc"] == 0.0
+    assert got["mean_iou"] == pytest.approx(24 * 24 / 64**2, abs=0.01)
+    assert got["zoom"]["grounding_acc"] == 100.0
+    assert got["zoom"]["mean_iou"] == pytest.approx(24 * 24 / 32**2, abs=0.01)
+    assert (got["zoom"]["growth"], got["zoom"]["min_share"]) == (1.0, 0.25)
+    assert "zoom" not in evaluate_grounding(_coarse_box_model(), tmp_path / "grounding.json", tmp_path)

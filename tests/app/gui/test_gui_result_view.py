@@ -53,7 +53,10 @@ def test_opening_a_result_shows_it_with_its_grounded_box(qtbot, make_window, ind
     qtbot.waitUntil(lambda: view.grounding is not None and view.canvas.image is not None, timeout=TIMEOUT)
     g = view.grounding
     assert g.text == "a red square"
-    assert g.fraction == pytest.approx((0.3, 0.35, 0.4, 0.3), abs=1e-6)  # the fake box head's answer
+    # The fake box head answers (cx, cy, w, h) = (0.5, 0.5, 0.4, 0.3) of whatever it sees; the view zooms
+    # in, so that answer comes twice: in the photo, then in the window around it (0.6 x 0.45 of the
+    # photo, centred): a box 0.24 x 0.135 of the photo, centred (to the window's whole pixels).
+    assert g.fraction == pytest.approx((0.38, 0.4325, 0.24, 0.135), abs=0.01)
     assert view.canvas.label.startswith("a red square")
     assert "box score" in view.box_line.text()
     assert view.canvas.region is not None  # the best candidate region is drawn too
