@@ -84,6 +84,9 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k-test", type=int, default=16, help="ITC top k re-ranked with ITM (0: ITC only)")
     p.add_argument("--out", help="write the metrics as JSON here")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (faster on CPUs with bf16 support)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (0: torch's default, one per core)"
+    )
     zoom_args(p)
     p.set_defaults(handler="engine.commands:evaluate")
 

@@ -131,6 +131,8 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    import torch
+
     from engine.checkpoint import CheckpointError, load_checkpoint
     from engine.data.records import RecordError
     from engine.evaluate import evaluate_grounding, evaluate_retrieval, format_retrieval, write_json
@@ -138,6 +140,11 @@ def evaluate(args: argparse.Namespace) -> int:
 
     try:
         zoom = None if args.no_zoom else Zoom(args.zoom_growth, args.zoom_min_share)  # bad values fail first
+        if args.threads < 0:
+            raise KnownError(f"--threads must be 0 (torch's default) or more, got {args.threads}")
+        if args.threads:
+            # Two evaluations side by side on a small machine: one thread each, or they oversubscribe it.
+            torch.set_num_threads(args.threads)
         model, _ = load_checkpoint(args.checkpoint)
         root = Path(args.data_root)
         results: dict = {"checkpoint": str(args.checkpoint), "model": model.cfg.name}

@@ -89,3 +89,50 @@ def test_zoom_in_refinement_fixes_what_a_coarse_box_head_gets_wrong(tmp_path: Pa
     assert got["zoom"]["mean_iou"] == pytest.approx(24 * 24 / 32**2, abs=0.01)
     assert (got["zoom"]["growth"], got["zoom"]["min_share"]) == (1.0, 0.25)
     assert "zoom" not in evaluate_grounding(_coarse_box_model(), tmp_path / "grounding.json", tmp_path)
+
+
+def test_evaluate_command_prints_and_writes_every_metric(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from app.cli import main
+    from engine.checkpoint import save_checkpoint
+    from engine.data.world import generate_world
+
+    world = tmp_path / "world"
+    generate_world(world, 12, seed=5, test_size=4, val_size=2)
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(create_model("test-tiny", pretrained_text=False), tmp_path / "ck")
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", str(checkpoint), "--data-root", str(world), "--k-test", "2", "--threads", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "retrieval on 4 images" in printed and "ITC  TR R@1/5/10" in printed and "ITM  TR R@1/5/10" in printed
+    )
+    assert "single pass (X-VLM's protocol)" in printed and "zoom-in (growth 1.5, min share 0.4)" in printed
+    report = json.loads(out.read_text())
+    assert (
+        set(report["retrieval"]) >= {"itc", "itm", "counts"} and report["retrieval"]["counts"]["images"] == 4
+    )
+    grounding = report["grounding"]
+    assert grounding["count"] == grounding["zoom"]["count"] > 0
+    assert 0.0 <= grounding["grounding_acc"] <= 100.0 and 0.0 <= grounding["zoom"]["grounding_acc"] <= 100.0
+
+    assert main([*argv, "--no-zoom", "--retrieval", ""]) == 0
+    printed = capsys.readouterr().out
+    assert "single pass" in printed and "zoom-in" not in printed and "retrieval on" not in printed
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--threads", "-1"], "--threads must be 0"), (["--zoom-min-share", "0"], "zoom min share must be in")],
+)
+def test_evaluate_refuses_bad_settings_in_one_line_before_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str], message: str
+) -> None:
+    from app.cli import main
+
+    # The checkpoint does not exist: a refusal that names the setting comes before any loading.
+    assert main(["evaluate", str(tmp_path / "no-checkpoint"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
