@@ -218,6 +218,7 @@ def ground(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     from app import vectorcache
     from app.library.regions import BOX_SET_NAME
+    from app.library.runs import last_run
     from app.settings import load_settings
     from export.bundle import read_manifest
 
@@ -252,12 +253,16 @@ def status(args: argparse.Namespace) -> int:
         print(f"vectors: {n} for {model}")
     captions = db.execute("SELECT count(*) FROM captions").fetchone()[0]
     print(f"captions: {captions}")
-    run = db.execute(
-        "SELECT started_at, status, total, encoded, failed FROM index_runs ORDER BY id DESC LIMIT 1"
-    ).fetchone()
+    run = last_run(db)
     if run:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run[0]))
-        print(f"last index run: {when}, {run[1]}, {run[2]} files, {run[3]} encoded, {run[4]} failed")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_at))
+        if run.status == "interrupted":
+            print(f"last index run: {when}, interrupted (its process ended; `multigrain index` resumes it)")
+        elif run.status == "running":  # its counts are written when it ends
+            print(f"last index run: {when}, running" + (f" on {run.host}" if run.host else ""))
+        else:
+            counts = f"{run.total} files, {run.encoded} encoded, {run.failed} failed"
+            print(f"last index run: {when}, {run.status}, {counts}")
     if identity:
         fresh = vectorcache.find_fresh(db, path, identity, BOX_SET_NAME)
         if fresh is None:

@@ -101,7 +101,14 @@ V1 = (
 # Region embeddings as row-scaled int8 (blobs.py): rows written before keep float16 and say so.
 V2 = ("ALTER TABLE vectors ADD COLUMN regions_dtype TEXT NOT NULL DEFAULT 'float16'",)
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2)
+# Which process runs an index run, so that a run whose process died (killed, power cut) reads as
+# interrupted rather than 'running' forever (runs.py).
+V3 = (
+    "ALTER TABLE index_runs ADD COLUMN pid INTEGER",
+    "ALTER TABLE index_runs ADD COLUMN host TEXT",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,6 +7,8 @@ is how the indexer commits a batch at once. Every path parameter goes through ``
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -293,8 +295,10 @@ def captions_for(db: Database, content_hash: str) -> dict[str, str]:
 
 # ----- index runs -----------------------------------------------------------------------------------
 def start_run(db: Database, model: str) -> int:
+    """A new 'running' index run, owned by this process on this host (see ``app.library.runs``)."""
     cursor = db.execute(
-        "INSERT INTO index_runs (started_at, status, model) VALUES (?, 'running', ?)", [time.time(), model]
+        "INSERT INTO index_runs (started_at, status, model, pid, host) VALUES (?, 'running', ?, ?, ?)",
+        [time.time(), model, os.getpid(), socket.gethostname()],
     )
     return int(cursor.lastrowid)
 

@@ -110,6 +110,7 @@ def test_index_search_ground_status(env: Path, tmp_path: Path, capsys: pytest.Ca
     code, out, _ = run(capsys, "status")
     assert code == 0
     assert "photos: 6 indexed" in out and "vector cache: fresh, 6 photos" in out and "captions: 1" in out
+    assert ", done, 6 files, " in out.split("last index run: ")[1].splitlines()[0]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from app.library import store
 from app.library.blobs import from_blob, to_blob
 from app.library.db import DatabaseTooNewError, LibraryError, connect, open_db
 from app.library.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, user_version
+from app.library.runs import last_run
 
 
 def test_new_database_is_current_and_in_wal_mode(tmp_path: Path) -> None:
@@ -214,3 +217,21 @@ def test_v1_library_with_float16_regions_migrates_and_stays_readable(tmp_path: P
     cos = (again * regions).sum(1) / np.linalg.norm(again, axis=1)
     assert cos.min() > 0.9995
     assert np.array_equal(from_int8_blob(to_int8_blob(np.zeros((2, 4))), (2, 4)), np.zeros((2, 4)))
+
+
+def test_a_run_whose_process_is_gone_reads_as_interrupted(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "library.db")
+    assert last_run(db) is None
+    run = store.start_run(db, "m")
+    assert last_run(db).status == "running"  # this process owns it  # type: ignore[union-attr]
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    db.execute("UPDATE index_runs SET pid = ? WHERE id = ?", [int(gone.stdout), run])
+    assert last_run(db).status == "interrupted"  # type: ignore[union-attr]
+    db.execute("UPDATE index_runs SET host = 'another-machine' WHERE id = ?", [run])
+    summary = last_run(db)
+    assert summary is not None and (summary.status, summary.host) == ("running", "another-machine")
+    store.finish_run(db, run, "cancelled", store.RunCounts(total=5, encoded=2))
+    summary = last_run(db)
+    assert summary is not None and (summary.status, summary.total, summary.encoded) == ("cancelled", 5, 2)

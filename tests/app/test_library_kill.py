@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from photo_files import write_photos
 
+from app.library.db import open_db
+from app.library.runs import last_run
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # The child refuses torch, so this also proves the library and indexer never import it.
@@ -77,6 +80,9 @@ def test_kill_during_indexing_then_restart(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     committed = ok_hashes(db_path)
     assert 4 <= len(committed) < count
+    # The killed run never wrote its end; the library still says it was interrupted, not 'running'.
+    with closing(open_db(db_path)) as db:
+        assert last_run(db).status == "interrupted"  # type: ignore[union-attr]
 
     child = run_child(tmp_path, delay=0.0, log=tmp_path / "second.log")
     out, err = child.communicate(timeout=120)
