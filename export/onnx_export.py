@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnx
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -229,5 +230,38 @@ def export_graphs(model: XVLM, out_dir: str | Path, names: list[str] | None = No
         if program is None:  # pragma: no cover - only the legacy exporter returns None
             raise RuntimeError("torch.onnx.export returned no program")
         program.save(str(path), external_data=False)
+        strip_source_locations(path)
         paths[spec.name] = path
     return paths
+
+
+def _strip_graph(graph: onnx.GraphProto) -> None:
+    graph.doc_string = ""
+    del graph.metadata_props[:]
+    for node in graph.node:
+        node.doc_string = ""
+        del node.metadata_props[:]
+        for attribute in node.attribute:  # control flow (If, Loop) carries subgraphs
+            if attribute.HasField("g"):
+                _strip_graph(attribute.g)
+            for subgraph in attribute.graphs:
+                _strip_graph(subgraph)
+
+
+def strip_source_locations(path: Path) -> None:
+    """Drop the exporter's per-node debug metadata (Python stack traces with absolute source paths,
+    module names) from the ONNX file at ``path``.
+
+    Why: the bundle identity hashes the graph files, and those traces name the checkout and the
+    virtual environment, so the same checkpoint exported from two folders got two identities, and a
+    library indexed with one bundle had to be indexed again for the other. The computation is
+    untouched (nodes, initializers, names); the files also get smaller."""
+    model = onnx.load(str(path))
+    _strip_graph(model.graph)
+    for function in model.functions:
+        function.doc_string = ""
+        del function.metadata_props[:]
+        for node in function.node:
+            node.doc_string = ""
+            del node.metadata_props[:]
+    onnx.save(model, str(path))

@@ -109,3 +109,18 @@ def test_bundle_error_is_a_known_error() -> None:
     assert issubclass(BundleError, KnownError)
     with pytest.raises(BundleError, match="not a model bundle directory"):
         load_bundle("/nonexistent/bundle")
+
+
+@pytest.mark.parametrize("bundle", ["fp32_bundle", "int8_bundle"])
+def test_graphs_name_no_source_path_so_the_identity_does_not_depend_on_the_checkout(
+    bundle: str, request: pytest.FixtureRequest
+) -> None:
+    import onnx
+
+    root = request.getfixturevalue(bundle)
+    checkout = str(pathlib.Path(__file__).resolve().parents[2]).encode()
+    for graph in GRAPHS:
+        path = root / f"{graph}.onnx"
+        assert checkout not in path.read_bytes(), f"{path.name} names the checkout folder"
+        model = onnx.load(str(path), load_external_data=False)
+        assert not any(node.metadata_props or node.doc_string for node in model.graph.node), path.name
