@@ -205,6 +205,10 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-save", action="store_true", help="measure and print only")
     p.add_argument("--out", help="also write the report as JSON here")
+    p.add_argument(
+        "--settings-out",
+        help="also write the chosen settings here (as a checkpoint's search_settings.json, bundles ship it)",
+    )
     p.set_defaults(handler="app.commands:tune_search")
 
     p = sub.add_parser(

@@ -226,9 +226,10 @@ def status(args: argparse.Namespace) -> int:
     identity = None
     try:
         bundle = resolve_bundle(getattr(args, "bundle", None))
-        identity = str(read_manifest(bundle)["identity"])
+        manifest = read_manifest(bundle)
+        identity = str(manifest["identity"])
         print(f"model bundle: {bundle} ({identity})")
-        s = load_settings(identity)
+        s = load_settings(identity, manifest.get("search_settings"))
         print(
             f"search settings: w_global {s.w_global:g}, w_region {s.w_region:g}, w_caption {s.w_caption:g}, "
             f"cutoff z {s.cutoff.z:g}; {s.source}"

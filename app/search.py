@@ -175,7 +175,10 @@ class Searcher:
         from app.settings import load_settings
 
         self.db, self.db_path, self.runtime = db, Path(db_path), runtime
-        self.settings = settings if settings is not None else load_settings(runtime.identity)
+        if settings is None:
+            shipped = (getattr(runtime, "manifest", None) or {}).get("search_settings")
+            settings = load_settings(runtime.identity, shipped)
+        self.settings = settings
         self.threads = threads
         self._index = index
         self._sample: np.ndarray | None = None

@@ -54,13 +54,41 @@ class SearchSettings:
         return cls(**known, cutoff=cutoff)
 
 
-def load_settings(identity: str) -> SearchSettings:
-    """The settings saved for ``identity``; the defaults when none were (or the file is unreadable)."""
+class SettingsError(ValueError):
+    """Settings that cannot be used (wrong types, impossible weights)."""
+
+
+def parse_settings(data: object) -> SearchSettings:
+    """Strict reading of settings from JSON, for files a person hands over (a bundle's shipped ones)."""
+    if not isinstance(data, dict):
+        raise SettingsError("expected a JSON object")
+    try:
+        settings = SearchSettings.from_json(data)
+    except TypeError as err:
+        raise SettingsError(str(err)) from err
+    weights = (settings.w_global, settings.w_region, settings.w_caption)
+    if not all(isinstance(w, int | float) and 0.0 <= w <= 1.0 for w in weights):
+        raise SettingsError(f"weights must be numbers in [0, 1], got {weights}")
+    if not isinstance(settings.cutoff.z, int | float):
+        raise SettingsError(f"cutoff z must be a number, got {settings.cutoff.z!r}")
+    return settings
+
+
+def load_settings(identity: str, shipped: dict[str, Any] | None = None) -> SearchSettings:
+    """The settings for bundle ``identity``: those saved here by ``tune-search`` (a person's own tuning
+    wins), else the ones the bundle ships (``shipped``, from its manifest), else the defaults. An
+    unreadable file falls through to the next."""
     path = settings_path(identity)
     try:
         return SearchSettings.from_json(json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
-        return SearchSettings()
+        pass
+    if shipped:
+        try:
+            return parse_settings(shipped)
+        except SettingsError:
+            pass
+    return SearchSettings()
 
 
 def save_settings(identity: str, settings: SearchSettings) -> None:

@@ -391,7 +391,7 @@ def run_tuning(args: argparse.Namespace) -> int:
     print_report(report)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
-    if not args.no_save:
+    if not args.no_save or args.settings_out:
         settings = SearchSettings(
             w_global=round(1 - lam, 3),
             w_region=lam,
@@ -401,8 +401,13 @@ def run_tuning(args: argparse.Namespace) -> int:
             source=f"tune-search on {world} val, {time.strftime('%Y-%m-%d')}",
             report={"test": results, "test_cutoff": rates},
         )
-        save_settings(runtime.identity, settings)
-        log(f"saved the search settings of {runtime.identity}")
+        if not args.no_save:
+            save_settings(runtime.identity, settings)
+            log(f"saved the search settings of {runtime.identity}")
+        if args.settings_out:
+            # For a checkpoint folder's search_settings.json: bundles exported from it ship them.
+            Path(args.settings_out).write_text(json.dumps(settings.to_json(), indent=1) + "\n")
+            log(f"wrote {args.settings_out}")
     return 0
 
 

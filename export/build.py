@@ -93,6 +93,28 @@ def _derive_variant(fp32_dir: Path, stage: Path, variant: str, graphs: list[str]
     return notes
 
 
+SEARCH_SETTINGS = "search_settings.json"
+
+
+def read_shipped_settings(checkpoint: Path) -> dict[str, Any] | None:
+    """The search settings tuned for this model (``multigrain tune-search --settings-out``) that a
+    checkpoint folder may carry as ``search_settings.json``; the bundle ships them in its manifest, so a
+    fresh install searches with tuned weights and cutoff before anyone runs the tuner. They are not part
+    of the identity: they decide no vector. A file that is not valid settings is refused here."""
+    from app.settings import SettingsError, parse_settings
+
+    path = checkpoint / SEARCH_SETTINGS
+    if not path.is_file():
+        return None
+    try:
+        settings = parse_settings(json.loads(path.read_text()))
+    except (OSError, ValueError, SettingsError) as err:
+        raise ExportError(
+            f"cannot export {checkpoint}: {path.name} is not usable search settings: {err}"
+        ) from err
+    return settings.to_json() | {"source": f"shipped with the model ({settings.source})"}
+
+
 def export_bundle(
     checkpoint: str | Path,
     out_dir: str | Path,
@@ -125,6 +147,7 @@ def export_bundle(
         meta = json.loads((ckpt / "meta.json").read_text())
     except (CheckpointError, OSError, json.JSONDecodeError) as err:
         raise ExportError(f"cannot export {ckpt}: {err}") from err
+    shipped_settings = read_shipped_settings(ckpt)
     model = model.float().eval()
     graphs = [n for n in GRAPH_IO if n != "box" or model.bbox_head is not None]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -139,11 +162,15 @@ def export_bundle(
                 log(f"making the {variant} variant from the fp32 graphs")
             notes = _derive_variant(fp32_dir, stage, variant, graphs)
         shutil.copyfile(ckpt / "vocab.txt", stage / VOCAB)
-        fields = model_fields(model, variant, graphs) | {
-            "source": {"checkpoint": ckpt.name, "weights_sha256": weights_sha, "meta": meta},
-            "exporter": exporter_versions() | {"opset": str(OPSET), "trace_batch": str(TRACE_BATCH)},
-            "quantization": quantization_summary(variant) | ({"graphs": notes} if notes else {}),
-        }
+        fields = (
+            model_fields(model, variant, graphs)
+            | {
+                "source": {"checkpoint": ckpt.name, "weights_sha256": weights_sha, "meta": meta},
+                "exporter": exporter_versions() | {"opset": str(OPSET), "trace_batch": str(TRACE_BATCH)},
+                "quantization": quantization_summary(variant) | ({"graphs": notes} if notes else {}),
+            }
+            | ({"search_settings": shipped_settings} if shipped_settings else {})
+        )
         manifest = write_manifest(stage, fields)
         log(f"measuring drift of {manifest['identity']} against fp32 torch")
         drift = measure_drift(model, Runtime(stage, providers="cpu"), variant)

@@ -16,7 +16,7 @@ from app.library.db import open_db
 from app.library.regions import BOXES
 from app.query import Query, QueryError, make_query, parse_date, split_terms
 from app.search import Searcher, robust_stats
-from app.settings import Cutoff, SearchSettings, load_settings, save_settings
+from app.settings import Cutoff, SearchSettings, SettingsError, load_settings, parse_settings, save_settings
 
 DOG, CAT, CAR = axis(0), axis(1), axis(2)
 
@@ -203,6 +203,35 @@ def test_settings_are_stored_per_bundle(lib: Library) -> None:
     assert load_settings("model-b") == SearchSettings()
     lib.runtime.identity = "model-a"
     assert Searcher(lib.db, lib.path, lib.runtime).settings == chosen
+
+
+def test_a_bundle_ships_settings_and_a_persons_own_tuning_wins(lib: Library) -> None:
+    shipped = SearchSettings(w_global=0.8, w_region=0.2, w_caption=0.0, cutoff=Cutoff(z=3.125), tuned=True)
+    assert load_settings("model-s", shipped.to_json()) == shipped
+    lib.runtime.identity = "model-s"
+    lib.runtime.manifest = {"search_settings": shipped.to_json()}  # type: ignore[attr-defined]
+    assert Searcher(lib.db, lib.path, lib.runtime).settings == shipped
+    own = SearchSettings(w_global=0.3, w_region=0.7, tuned=True, source="mine")
+    save_settings("model-s", own)
+    assert load_settings("model-s", shipped.to_json()) == own
+    assert Searcher(lib.db, lib.path, lib.runtime).settings == own
+    # Shipped settings that make no sense are ignored, not trusted.
+    assert load_settings("model-t", {"w_global": "lots"}) == SearchSettings()
+    assert load_settings("model-t", {"w_global": 1.5}) == SearchSettings()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([1, 2], "JSON object"),
+        ({"w_region": -0.1}, "weights must be numbers in"),
+        ({"cutoff": {"z": "high"}}, "cutoff z must be a number"),
+        ({"cutoff": {"z": 3.0, "unknown": 1}, "w_caption": None}, "weights must be numbers in"),
+    ],
+)
+def test_settings_handed_over_are_read_strictly(data: object, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        parse_settings(data)
 
 
 def test_robust_stats_ignore_the_few_matches() -> None:

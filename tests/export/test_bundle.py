@@ -124,3 +124,26 @@ def test_graphs_name_no_source_path_so_the_identity_does_not_depend_on_the_check
         assert checkout not in path.read_bytes(), f"{path.name} names the checkout folder"
         model = onnx.load(str(path), load_external_data=False)
         assert not any(node.metadata_props or node.doc_string for node in model.graph.node), path.name
+
+
+def test_a_checkpoint_with_tuned_settings_ships_them_in_its_bundle(
+    tiny_checkpoint: pathlib.Path, tiny_model: object, tmp_path: pathlib.Path
+) -> None:
+    from app.settings import SearchSettings
+    from export.build import ExportError, export_bundle
+
+    checkpoint = pathlib.Path(shutil.copytree(tiny_checkpoint, tmp_path / "ckpt"))
+    tuned = SearchSettings(
+        w_global=0.8, w_region=0.2, w_caption=0.0, tuned=True, source="tune-search on w val"
+    )
+    (checkpoint / "search_settings.json").write_text(json.dumps(tuned.to_json()))
+    manifest = export_bundle(checkpoint, tmp_path / "bundle", "fp32", model=tiny_model, log=lambda _: None)
+    shipped = manifest["search_settings"]
+    assert (shipped["w_global"], shipped["w_region"], shipped["w_caption"]) == (0.8, 0.2, 0.0)
+    assert shipped["source"] == "shipped with the model (tune-search on w val)"
+    assert load_bundle(tmp_path / "bundle").manifest["search_settings"] == shipped
+
+    (checkpoint / "search_settings.json").write_text('{"w_region": 7}')
+    with pytest.raises(ExportError, match=r"search_settings\.json is not usable search settings: weights"):
+        export_bundle(checkpoint, tmp_path / "bundle2", "fp32", model=tiny_model, log=lambda _: None)
+    assert not (tmp_path / "bundle2").exists()
