@@ -398,7 +398,7 @@ def run_tuning(args: argparse.Namespace) -> int:
             w_caption=wc,
             cutoff=cutoff,
             tuned=True,
-            source=f"tune-search on {world} val, {time.strftime('%Y-%m-%d')}",
+            source=f"tune-search on {args.world} val, {time.strftime('%Y-%m-%d')}",
             report={"test": results, "test_cutoff": rates},
         )
         if not args.no_save:
