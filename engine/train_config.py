@@ -92,13 +92,38 @@ def parse_value(text: str) -> Any:
         return text
 
 
+BASE_KEY = "base"  # a config file may name another (relative to itself) whose settings it changes
+
+
+def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A training config file as one dict, with its ``"base"`` chain resolved.
+
+    Why: the stages of a recipe differ in a few settings; a stage that names its base states only
+    those, so a reader sees what the stage changes. The resolved config is what is saved with every
+    checkpoint, so a run never depends on the files it was assembled from."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"cannot read training config {path}: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"training config {path} is not a JSON object")
+    base = data.pop(BASE_KEY, None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: {BASE_KEY!r} must be the path of another config file, got {base!r}")
+    base_path = path.parent / base
+    chain = (*_chain, path.resolve())
+    if base_path.resolve() in chain:
+        names = " -> ".join(p.name for p in (*chain, base_path.resolve()))
+        raise ConfigError(f"{path}: configs inherit from each other in a loop ({names})")
+    # Shallow on purpose: a setting the stage names replaces the base's whole, nested objects too
+    # (loss_weights, model_overrides), so a stage's loss weights are read in one place.
+    return read_config_file(base_path, chain) | data
+
+
 def load_train_config(path: str | Path | None, overrides: list[str]) -> TrainConfig:
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"cannot read training config {path}: {err}") from err
+    data: dict[str, Any] = read_config_file(Path(path)) if path else {}
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     for item in overrides:
         key, sep, value = item.partition("=")
