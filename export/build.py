@@ -17,7 +17,7 @@ from typing import Any
 from engine.checkpoint import WEIGHTS, CheckpointError, load_checkpoint
 from engine.hashing import sha256_file
 from engine.model.xvlm import XVLM
-from export.bundle import MANIFEST, VARIANTS, VOCAB, BundleError, read_manifest, write_manifest
+from export.bundle import EXPORT_RECIPE, MANIFEST, VARIANTS, VOCAB, BundleError, read_manifest, write_manifest
 from export.onnx_export import GRAPH_IO, OPSET, TRACE_BATCH, export_graphs
 from export.quantize import quantization_summary, to_fp16, to_int8
 
@@ -44,6 +44,7 @@ def exporter_versions() -> dict[str, str]:
         "onnxscript": _version("onnxscript"),
         "onnxruntime": onnxruntime.__version__,
         "multigrain": _version("multigrain"),
+        "recipe": EXPORT_RECIPE,
     }
 
 

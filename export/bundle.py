@@ -41,6 +41,12 @@ REQUIRED = (
 )
 
 
+# Bumped whenever the export writes different graphs for the same checkpoint, so that scripts/setup
+# rebuilds bundles made by an older recipe (recorded as exporter.recipe in the manifest).
+# 2: no per-node stack traces; 8-bit embedding tables in int8 bundles.
+EXPORT_RECIPE = "2"
+
+
 class BundleError(KnownError):
     """A bundle that cannot be used (missing or changed file, unreadable or too new manifest)."""
 

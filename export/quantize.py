@@ -4,12 +4,17 @@
   runtime's numpy code is the same for every variant. L2 normalisation stays float32: squaring a token
   above 256 overflows float16.
 - int8 (for CPU): ONNX Runtime's dynamic quantisation (int8 weights, uint8 activations scaled per batch)
-  of **MatMul nodes with a constant weight only**. What that leaves in float32, and why:
+  of **MatMul nodes with a constant weight**, and of the **embedding tables** (``Gather`` from a
+  constant: word, position and token-type embeddings, stored in 8 bits and dequantised after the
+  lookup).
+  The word table alone is 30,522 x 384 floats, 47 MB of the demo's 55 MB int8 text graph; int8 makes
+  that graph 19 MB, and the text embeddings' cosine with fp32 moved from 0.99840 to 0.99833 on average
+  (1,000 test captions). What stays float32, and why:
   * ``Gemm``: the dynamo exporter writes a Linear on 2-D input as Gemm, which here means exactly the
     projections into the shared space (vision_proj, text_proj) and the ITM / box head MLPs. They are a
     tiny share of the FLOPs and decide the embedding and the logits directly.
   * activation x activation MatMuls (attention scores, attention x values): ORT's ``MatMulConstBOnly``.
-  * ``Conv`` (the patch embedding), ``Gather`` (word embeddings) and the whole concepts graph (a single
+  * ``Conv`` (the patch embedding), ``Gather`` of activations, and the whole concepts graph (a single
     small projection; quantising it saves nothing worth its error).
 """
 
@@ -24,7 +29,7 @@ from typing import Any
 import onnx
 
 FP16_KEEP_FP32_OPS = ("ReduceL2", "ReduceSumSquare", "Pow", "Sqrt")
-INT8_OP_TYPES = ("MatMul",)
+INT8_OP_TYPES = ("MatMul", "Gather")
 INT8_SKIP_GRAPHS = ("concepts",)
 
 
@@ -86,8 +91,16 @@ def to_int8(src: str | Path, dst: str | Path, graph: str) -> dict[str, Any]:
             extra_options={"MatMulConstBOnly": True},
         )
     clean.unlink()
-    quantized = sum(1 for n in onnx.load(str(dst)).graph.node if n.op_type == "MatMulInteger")
-    return {"quantized_nodes": quantized, "kept_fp32": "Gemm (projections, heads), attention MatMuls, Conv"}
+    quantized_graph = onnx.load(str(dst)).graph
+    eight_bit = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)  # ORT stores Gather tables as uint8
+    int8_tables = {i.name for i in quantized_graph.initializer if i.data_type in eight_bit}
+    quantized = sum(1 for n in quantized_graph.node if n.op_type == "MatMulInteger")
+    tables = sum(1 for n in quantized_graph.node if n.op_type == "Gather" and n.input[0] in int8_tables)
+    return {
+        "quantized_nodes": quantized,
+        "quantized_embedding_tables": tables,
+        "kept_fp32": "Gemm (projections, heads), attention MatMuls, Conv",
+    }
 
 
 def quantization_summary(variant: str) -> dict[str, Any]:

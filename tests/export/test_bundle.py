@@ -10,7 +10,7 @@ import pytest
 
 from app.errors import KnownError
 from engine.checkpoint import sha256_file
-from export.bundle import FORMAT_VERSION, BundleError, load_bundle
+from export.bundle import EXPORT_RECIPE, FORMAT_VERSION, BundleError, load_bundle
 
 GRAPHS = {"vision", "concepts", "text", "itm", "box"}
 
@@ -40,6 +40,7 @@ def test_manifest_has_every_fact(fp32_bundle: pathlib.Path, tiny_checkpoint: pat
         assert sha256_file(fp32_bundle / name) == digest
     assert m["source"]["weights_sha256"] == sha256_file(tiny_checkpoint / "model.safetensors")
     assert set(m["exporter"]) >= {"torch", "onnx", "onnxruntime", "multigrain"}
+    assert m["exporter"]["recipe"] == EXPORT_RECIPE  # scripts/setup rebuilds bundles of another recipe
     assert m["drift"]["pass"] and m["created"]
     assert m["identity"].startswith("test-tiny-fp32-") and len(m["identity"].rsplit("-", 1)[1]) == 12
 

@@ -62,8 +62,14 @@ def test_fp32_manifest_records_passing_drift(fp32_bundle: pathlib.Path) -> None:
 def test_int8_embeddings_keep_cosine(int8_bundle: pathlib.Path, tiny_model: XVLM) -> None:
     runtime = Runtime(int8_bundle, providers="cpu")
     manifest = runtime.manifest
-    assert manifest["variant"] == "int8" and manifest["quantization"]["op_types"] == ["MatMul"]
-    assert manifest["quantization"]["graphs"]["vision"]["quantized_nodes"] > 0
+    assert manifest["variant"] == "int8" and manifest["quantization"]["op_types"] == ["MatMul", "Gather"]
+    graphs = manifest["quantization"]["graphs"]
+    assert graphs["vision"]["quantized_nodes"] > 0
+    # BERT's word, position and token-type tables are stored int8; the image trunk has no table.
+    assert (
+        graphs["text"]["quantized_embedding_tables"] == 3
+        and graphs["vision"]["quantized_embedding_tables"] == 0
+    )
     for inp in (random_inputs(runtime, batch=3), real_inputs(runtime, batch=5)):
         metrics = compare(torch_outputs(tiny_model, inp), runtime_outputs(runtime, inp), inp.mask)
         for key in ("image_embed", "text_embed", "region_embed"):
