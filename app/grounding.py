@@ -64,13 +64,13 @@ def ground_image(
         raise KnownError("nothing to ground: the text is empty")
     _, tokens = runtime.encode_images([image])
     embeds, hidden, mask = runtime.encode_texts([text])
-    first = np.clip(runtime.predict_boxes(hidden, mask, tokens)[0], 0.0, 1.0)
+    predicted = np.clip(runtime.predict_boxes(hidden, mask, tokens)[0], 0.0, 1.0)
     if zoom is not None:
-        window = zoom_window(first, *image.size, zoom)
+        window = zoom_window(predicted, *image.size, zoom)
         _, crop_tokens = runtime.encode_images([image.crop(window)])
-        second = np.clip(runtime.predict_boxes(hidden, mask, crop_tokens)[0], 0.0, 1.0)
-        first = np.array(box_from_window(second, window, *image.size))
-    cx, cy, w, h = (float(v) for v in first)
+        in_window = np.clip(runtime.predict_boxes(hidden, mask, crop_tokens)[0], 0.0, 1.0)
+        predicted = np.array(box_from_window(in_window, window, *image.size))
+    cx, cy, w, h = (float(v) for v in predicted)
     x, y = max(0.0, cx - w / 2), max(0.0, cy - h / 2)
     w, h = min(w, 1.0 - x), min(h, 1.0 - y)
     region = runtime.encode_regions(tokens, np.array([[[x, y, w, h]]], np.float32))[0, 0]
