@@ -11,6 +11,10 @@ What "safe" means here:
   anything raised while parsing or decoding a file is that file's problem and becomes a
   ``DecodeError``; metadata (EXIF) failures never lose the photo, they only lose the metadata.
 
+Colour: a photo with an embedded ICC profile (Display P3, Adobe RGB, CMYK print files) is converted to
+sRGB through it (``app.library.colour``), as the model expects; without one, Pillow's plain
+conversion applies.
+
 JPEG draft: ``decode_image(path, min_side)`` lets libjpeg decode at 1/2, 1/4 or 1/8 scale in the DCT,
 which makes a 12-megapixel JPEG several times faster to decode. Pillow's draft keeps both sides at or
 above the requested size; the indexer asks for at least twice the model's input side (and never less
@@ -30,6 +34,7 @@ import pillow_heif
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from app.errors import KnownError
+from app.library.colour import embedded_to_srgb
 
 pillow_heif.register_heif_opener()
 
@@ -101,7 +106,9 @@ def _decode_open(image: Image.Image, min_side: int | None) -> Decoded:
         raise DecodeError(_load_failure(fmt, err)) from err
     if _orientation(exif) >= 5:  # a quarter turn swaps the sides
         width, height = height, width
-    return Decoded(_to_rgb(_upright(image, exif)), width, height, _taken_at(exif), fmt)
+    upright = _upright(image, exif)
+    rgb = embedded_to_srgb(upright, image.info.get("icc_profile")) or _to_rgb(upright)
+    return Decoded(rgb, width, height, _taken_at(exif), fmt)
 
 
 def _unidentified(path: str | Path) -> str:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from icc_profiles import red_green_swapped
 from photo_files import png_claiming, solid, write_jpeg
-from PIL import Image
+from PIL import Image, ImageCms
 
 from app.errors import KnownError
 from app.library.decode import MAX_PIXELS, DecodeError, decode_image
@@ -33,6 +34,39 @@ def test_cmyk_jpeg(tmp_path: Path) -> None:
     decoded = decode_image(tmp_path / "c.jpg")
     assert decoded.image.mode == "RGB"
     assert near(decoded.image.getpixel((5, 5)), (0, 255, 255))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_an_embedded_profile_decides_the_colours(tmp_path: Path, fmt: str) -> None:
+    # Stored red under a profile that swaps red and green is green in sRGB, as a colour-managed viewer
+    # shows it; the same pixels with an sRGB profile, none, or an unreadable one stay red.
+    red = (200, 30, 30)
+    for name, profile in [
+        ("swapped", red_green_swapped()),
+        ("srgb", ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()),
+        ("junk", b"not an ICC profile" * 10),
+        ("none", None),
+    ]:
+        extra: dict[str, object] = {"icc_profile": profile} if profile else {}
+        if fmt == "JPEG":
+            extra["quality"] = 95
+        path = tmp_path / f"{name}.{fmt.lower()}"
+        solid(red, (40, 30)).save(path, fmt, **extra)
+        r, g, b = decode_image(path).image.getpixel((20, 15))
+        if name == "swapped":  # LittleCMS gives (24, 201, 24) before JPEG's rounding
+            assert g > 180 and r < 60 and b < 60, (name, (r, g, b))
+        else:
+            assert near((r, g, b), red), (name, (r, g, b))
+
+
+def test_a_profile_and_an_exif_rotation_both_apply(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    solid((200, 30, 30), (40, 30)).save(tmp_path / "r.jpg", exif=exif, icc_profile=red_green_swapped())
+    decoded = decode_image(tmp_path / "r.jpg", min_side=8)  # the draft path too
+    assert decoded.image.size[0] < decoded.image.size[1] and (decoded.width, decoded.height) == (30, 40)
+    r, g, b = decoded.image.getpixel((5, 5))
+    assert g > 180 and r < 60 and b < 60, (r, g, b)
 
 
 def test_16_bit_grey_png_is_scaled_not_clipped(tmp_path: Path) -> None:
