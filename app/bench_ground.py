@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from app.cli import zoom_from_args
 from app.errors import KnownError
 from app.grounding import ground_image
 from app.home import resolve_bundle
 from app.library.encoder import load_runtime
 from engine.box_metrics import AREA_BUCKETS, grounding_metrics
 from engine.data.records import RecordError, open_image, read_grounding
-from engine.zoom import Zoom, ZoomError
+from engine.zoom import Zoom
 
 
 def _score(runtime: object, records: list, zoom: Zoom | None) -> dict:
@@ -52,11 +53,12 @@ def _row(bundle: str, name: str, m: dict) -> str:
 
 
 def run_bench_ground(args: argparse.Namespace) -> int:
+    zoom = zoom_from_args(args)
+    assert zoom is not None  # bench-ground has no --no-zoom: it reports both passes
+    path = Path(args.data_root) / "grounding" / f"{args.split}.json"
     try:
-        zoom = Zoom(args.zoom_growth, args.zoom_min_share)
-        path = Path(args.data_root) / "grounding" / f"{args.split}.json"
         records = read_grounding(path, args.data_root)[: args.limit]
-    except (ZoomError, RecordError, OSError) as err:
+    except (RecordError, OSError) as err:
         raise KnownError(str(err)) from err
     if not records:
         raise KnownError(f"{path}: no grounding expressions")

@@ -10,18 +10,26 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.zoom import Zoom
 
 Handler = str  # "module:function", imported lazily
 
 
-def zoom_args(p: argparse.ArgumentParser) -> None:
-    """Options of the zoom-in box refinement (``engine.zoom``, torch-free like this module)."""
+def zoom_args(p: argparse.ArgumentParser, switch: bool = True) -> None:
+    """Options of the zoom-in box refinement (``engine.zoom``, torch-free like this module); without
+    ``switch`` no ``--no-zoom`` (a command that always reports both passes)."""
     from engine.zoom import Zoom
 
     default = Zoom()
-    p.add_argument(
-        "--no-zoom", action="store_true", help="one grounding pass only (no zoom-in refinement of the box)"
-    )
+    if switch:
+        p.add_argument(
+            "--no-zoom",
+            action="store_true",
+            help="one grounding pass only (no zoom-in refinement of the box)",
+        )
     p.add_argument(
         "--zoom-growth",
         type=float,
@@ -34,6 +42,20 @@ def zoom_args(p: argparse.ArgumentParser) -> None:
         default=default.min_share,
         help=f"smallest zoom window side, as a share of the photo's side (default {default.min_share})",
     )
+
+
+def zoom_from_args(args: argparse.Namespace) -> Zoom | None:
+    """The ``Zoom`` that ``zoom_args``' options ask for (None: ``--no-zoom``); bad values are a
+    ``KnownError`` naming them."""
+    from app.errors import KnownError
+    from engine.zoom import Zoom, ZoomError
+
+    if getattr(args, "no_zoom", False):
+        return None
+    try:
+        return Zoom(args.zoom_growth, args.zoom_min_share)
+    except ZoomError as err:
+        raise KnownError(str(err)) from err
 
 
 def _engine_commands(sub: argparse._SubParsersAction) -> None:
@@ -237,7 +259,7 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="only the first N expressions")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: its default)")
     p.add_argument("--out", help="also write the numbers as JSON here")
-    zoom_args(p)
+    zoom_args(p, switch=False)  # it reports one pass and zoom-in side by side
     p.set_defaults(handler="app.commands:bench_ground")
 
 

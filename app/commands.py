@@ -184,15 +184,12 @@ def search(args: argparse.Namespace) -> int:
 
 # ----- ground -----------------------------------------------------------------------------------------
 def ground(args: argparse.Namespace) -> int:
+    from app.cli import zoom_from_args
     from app.drawing import draw_box
     from app.grounding import ground_image
     from app.library.decode import decode_image
-    from engine.zoom import Zoom, ZoomError
 
-    try:
-        zoom = None if args.no_zoom else Zoom(args.zoom_growth, args.zoom_min_share)
-    except ZoomError as err:
-        raise KnownError(str(err)) from err
+    zoom = zoom_from_args(args)
     runtime = load_model(args)
     decoded = decode_image(args.photo)
     g = ground_image(runtime, decoded.image, args.text, zoom)

@@ -133,13 +133,13 @@ def train(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     import torch
 
+    from app.cli import zoom_from_args
     from engine.checkpoint import CheckpointError, load_checkpoint
     from engine.data.records import RecordError
     from engine.evaluate import evaluate_grounding, evaluate_retrieval, format_retrieval, write_json
-    from engine.zoom import Zoom, ZoomError
 
     try:
-        zoom = None if args.no_zoom else Zoom(args.zoom_growth, args.zoom_min_share)  # bad values fail first
+        zoom = zoom_from_args(args)  # bad values fail before anything loads
         if args.threads < 0:
             raise KnownError(f"--threads must be 0 (torch's default) or more, got {args.threads}")
         if args.threads:
@@ -167,7 +167,7 @@ def evaluate(args: argparse.Namespace) -> int:
             if zoom is not None:
                 name = f"zoom-in (growth {zoom.growth}, min share {zoom.min_share})"
                 print(_grounding_line(name, g["zoom"]))
-    except (CheckpointError, RecordError, ZoomError) as err:
+    except (CheckpointError, RecordError) as err:
         raise KnownError(str(err)) from err
     if args.out:
         write_json(args.out, results)
