@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.train_config import read_config_file
+
 VARIANTS = [
     ("full", "X-VLM (object labels + region descriptions + box losses)"),
     ("no-objects", "without object labels"),
@@ -106,8 +108,9 @@ def write_report(out: Path, text: str) -> None:
 
 def main(argv: list[str]) -> None:
     runs, out = Path(argv[0]), Path(argv[1])
-    pretrain_cfg = json.loads(Path("configs/train/ablation.json").read_text())
-    grounding_cfg = json.loads(Path("configs/train/ablation_grounding.json").read_text())
+    # Resolved like `multigrain train` resolves them: the grounding stage names ablation.json as its base.
+    pretrain_cfg = read_config_file(Path("configs/train/ablation.json"))
+    grounding_cfg = read_config_file(Path("configs/train/ablation_grounding.json"))
     text = report(runs, pretrain_cfg, grounding_cfg)
     write_report(out, text)
     print(text)
