@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,16 +229,14 @@ def export_graphs(model: XVLM, out_dir: str | Path, names: list[str] | None = No
             )
         if program is None:  # pragma: no cover - only the legacy exporter returns None
             raise RuntimeError("torch.onnx.export returned no program")
-        program.save(str(path), external_data=False)
-        strip_source_locations(path)
+        # Stripped in memory and written once (the graphs are far below protobuf's 2 GB limit).
+        onnx.save(strip_source_locations(program.model_proto), str(path))
         paths[spec.name] = path
     return paths
 
 
-def _strip_graph(graph: onnx.GraphProto) -> None:
-    graph.doc_string = ""
-    del graph.metadata_props[:]
-    for node in graph.node:
+def _strip_nodes(nodes: Iterable[onnx.NodeProto]) -> None:
+    for node in nodes:
         node.doc_string = ""
         del node.metadata_props[:]
         for attribute in node.attribute:  # control flow (If, Loop) carries subgraphs
@@ -248,20 +246,23 @@ def _strip_graph(graph: onnx.GraphProto) -> None:
                 _strip_graph(subgraph)
 
 
-def strip_source_locations(path: Path) -> None:
+def _strip_graph(graph: onnx.GraphProto) -> None:
+    graph.doc_string = ""
+    del graph.metadata_props[:]
+    _strip_nodes(graph.node)
+
+
+def strip_source_locations(model: onnx.ModelProto) -> onnx.ModelProto:
     """Drop the exporter's per-node debug metadata (Python stack traces with absolute source paths,
-    module names) from the ONNX file at ``path``.
+    module names) from ``model``, in place.
 
     Why: the bundle identity hashes the graph files, and those traces name the checkout and the
     virtual environment, so the same checkpoint exported from two folders got two identities, and a
     library indexed with one bundle had to be indexed again for the other. The computation is
     untouched (nodes, initializers, names); the files also get smaller."""
-    model = onnx.load(str(path))
     _strip_graph(model.graph)
     for function in model.functions:
         function.doc_string = ""
         del function.metadata_props[:]
-        for node in function.node:
-            node.doc_string = ""
-            del node.metadata_props[:]
-    onnx.save(model, str(path))
+        _strip_nodes(function.node)
+    return model
