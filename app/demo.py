@@ -23,6 +23,7 @@ from typing import Any
 from app.drawing import Tile, contact_sheet, draw_box
 from app.errors import KnownError
 from app.grounding import ground_image
+from app.home import LIBRARY_FOLDER
 from app.library.decode import decode_image
 from app.query import Query, make_query
 from app.search import Searcher
@@ -118,7 +119,7 @@ def run_demo(args: argparse.Namespace) -> int:
         generate_world(world, args.photos, args.seed, test_size=args.photos, val_size=0, workers=2)
     records = json.loads((world / "retrieval" / "test.json").read_text())
     photos = _photos(world, out, records)
-    db_path = out / "library.db"
+    db_path = out / LIBRARY_FOLDER / "library.db"  # apart from the photos a person browses (app.home)
     index_args = argparse.Namespace(paths=[str(photos)], db=str(db_path), bundle=args.bundle, batch_size=16)
     code = commands.index(index_args)
     if code:

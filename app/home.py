@@ -4,6 +4,13 @@ The library database, thumbnails and per-bundle search settings live in the plat
 (XDG ``~/.local/share/multigrain`` on Linux, ``~/Library/Application Support/Multigrain`` on macOS,
 ``%APPDATA%\\Multigrain`` on Windows); ``MULTIGRAIN_HOME`` overrides it (tests point it at a temporary
 folder so they never touch a user's library).
+
+The database sits alone in a hidden folder of its own, ``.library/``, which file dialogs do not list
+and the indexer does not enter. SQLite's POSIX locks belong to the process, so if anything in the
+window opened and closed ``library.db`` as a plain file (a file dialog guessing the type of the files
+it lists does exactly that), the window would silently lose its locks, and the next ``multigrain``
+command would delete the ``-wal`` file the window still writes to. Demo photos, imports and
+everything else a person may browse live elsewhere in the data folder.
 """
 
 from __future__ import annotations
@@ -39,8 +46,25 @@ def data_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "multigrain"
 
 
+LIBRARY_FOLDER = ".library"
+
+
+def library_dir() -> Path:
+    """The folder that holds only the default library's database and SQLite's files beside it."""
+    return data_dir() / LIBRARY_FOLDER
+
+
 def default_db() -> Path:
-    return data_dir() / "library.db"
+    """The default library's database; one left in the data folder by an older version is moved here."""
+    db = library_dir() / "library.db"
+    legacy = data_dir() / "library.db"
+    if not db.exists() and legacy.exists():
+        from app.library.db import relocate
+        from app.vectorcache import remove_all
+
+        relocate(legacy, db)
+        remove_all(legacy)  # a cache: rebuilt beside the new location on first use
+    return db
 
 
 def thumbs_dir(db_path: str | Path) -> Path:

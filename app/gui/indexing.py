@@ -24,7 +24,7 @@ from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
 from app.library import store
-from app.library.db import open_db
+from app.library.db import is_io_error, open_db
 from app.library.indexer import IndexReport, Progress
 
 
@@ -51,6 +51,11 @@ class IndexOutcome:
     folders: list[FolderStatus]
 
 
+@dataclass(frozen=True)
+class LostRun:
+    folders: list[str] | None  # as ``IndexController.index`` takes them (None: every folder)
+
+
 def folder_statuses(db: object, model: str) -> list[FolderStatus]:
     """Per folder counts, in one query (worker thread)."""
     rows = db.execute(  # type: ignore[attr-defined]
@@ -75,6 +80,9 @@ class IndexController(QObject):
     finished = Signal(object)  # IndexOutcome, after a run or a removal (the search index changed)
     folders = Signal(object)  # list[FolderStatus]
     failed = Signal(object)  # exception
+    # A run failed with SQLite's "disk I/O error": every connection of the process must close before
+    # the library opens again. The window has the search engine reopen, then calls ``retry_lost``.
+    database_lost = Signal(object)  # exception
 
     def __init__(
         self,
@@ -96,6 +104,9 @@ class IndexController(QObject):
         self.parked = threading.Event()  # set while a paused run waits between batches
         self._state = State.IDLE
         self._queued: set[str] | None = None  # folders asked for during a run; ``{}``: all
+        self._job: list[str] | None = None  # the folders of the latest run (None: all)
+        self._lost: LostRun | None = None  # a run to redo after the database reopens
+        self._retried = False  # the current run is that redo: a second loss is reported, not redone
         self.last_progress: Progress | None = None
 
     @property
@@ -125,7 +136,15 @@ class IndexController(QObject):
         self.last_progress = None
         self._set_state(State.RUNNING)
         chosen = sorted(wanted) if folders is not None else None
+        self._job = chosen
         run_task(lambda: self._run(chosen), self._on_done, self._on_failed, pool=self._pool, context=self)
+
+    def retry_lost(self) -> None:
+        """Redo the run that lost the database, once (the window calls it after the engine reopened)."""
+        lost, self._lost = self._lost, None
+        if lost is not None and self._state is State.IDLE:
+            self._retried = True
+            self.index(lost.folders)
 
     def remove_folders(self, folders: Sequence[str]) -> None:
         """Forget folders and their photos (the files are not touched)."""
@@ -159,6 +178,7 @@ class IndexController(QObject):
             wait(30_000)
 
     def _on_done(self, outcome: IndexOutcome) -> None:
+        self._retried = False
         self._set_state(State.IDLE)
         self.folders.emit(outcome.folders)
         self.finished.emit(outcome)
@@ -166,6 +186,11 @@ class IndexController(QObject):
 
     def _on_failed(self, error: BaseException) -> None:
         self._set_state(State.IDLE)
+        if is_io_error(error) and not self._retried:
+            self._lost = LostRun(self._job)
+            self.database_lost.emit(error)
+            return
+        self._retried = False
         self.failed.emit(error)
         self.refresh_folders()
         self._queued = None

@@ -10,7 +10,6 @@ import os
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.file_dialogs import choose_folder
 from app.gui.indexing import FolderStatus, IndexController, IndexOutcome, State
 from app.gui.settings import Prefs
 from app.library.indexer import Progress
@@ -147,7 +147,7 @@ class LibraryPanel(QWidget):
 
     # ----- folders ---------------------------------------------------------------------------------
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", self.prefs.last_dir)
+        folder = choose_folder(self, "Add a folder of photos", self.prefs.last_dir)
         if folder:
             self.prefs.last_dir = os.path.dirname(folder)
             self.add_requested.emit([folder])

@@ -217,6 +217,8 @@ class MainWindow(QMainWindow):
         self.indexer.folders.connect(self._folders)
         self.indexer.finished.connect(self._indexed)
         self.indexer.failed.connect(lambda err: show_error(self, err, "Indexing"))
+        self.indexer.database_lost.connect(self._database_lost)
+        self.engine.reopened.connect(lambda _state: self.indexer.retry_lost())
         self.indexer.progress.connect(self._index_progress)
         self.indexer.state_changed.connect(self._index_state)
         self.library.add_requested.connect(self.add_folders)
@@ -362,6 +364,10 @@ class MainWindow(QMainWindow):
                 run_summary(outcome) + f" — e.g. {os.path.basename(problem.path)}: {problem.message}", 15000
             )
         self.engine.load(refresh=True)
+
+    def _database_lost(self, _error: BaseException) -> None:
+        self.statusBar().showMessage("The library's files changed under the window: reopening it…", 10000)
+        self.engine.reopen()  # closes this process's other connection; then the indexer runs again
 
     # ----- the engine ------------------------------------------------------------------------------
     def _engine_ready(self, state: LibraryState) -> None:

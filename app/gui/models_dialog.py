@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -36,6 +35,7 @@ from PySide6.QtWidgets import (
 from app.errors import KnownError
 from app.gui.bundles import BundleInfo, ModelHolder, Speed, list_bundles, measure_speed
 from app.gui.errors import short
+from app.gui.file_dialogs import choose_file, choose_folder
 from app.gui.processes import Step, StepProcess, app_command
 from app.gui.settings import Prefs, data_dir, user_bundles_dir
 from app.gui.tasks import Pool, run_task
@@ -290,7 +290,7 @@ class ModelsDialog(QDialog):
         source = self.holder.bundle
         if source is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Export the active model to a folder")
+        folder = choose_folder(self, "Export the active model to a folder")
         if not folder:
             return
         self.log.appendPlainText(f"copying {source.name} to {folder}…")
@@ -304,7 +304,7 @@ class ModelsDialog(QDialog):
 
     # ----- import ----------------------------------------------------------------------------------
     def browse_checkpoint(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "An official X-VLM checkpoint", "", CHECKPOINT_FILTER)
+        path = choose_file(self, "An official X-VLM checkpoint", "", CHECKPOINT_FILTER)
         if path:
             self.checkpoint.setText(path)
 

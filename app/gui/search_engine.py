@@ -17,9 +17,10 @@ region look-ups); the results model asks for further pages as the grid scrolls (
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -27,12 +28,13 @@ from PySide6.QtCore import QObject, Signal
 from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
-from app.library.db import open_db
+from app.library.db import is_io_error, open_db
 from app.library.regions import BOXES
 from app.library.thumbs import thumb_path
 from app.query import make_query
 
 PAGE = 240  # rows per page: a few screens of thumbnails
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,17 @@ class _Worker:
             self.db.close()
         self.db = self.searcher = self.ranked = None
 
+    def reopening(self, work: Callable[[], T]) -> T:
+        """``work()``; after SQLite's "disk I/O error" (its files changed under the connection), close
+        the connection and try once more on a fresh one (``app.library.db.DatabaseIOError``)."""
+        try:
+            return work()
+        except Exception as err:
+            if not is_io_error(err):
+                raise
+            self.close()
+            return work()
+
 
 class SearchEngine(QObject):
     """Runs searches and page fetches on its worker; see the module docstring."""
@@ -163,6 +176,7 @@ class SearchEngine(QObject):
     failed = Signal(int, object)  # generation, exception
     ready = Signal(object)  # LibraryState, after the index (re)loads
     unavailable = Signal(object)  # exception: no model, a damaged library...
+    reopened = Signal(object)  # LibraryState, after ``reopen`` (also emitted as ``ready``)
 
     def __init__(
         self, db_path: Path, holder: ModelHolder, pool: Pool | None = None, parent: QObject | None = None
@@ -183,20 +197,31 @@ class SearchEngine(QObject):
     # ----- GUI thread -------------------------------------------------------------------------------
     def load(self, refresh: bool = False) -> None:
         """Load (or, after indexing, reload) the library's index; emits ``ready`` or ``unavailable``."""
+        worker = self._worker
         run_task(
-            lambda: self._worker.state(refresh),
+            lambda: worker.reopening(lambda: worker.state(refresh)),
             self._on_ready,
             self.unavailable.emit,
             pool=self._pool,
             context=self,
         )
 
+    def reopen(self) -> None:
+        """Close the connection and open the library afresh (another connection of this process hit
+        "disk I/O error": none works again until every one has been closed); emits ``reopened``."""
+
+        def fresh() -> LibraryState:
+            self._worker.close()
+            return self._worker.state(refresh=True)
+
+        run_task(fresh, self._on_reopened, self.unavailable.emit, pool=self._pool, context=self)
+
     def search(self, request: SearchRequest) -> int:
         """Start a search; returns its generation. Results arrive through ``results``."""
         self._latest += 1
         generation = self._latest
         run_task(
-            lambda: self._search(generation, request),
+            lambda: self._worker.reopening(lambda: self._search(generation, request)),
             self._on_results,
             lambda err: self.failed.emit(generation, err),
             pool=self._pool,
@@ -228,6 +253,10 @@ class SearchEngine(QObject):
     def _on_ready(self, state: LibraryState) -> None:
         self.state = state
         self.ready.emit(state)
+
+    def _on_reopened(self, state: LibraryState) -> None:
+        self._on_ready(state)
+        self.reopened.emit(state)
 
     def _on_results(self, outcome: SearchOutcome | None) -> None:
         if outcome is not None and outcome.generation == self._latest:

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDateEdit,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.file_dialogs import choose_file
 from app.gui.indexing import FolderStatus
 from app.gui.search_engine import SearchRequest
 from app.gui.settings import Prefs
@@ -286,7 +286,7 @@ class SearchPanel(QWidget):
 
     def choose_image(self) -> None:
         """Ask for an example image and search by it."""
-        path, _ = QFileDialog.getOpenFileName(self, "Search by an example image", "", IMAGE_FILTER)
+        path = choose_file(self, "Search by an example image", "", IMAGE_FILTER)
         if path:
             self.set_image(path, preview(path))
 

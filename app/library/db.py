@@ -36,6 +36,21 @@ class DatabaseBusyError(LibraryError):
     """Another program holds the database's write lock for longer than we wait."""
 
 
+class DatabaseIOError(LibraryError):
+    """SQLite's files changed under an open connection (its ``-wal``/``-shm`` were removed or replaced).
+
+    Every connection of this process to the file must be closed before a new one works again: SQLite
+    shares one mapping of the ``-shm`` file per process, and a stale one keeps failing (see
+    ``is_io_error``)."""
+
+
+def is_io_error(err: BaseException) -> bool:
+    """True for SQLite's "disk I/O error", raw or already turned into a ``DatabaseIOError``."""
+    return isinstance(err, DatabaseIOError) or (
+        isinstance(err, sqlite3.OperationalError) and "disk I/O error" in str(err)
+    )
+
+
 def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
@@ -50,6 +65,9 @@ def known_sqlite_errors(path: str | Path) -> Iterator[None]:
         if "locked" in text or "busy" in text:
             message = f"{path}: the library is busy (another Multigrain is writing to it)"
             raise DatabaseBusyError(message) from err
+        if "disk I/O error" in text:
+            message = f"{path}: the library's files changed while it was open ({text}); reopen it"
+            raise DatabaseIOError(message) from err
         if "unable to open" in text:
             raise LibraryError(f"{path}: cannot open the library database ({text})") from err
         if "disk" in text or "full" in text or "readonly" in text:
@@ -130,3 +148,27 @@ def under_folder_params(folder: str) -> dict[str, str | bytes]:
     """Parameters for ``under_folder_sql``."""
     prefix = folder_prefix(folder)
     return {"like": bind_path(escape_like(prefix) + "%"), "prefix": bind_path(prefix)}
+
+
+def relocate(old: Path, new: Path) -> None:
+    """Move the library at ``old`` to ``new`` through SQLite (its online backup, WAL contents included).
+
+    The copy is written beside ``new`` and renamed into place, so an interrupted move leaves ``old`` in
+    use and is simply done again; ``old`` is then renamed ``<old>.moved`` (kept, never deleted here).
+    The files are moved by SQLite and ``os.replace`` only: nothing opens them as plain files.
+    """
+    new.parent.mkdir(parents=True, exist_ok=True)
+    staging = new.with_name(new.name + ".moving")
+    staging.unlink(missing_ok=True)
+    with known_sqlite_errors(old):
+        source = sqlite3.connect(str(old), timeout=BUSY_TIMEOUT_S)
+        try:
+            target = sqlite3.connect(str(staging))
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+        finally:
+            source.close()  # the last connection: SQLite checkpoints and removes old's -wal and -shm
+    os.replace(staging, new)
+    os.replace(old, old.with_name(old.name + ".moved"))

@@ -63,7 +63,9 @@ def test_index_search_ground_status(env: Path, tmp_path: Path, capsys: pytest.Ca
     assert code == 0, err
     assert "6 photos found: 6 encoded" in out and "6 photos searchable" in out
     assert "indexed 6/6 photos" in err and "photos/s" in err and "ETA" in err
-    assert (tmp_path / "home" / "library.db").is_file() and (tmp_path / "home" / "thumbs").is_dir()
+    assert (tmp_path / "home" / ".library" / "library.db").is_file() and (
+        tmp_path / "home" / "thumbs"
+    ).is_dir()
     assert "captions: 1 photos with captions, 1 embedded" in out
 
     code, out, _ = run(capsys, "index", str(env))  # nothing changed: nothing encoded
@@ -183,7 +185,7 @@ def test_ctrl_c_cancels_after_the_current_batch(
     assert code == 130 and "cancelled" in out and "cancelling after the current batch" in err
     from app.library.db import open_db
 
-    db = open_db(tmp_path / "home" / "library.db")
+    db = open_db(tmp_path / "home" / ".library" / "library.db")
     done = db.execute("SELECT count(*) FROM photos WHERE status = 'ok'").fetchone()[0]
     assert 1 <= done < 6  # the committed batches are kept
     db.close()

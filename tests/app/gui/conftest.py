@@ -70,7 +70,7 @@ def prefs(tmp_path: Path) -> Prefs:
 
 @pytest.fixture
 def db_path(hermetic: Path) -> Path:
-    return hermetic / "library.db"
+    return hermetic / ".library" / "library.db"  # where app.home puts the default library
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from gui_fakes import GroundingFake
 from photo_files import write_photos
 from PySide6.QtCore import QCoreApplication, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QFileDialog
 
 from app.gui.bundles import ModelHolder
 from app.gui.indexing import IndexController, State
@@ -94,7 +93,7 @@ def test_the_panel_adds_shows_and_removes_folders(qtbot, make_window, photos: Pa
     window = make_window()
     panel = window.library
     assert panel.empty_hint.isVisibleTo(panel)
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(photos / "album"))
+    monkeypatch.setattr("app.gui.library_panel.choose_folder", lambda *a, **k: str(photos / "album"))
     with qtbot.waitSignal(window.indexer.finished, timeout=TIMEOUT):
         panel.add_button.click()
     assert window.prefs.last_dir == str(photos)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fake_importer import manifest
 from gui_fakes import GroundingFake
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from app.gui.bundles import ModelHolder, list_bundles
 from app.gui.models_dialog import ModelsDialog
@@ -136,7 +136,7 @@ def test_exporting_the_active_bundle_copies_it(
 ) -> None:
     target = tmp_path / "usb"
     target.mkdir()
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(target))
+    monkeypatch.setattr("app.gui.models_dialog.choose_folder", lambda *a, **k: str(target))
     d = dialog(qtbot, ModelHolder(bundles[1], fake_loader), prefs)
     d.export_button.click()
     qtbot.waitUntil(lambda: "exported to" in d.log.toPlainText(), timeout=TIMEOUT)
