@@ -25,6 +25,7 @@ from engine.config import ConfigError, ModelConfig, apply_override, load_config
 from engine.data.text import default_vocab_path
 from engine.hashing import sha256_file
 from engine.model.factory import create_model
+from engine.model.relative_positions import TABLE_SUFFIX, resize_relative_position_tables
 from engine.model.xvlm import XVLM
 
 FORMAT_VERSION = 1
@@ -97,7 +98,9 @@ def load_checkpoint(
 
     ``overrides`` (dotted config keys) change the architecture before loading, for a run that starts from
     this checkpoint with an added module: parameters that only the overridden model has keep their fresh
-    initialisation; every other key must still match exactly.
+    initialisation. An override of the image size or window (fine-tuning a 224-px checkpoint at 384) gets
+    its Swin relative-position tables resized as the importer does (engine/model/relative_positions.py);
+    every other key must still match exactly.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -120,6 +123,8 @@ def load_checkpoint(
     own = model.state_dict()
     state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
     if cfg is not original:
+        # Same resize as import_official, so a 384 run from an imported 224 checkpoint gets X-VLM's tables.
+        resize_relative_position_tables(state, own)
         # Keys the original architecture lacks start from the new model's own initialisation.
         before = set(create_model(original, pretrained_text=False).state_dict())
         state.update({k: v for k, v in own.items() if k not in before and k not in state})
@@ -206,9 +211,9 @@ def map_official_keys(
 ) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
     """Official names -> ours. Returns (mapped, ignored official keys, notes).
 
-    Pure renaming except for the Swin part, which goes through timm's own filter (Microsoft's
-    'downsample at the end of a stage' to timm's 'at the start of the next', relative-position tables
-    resized with the BEiT geometric warp when the window differs).
+    Pure renaming except for the Swin part: timm's own filter renames Microsoft's 'downsample at the end
+    of a stage' to timm's 'at the start of the next', and the relative-position tables are resized to the
+    model's window with X-VLM's bicubic spline on BEiT's geometric grid (engine/model/relative_positions.py).
     """
     from timm.models.swin_transformer import checkpoint_filter_fn
 
@@ -240,17 +245,20 @@ def map_official_keys(
     if vision:
         trunk = model.vision_encoder.trunk
         if "layers.0.blocks.0.attn.qkv.weight" in vision and hasattr(trunk, "layers"):
-            tables_before = {
-                k: v.shape for k, v in vision.items() if k.endswith("relative_position_bias_table")
-            }
+            # The tables stay out of timm's filter, whose resize is linear (X-VLM's is cubic); their names
+            # are the same in both layouts, so they go back in unchanged after the renaming.
+            tables = {k: vision.pop(k) for k in list(vision) if k.endswith(TABLE_SUFFIX)}
+            rows_before = {k: v.shape[0] for k, v in tables.items()}
+            resized = resize_relative_position_tables(tables, trunk.state_dict())
             vision = checkpoint_filter_fn(vision, trunk)
-            resized = [k for k, s in tables_before.items() if k in vision and vision[k].shape != s]
+            vision.update(tables)
             if resized:
                 k0 = resized[0]
                 notes.append(
-                    f"resized {len(resized)} Swin relative-position tables ({tables_before[k0][0]} -> "
-                    f"{vision[k0].shape[0]} rows) for image size {model.cfg.vision.image_size}; fine for "
-                    "fine-tuning, but evaluate a fine-tuned checkpoint at its own resolution"
+                    f"resized {len(resized)} Swin relative-position tables ({rows_before[k0]} -> "
+                    f"{tables[k0].shape[0]} rows, X-VLM's bicubic resize) for image size "
+                    f"{model.cfg.vision.image_size}; fine for fine-tuning, but evaluate a fine-tuned "
+                    "checkpoint at its own resolution"
                 )
         mapped.update({f"vision_encoder.trunk.{k}": v for k, v in vision.items()})
     return mapped, ignored, notes

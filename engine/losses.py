@@ -133,12 +133,7 @@ def mlm_loss(
     masked_pos: torch.Tensor,
     masked_labels: torch.Tensor,
 ) -> torch.Tensor:
-    if model.mlm_head is None:
-        raise RuntimeError(f"model {model.cfg.name} has no MLM head")
-    hidden = model.text_encoder(input_ids=masked_ids, attention_mask=text_mask).last_hidden_state
-    fused = model.fuse(hidden, text_mask, concept_tokens, concept_mask)
-    picked = torch.gather(fused, 1, masked_pos[:, :, None].expand(-1, -1, fused.shape[-1]))
-    logits = model.mlm_head(picked)
+    logits = model.mlm_logits(masked_ids, text_mask, concept_tokens, concept_mask, masked_pos)
     return F.cross_entropy(logits.float().flatten(0, 1), masked_labels.flatten(), ignore_index=-100)
 
 

@@ -162,6 +162,27 @@ class XVLM(nn.Module):
         box = self.bbox_head(fused[:, 0]).sigmoid()
         return (box, attention) if return_cls_attention else box
 
+    def mlm_logits(
+        self,
+        masked_ids: torch.Tensor,
+        text_mask: torch.Tensor,
+        image_tokens: torch.Tensor,
+        image_mask: torch.Tensor,
+        masked_pos: torch.Tensor,
+    ) -> torch.Tensor:
+        """Vocabulary logits (B, M, V) at ``masked_pos`` (B, M) of masked captions ``masked_ids`` (B, T).
+
+        As X-VLM's BertForMaskedLM with ``masked_pos``: text then fusion layers over ``image_tokens`` (a
+        whole image or a concept, with its ``image_mask``), the positions gathered, then the BERT
+        prediction head (dense, GELU, LayerNorm, decoder tied to the word embeddings, plus a bias).
+        """
+        if self.mlm_head is None:
+            raise RuntimeError(f"model {self.cfg.name} has no MLM head")
+        hidden = self.text_encoder(input_ids=masked_ids, attention_mask=text_mask).last_hidden_state
+        fused = self.fuse(hidden, text_mask, image_tokens, image_mask)
+        picked = torch.gather(fused, 1, masked_pos[:, :, None].expand(-1, -1, fused.shape[-1]))
+        return self.mlm_head(picked)
+
     # ----- training -------------------------------------------------------------------------------
     def forward(
         self, batch: dict[str, torch.Tensor], weights: dict[str, float] | None = None
