@@ -63,7 +63,7 @@ def _unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 # ----- indexing -----------------------------------------------------------------------------------------
 def generated_photos(folder: Path, count: int, seed: int = 11) -> list[str]:
     """``count`` scenes of the synthetic world (JPEGs as the generator writes them) and their captions."""
-    from engine.data.world import generate_world
+    from world import generate_world
 
     if not (folder / "retrieval" / "test.json").is_file():
         generate_world(folder, count, seed, test_size=count, val_size=0, workers=2)
@@ -175,7 +175,7 @@ def start_to_first_search(db_path: Path, bundle: Path, text: str, runs: int = 3)
             [
                 sys.executable,
                 "-m",
-                "app.cli",
+                "cli.main",
                 "search",
                 text,
                 "--db",

@@ -2,7 +2,7 @@
 
 Each expression of the split goes through ``app.grounding.ground_image``, the function the CLI and the
 GUI draw with, on the bundle's ONNX runtime: once in one pass and once with the zoom-in refinement
-(``engine.zoom``). The table gives accuracy at IoU >= 0.5 (REFER's inclusive convention, as
+(``core.zoom``). The table gives accuracy at IoU >= 0.5 (REFER's inclusive convention, as
 ``multigrain evaluate``), accuracy by referent size, mean IoU and the median milliseconds per
 expression, for every bundle side by side, so the ratios come from one run on one machine.
 """
@@ -17,14 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from app.cli import zoom_from_args
-from app.errors import KnownError
 from app.grounding import ground_image
 from app.home import resolve_bundle
 from app.library.encoder import load_runtime
-from engine.box_metrics import AREA_BUCKETS, grounding_metrics
-from engine.data.records import RecordError, open_image, read_grounding
-from engine.zoom import Zoom
+from core.box_metrics import AREA_BUCKETS, grounding_metrics
+from core.errors import KnownError
+from core.records import RecordError, open_image, read_grounding
+from core.zoom import Zoom, zoom_from_args
 
 
 def _score(runtime: object, records: list, zoom: Zoom | None) -> dict:

@@ -1,7 +1,7 @@
 """Handlers of the app's commands (index, search, ground, status, demo, tune-search, bench-search,
 bench-ground).
 
-Arguments are declared in ``app/cli.py``. Known problems (no bundle, a damaged library, a bad photo) are
+Arguments are declared in ``cli/main.py``. Known problems (no bundle, a damaged library, a bad photo) are
 ``KnownError``s, which ``cli.main`` prints as one line with exit code 2.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from app.errors import KnownError
 from app.home import default_db, resolve_bundle, thumbs_dir
+from core.errors import KnownError
 
 
 # ----- shared -----------------------------------------------------------------------------------------
@@ -102,10 +102,7 @@ def shown(path: str) -> str:
 
 # ----- index ------------------------------------------------------------------------------------------
 def index(args: argparse.Namespace) -> int:
-    from app import vectorcache
-    from app.library.captions import index_captions
-    from app.library.indexer import Indexer
-    from app.library.regions import BOX_SET_NAME
+    from app.index_library import index_library
 
     folders = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
     for folder in folders:
@@ -114,8 +111,10 @@ def index(args: argparse.Namespace) -> int:
     runtime = load_model(args)
     db, db_path = open_library(args, must_exist=False)
     with _CancelOnInterrupt() as cancel:
-        indexer = Indexer(db, runtime, thumbs_dir(db_path), batch_size=args.batch_size)
-        report = indexer.index(folders, _ProgressLine(), cancel)
+        update = index_library(
+            db, db_path, runtime, folders, thumbs_dir(db_path), args.batch_size, _ProgressLine(), cancel
+        )
+    report = update.report
     c = report.counts
     print(
         f"{c.total} photos found: {c.encoded} encoded, {c.reused} reused, {c.unchanged} unchanged, "
@@ -125,15 +124,12 @@ def index(args: argparse.Namespace) -> int:
         print(f"  problem: {shown(problem.path)}: {problem.message}", file=sys.stderr)
     for folder in report.missing_folders:
         print(f"  folder not found (its photos are kept): {folder}", file=sys.stderr)
+    if update.captions.updated or update.captions.embedded:
+        print(f"captions: {update.captions.found} photos with captions, {update.captions.embedded} embedded")
+    print(f"library {db_path}: {update.cache.n} photos searchable with {runtime.identity}")
     if report.status == "cancelled":
         print("cancelled: the batches done so far are saved; run the same command again to continue")
         return 130
-    started = db.execute("SELECT started_at FROM index_runs WHERE id = ?", [report.run_id]).fetchone()[0]
-    captions = index_captions(db, runtime, since=started)
-    if captions.updated or captions.embedded:
-        print(f"captions: {captions.found} photos with captions, {captions.embedded} embedded")
-    info = vectorcache.build(db, db_path, runtime.identity, BOX_SET_NAME)
-    print(f"library {db_path}: {info.n} photos searchable with {runtime.identity}")
     return 0
 
 
@@ -184,10 +180,10 @@ def search(args: argparse.Namespace) -> int:
 
 # ----- ground -----------------------------------------------------------------------------------------
 def ground(args: argparse.Namespace) -> int:
-    from app.cli import zoom_from_args
     from app.drawing import draw_box
     from app.grounding import ground_image
     from app.library.decode import decode_image
+    from core.zoom import zoom_from_args
 
     zoom = zoom_from_args(args)
     runtime = load_model(args)
@@ -273,18 +269,6 @@ def status(args: argparse.Namespace) -> int:
 
 
 # ----- larger commands in their own modules ----------------------------------------------------------
-def demo(args: argparse.Namespace) -> int:
-    from app.demo import run_demo
-
-    return run_demo(args)
-
-
-def tune_search(args: argparse.Namespace) -> int:
-    from app.tune import run_tuning
-
-    return run_tuning(args)
-
-
 def bench_search(args: argparse.Namespace) -> int:
     from app.bench import run_bench
 

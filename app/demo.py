@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from app.drawing import Tile, contact_sheet, draw_box
-from app.errors import KnownError
 from app.grounding import ground_image
-from app.home import LIBRARY_FOLDER
+from app.home import LIBRARY_FOLDER, thumbs_dir
 from app.library.decode import decode_image
 from app.query import Query, make_query
 from app.search import Searcher
+from core.errors import KnownError
 
 ALBUMS = ("2021 holidays", "2022 garden", "2023 city", "2024 friends")
 CAPTION_EVERY = 10
@@ -103,8 +103,9 @@ def _samples(world: Path, records: list[dict[str, Any]], photos: Path) -> list[S
 
 def run_demo(args: argparse.Namespace) -> int:
     from app import commands
+    from app.index_library import index_library
     from app.library.db import open_db
-    from engine.data.world import generate_world
+    from world import generate_world
 
     out = Path(args.out).resolve()
     if args.photos < 8:
@@ -120,12 +121,12 @@ def run_demo(args: argparse.Namespace) -> int:
     records = json.loads((world / "retrieval" / "test.json").read_text())
     photos = _photos(world, out, records)
     db_path = out / LIBRARY_FOLDER / "library.db"  # apart from the photos a person browses (app.home)
-    index_args = argparse.Namespace(paths=[str(photos)], db=str(db_path), bundle=args.bundle, batch_size=16)
-    code = commands.index(index_args)
-    if code:
-        return code
     runtime = commands.load_model(args)
-    searcher = Searcher(open_db(db_path), db_path, runtime)
+    db = open_db(db_path)
+    update = index_library(db, db_path, runtime, [str(photos)], thumbs_dir(db_path))
+    counts = update.report.counts
+    print(f"indexed {counts.total} photos ({counts.encoded} encoded): {update.cache.n} searchable")
+    searcher = Searcher(db, db_path, runtime)
     rows = []
     for sample in _samples(world, records, photos):
         response = searcher.search(sample.query, top=4)

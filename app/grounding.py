@@ -2,7 +2,7 @@
 
 The box head predicts (cx, cy, w, h) as fractions of the square model input; the eval resize only
 stretches, so they are fractions of the upright photo too, and the box comes back in its pixels. By
-default the box is refined by a second pass in a window around the first (``engine.zoom``). Two
+default the box is refined by a second pass in a window around the first (``core.zoom``). Two
 numbers come with it: ``score``, the cosine of the text with the region embedding of the predicted
 box (the same measure search uses for regions), and ``confidence``, the ITM head's 'match' logit for
 the text with the fusion layers restricted to the box's patches (X-VLM's region ITM).
@@ -17,9 +17,9 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from app.errors import KnownError
 from app.library.decode import decode_image
-from engine.zoom import Zoom, box_from_window, zoom_window
+from core.errors import KnownError
+from core.zoom import Zoom, box_from_window, zoom_window
 from export.regions import boxes_to_patch_mask
 
 DEFAULT_ZOOM = Zoom()
@@ -56,7 +56,7 @@ def ground_image(
     runtime: GroundingModel, image: Image.Image, text: str, zoom: Zoom | None = DEFAULT_ZOOM
 ) -> Grounding:
     """Ground ``text`` in an upright RGB ``image``; with ``zoom`` (the default), refine the box by
-    grounding again in a window around the first one (``engine.zoom``: much better boxes for small
+    grounding again in a window around the first one (``core.zoom``: much better boxes for small
     things, at the cost of a second image encode)."""
     if not runtime.has_box_head:
         raise KnownError("this model bundle has no box head: it cannot ground text")

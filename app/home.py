@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.errors import KnownError
+from core.errors import KnownError
 
 HOME_ENV = "MULTIGRAIN_HOME"
 BUNDLE_ENV = "MULTIGRAIN_BUNDLE"

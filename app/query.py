@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from app.errors import KnownError
+from core.errors import KnownError
 
 MAX_TEXT_CHARS = 2000  # the tokenizer keeps ~40 words; longer text only costs time
 _TERM = re.compile(r'-"([^"]*)"?|"([^"]*)"?|(\S+)')

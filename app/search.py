@@ -29,13 +29,13 @@ import numpy as np
 from PIL import Image
 from sqlite_utils import Database
 
-from app.errors import KnownError
 from app.library.db import bind_path, under_folder_params, under_folder_sql
 from app.library.decode import decode_image
 from app.library.regions import BOX_SET_NAME, BOXES
 from app.query import Query, QueryError
-from app.settings import SearchSettings
 from app.vectors import VectorIndex, load_index
+from core.errors import KnownError
+from core.search_settings import SearchSettings
 
 RESCORE_MIN = 2000  # photos whose regions are scored again in int8 after the 4-bit pass, at least
 RESCORE_SHARE = 0.01  # ... and at least this share of the library

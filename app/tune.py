@@ -28,15 +28,15 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
-from app.errors import KnownError
 from app.home import data_dir, resolve_bundle
+from app.index_library import index_library
 from app.library.blobs import from_blob, regions_from_blob
-from app.library.captions import index_captions
 from app.library.db import open_db
-from app.library.indexer import Indexer
 from app.library.regions import BOX_SET_NAME
-from app.settings import Cutoff, SearchSettings, save_settings
+from app.settings import save_settings
 from app.vectors import VectorIndex, load_index
+from core.errors import KnownError
+from core.search_settings import Cutoff, SearchSettings
 
 LAMBDAS = tuple(round(x, 2) for x in np.arange(0.0, 1.001, 0.1))
 CAPTION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
@@ -118,12 +118,11 @@ def world_library(
     db_path = folder / "library.db"
     db = open_db(db_path)
     started = time.monotonic()
-    report = Indexer(db, runtime, folder / "thumbs").index(roots)
+    report = index_library(db, db_path, runtime, [str(r) for r in roots], folder / "thumbs").report
     log(
         f"  {split}: {report.counts.encoded} photos encoded, {report.counts.unchanged} unchanged "
         f"({time.monotonic() - started:.0f} s)"
     )
-    index_captions(db, runtime)
     index = load_index(db, db_path, runtime.identity, BOX_SET_NAME, exact_limit=10**9)
     paths = dict(db.execute("SELECT id, path FROM photos").fetchall())
     base = world / "images" / split if split != "all" else world

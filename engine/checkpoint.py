@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
+from core.hashing import sha256_file
+from core.text import default_vocab_path
 from engine.config import ConfigError, ModelConfig, apply_override, load_config
-from engine.data.text import default_vocab_path
-from engine.hashing import sha256_file
 from engine.model.factory import create_model
 from engine.model.relative_positions import TABLE_SUFFIX, resize_relative_position_tables
 from engine.model.xvlm import XVLM

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from app.errors import KnownError
+from core.errors import KnownError
 
 
 def model_info(args: argparse.Namespace) -> int:
@@ -46,7 +46,7 @@ def model_info(args: argparse.Namespace) -> int:
     print("parameters   " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items() if k != "total"))
     print(f"total        {counts['total'] / 1e6:.1f}M parameters ({counts['total']:,})")
     if args.forward:
-        from engine.data.text import Tokenizer
+        from core.text import Tokenizer
 
         tok = Tokenizer(max_tokens=t.max_tokens)
         ids, mask = tok(["a dog next to a red car on the beach"])
@@ -86,8 +86,8 @@ def import_xvlm(args: argparse.Namespace) -> int:
 
 
 def scenes(args: argparse.Namespace) -> int:
-    from engine.data.world import generate_world
-    from engine.data.world.generate import WorldArgumentError
+    from world import generate_world
+    from world.generate import WorldArgumentError
 
     start = time.perf_counter()
 
@@ -115,9 +115,9 @@ def scenes(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
+    from core.records import RecordError
     from engine.checkpoint import CheckpointError
     from engine.config import ConfigError
-    from engine.data.records import RecordError
     from engine.train import train as run_training
     from engine.train_config import load_train_config
 
@@ -133,9 +133,9 @@ def train(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from app.cli import zoom_from_args
+    from core.records import RecordError
+    from core.zoom import zoom_from_args
     from engine.checkpoint import CheckpointError, load_checkpoint
-    from engine.data.records import RecordError
     from engine.evaluate import evaluate_grounding, evaluate_retrieval, format_retrieval, write_json
 
     try:

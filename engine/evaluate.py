@@ -17,13 +17,13 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from engine.box_metrics import grounding_metrics
+from core.box_metrics import grounding_metrics
+from core.records import ImageRecord, read_grounding, read_retrieval_eval
+from core.text import Tokenizer, pre_caption
+from core.zoom import Zoom, box_from_window, zoom_window
 from engine.data.datasets import EvalImages
-from engine.data.records import ImageRecord, read_grounding, read_retrieval_eval
-from engine.data.text import Tokenizer, pre_caption
 from engine.data.transforms import EvalTransform
 from engine.model.xvlm import XVLM
-from engine.zoom import Zoom, box_from_window, zoom_window
 
 
 @dataclass
@@ -201,9 +201,9 @@ def evaluate_grounding(
     """Accuracy (%) of predicted boxes with IoU >= 0.5, the mean IoU, and accuracy by referent size.
 
     These are the single-pass numbers of X-VLM's protocol. With ``zoom``, the same metrics of the
-    zoom-in refinement (``engine.zoom``, what the app draws) come under ``"zoom"`` too.
+    zoom-in refinement (``core.zoom``, what the app draws) come under ``"zoom"`` too.
     """
-    from engine.data.records import open_image
+    from core.records import open_image
 
     records = read_grounding(path, root)[:limit]
     model.eval()

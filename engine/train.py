@@ -25,13 +25,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from core import records as rec
+from core.text import Tokenizer
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.config import load_config
-from engine.data import records as rec
 from engine.data.batch import Collator
 from engine.data.datasets import GroundingDataset, ImageTextDataset, RegionDataset, collate_items
 from engine.data.sampling import ResumableSampler
-from engine.data.text import Tokenizer
 from engine.data.transforms import TrainTransform
 from engine.distributed import DistInfo, barrier, init_distributed
 from engine.model.factory import create_model

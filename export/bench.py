@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.text import Tokenizer, pre_caption
 from engine.checkpoint import save_checkpoint
-from engine.data.text import Tokenizer, pre_caption
 from engine.model.factory import create_model
 from engine.model.xvlm import XVLM
 from export.bundle import BundleError, load_bundle

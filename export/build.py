@@ -14,8 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from core.hashing import sha256_file
 from engine.checkpoint import WEIGHTS, CheckpointError, load_checkpoint
-from engine.hashing import sha256_file
 from engine.model.xvlm import XVLM
 from export.bundle import EXPORT_RECIPE, MANIFEST, VARIANTS, VOCAB, BundleError, read_manifest, write_manifest
 from export.onnx_export import GRAPH_IO, OPSET, TRACE_BATCH, export_graphs
@@ -102,7 +102,7 @@ def read_shipped_settings(checkpoint: Path) -> dict[str, Any] | None:
     checkpoint folder may carry as ``search_settings.json``; the bundle ships them in its manifest, so a
     fresh install searches with tuned weights and cutoff before anyone runs the tuner. They are not part
     of the identity: they decide no vector. A file that is not valid settings is refused here."""
-    from app.settings import SettingsError, parse_settings
+    from core.search_settings import SettingsError, parse_settings
 
     path = checkpoint / SEARCH_SETTINGS
     if not path.is_file():

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.errors import KnownError
-from engine.hashing import sha256_file
+from core.errors import KnownError
+from core.hashing import sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

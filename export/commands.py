@@ -1,11 +1,11 @@
-"""Handlers of the export room's commands (export, verify, bench-encoders); see app/cli.py for arguments."""
+"""Handlers of the export room's commands (export, verify, bench-encoders); see cli/main.py for arguments."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from app.errors import KnownError
+from core.errors import KnownError
 
 
 def export(args: argparse.Namespace) -> int:
@@ -29,8 +29,8 @@ def verify(args: argparse.Namespace) -> int:
     )
     if not args.checkpoint:
         return 0
+    from core.hashing import sha256_file
     from engine.checkpoint import WEIGHTS, CheckpointError, load_checkpoint
-    from engine.hashing import sha256_file
     from export.parity import format_drift, measure_drift
     from export.runtime import Runtime
 

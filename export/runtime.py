@@ -18,8 +18,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from app.errors import KnownError
-from engine.data.text import CLS_ID, EmptyTextError, Tokenizer, pre_caption
+from core.errors import KnownError
+from core.text import CLS_ID, EmptyTextError, Tokenizer, pre_caption
 from export.bundle import Bundle, load_bundle
 from export.preprocess import Preprocess
 from export.regions import normalised_boxes_to_patch_masks

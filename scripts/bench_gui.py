@@ -91,8 +91,8 @@ def memory_mb() -> dict[str, float]:
 
 
 def choose_bundle(named: str | None, work: Path) -> tuple[Path, str]:
-    from app.errors import KnownError
     from app.home import resolve_bundle
+    from core.errors import KnownError
 
     try:
         return resolve_bundle(named), ""

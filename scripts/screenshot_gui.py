@@ -42,8 +42,8 @@ export_bundle(checkpoint, root / 'bundle', 'fp32', model=model, log=lambda _: No
 
 def choose_bundle(named: str | None, work: Path) -> tuple[Path, bool]:
     """(bundle, is it the random test-tiny fallback)."""
-    from app.errors import KnownError
     from app.home import resolve_bundle
+    from core.errors import KnownError
 
     try:
         return resolve_bundle(named), False

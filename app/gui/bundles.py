@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.errors import KnownError
 from app.gui.settings import repo_bundles_dir, user_bundles_dir
+from core.errors import KnownError
 from export.bundle import BundleError, read_manifest
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 def make_demo_photos(out: Path, photos: int, seed: int = 7, workers: int = 2) -> Path:
     from app.demo import _photos  # the layout `multigrain demo` uses: one definition of the albums
-    from engine.data.world import generate_world
+    from world import generate_world
 
     world = out / "world"
     shutil.rmtree(world, ignore_errors=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from app.errors import KnownError
+from core.errors import KnownError
 
 log = logging.getLogger("multigrain.gui")
 

@@ -24,7 +24,8 @@ from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
 from app.library import store
-from app.library.db import is_io_error, open_db
+from app.library.db import open_db
+from app.library.errors import is_io_error
 from app.library.indexer import IndexReport, Progress
 
 
@@ -221,20 +222,22 @@ class IndexController(QObject):
         self.parked.clear()
 
     def _run(self, folders: list[str] | None) -> IndexOutcome:
-        from app import vectorcache
-        from app.library.captions import index_captions
-        from app.library.indexer import Indexer
-        from app.library.regions import BOX_SET_NAME
+        from app.index_library import index_library
 
         runtime = self.holder.get()
         db = open_db(self.db_path)
         try:
-            indexer = Indexer(db, runtime, self.thumbs_dir, batch_size=self.batch_size)
-            report = indexer.index(folders, self._on_progress, self._cancel)
-            started = db.execute("SELECT started_at FROM index_runs WHERE id = ?", [report.run_id]).fetchone()
-            index_captions(db, runtime, since=started[0])
-            vectorcache.build(db, self.db_path, runtime.identity, BOX_SET_NAME)
-            return IndexOutcome(report, folder_statuses(db, runtime.identity))
+            update = index_library(
+                db,
+                self.db_path,
+                runtime,
+                folders,
+                self.thumbs_dir,
+                self.batch_size,
+                self._on_progress,
+                self._cancel,
+            )
+            return IndexOutcome(update.report, folder_statuses(db, runtime.identity))
         finally:
             db.close()
 

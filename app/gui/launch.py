@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from app.errors import KnownError
+from core.errors import KnownError
 
 NO_DISPLAY = (
     "multigrain gui: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set, and QT_QPA_PLATFORM "
@@ -49,12 +49,12 @@ def _bundle(args: argparse.Namespace, remembered: Path | None) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     if not has_display():
         print(NO_DISPLAY, file=sys.stderr)
-        from app import commands
+        from app import demo
 
-        demo = argparse.Namespace(
+        options = argparse.Namespace(
             out="multigrain-demo", photos=300, seed=7, bundle=getattr(args, "bundle", None)
         )
-        return commands.demo(demo)
+        return demo.run_demo(options)
 
     from PySide6.QtWidgets import QApplication
 

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import KnownError
 from app.gui.bundles import ModelHolder
 from app.gui.errors import short, show_error
 from app.gui.indexing import FolderStatus, IndexController, IndexOutcome, State
@@ -42,6 +41,7 @@ from app.gui.tasks import Pool
 from app.gui.thumb_delegate import CELL, THUMB, ThumbDelegate
 from app.gui.thumb_loader import ThumbLoader
 from app.library.scan import is_photo_name
+from core.errors import KnownError
 
 DEMO_PHOTOS = 200
 REFRESH_WHILE_INDEXING_S = 15.0  # how often a long index run makes its photos searchable

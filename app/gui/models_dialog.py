@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import KnownError
 from app.gui.bundles import BundleInfo, ModelHolder, Speed, list_bundles, measure_speed
 from app.gui.errors import short
 from app.gui.file_dialogs import choose_file, choose_folder
@@ -40,6 +39,7 @@ from app.gui.processes import Step, StepProcess, app_command
 from app.gui.settings import Prefs, data_dir, user_bundles_dir
 from app.gui.tasks import Pool, run_task
 from app.home import REPO
+from core.errors import KnownError
 
 CHECKPOINT_FILTER = "X-VLM checkpoints (*.th *.pth *.pt *.bin);;All files (*)"
 VARIANTS = (("int8", "int8 — smallest, fast on CPU"), ("fp32", "fp32 — exact"), ("fp16", "fp16 — for CUDA"))

@@ -24,7 +24,7 @@ TAIL_LINES = 12  # lines of output kept for the error message
 
 def app_command() -> list[str]:
     """This Python running ``multigrain``'s command line."""
-    return [sys.executable, "-m", "app.cli"]
+    return [sys.executable, "-m", "cli.main"]
 
 
 def progress_of(line: str) -> float | None:

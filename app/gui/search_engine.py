@@ -28,7 +28,8 @@ from PySide6.QtCore import QObject, Signal
 from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
-from app.library.db import is_io_error, open_db
+from app.library.db import open_db
+from app.library.errors import is_io_error
 from app.library.regions import BOXES
 from app.library.thumbs import thumb_path
 from app.query import make_query

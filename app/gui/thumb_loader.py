@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QImage
 
-from app.errors import KnownError
 from app.gui.tasks import Pool, run_task
+from core.errors import KnownError
 
 BROKEN = QImage()  # cached for files that cannot be read: a null image, drawn as "unreadable"
 

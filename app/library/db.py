@@ -19,36 +19,10 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from app.errors import KnownError
+from app.library.errors import DatabaseBusyError, DatabaseIOError, LibraryError
+from app.library.migrations import migrate
 
 BUSY_TIMEOUT_S = 10.0  # another process (the GUI and a CLI run) may hold the write lock this long
-
-
-class LibraryError(KnownError):
-    """The library database cannot be opened or used as it is."""
-
-
-class DatabaseTooNewError(LibraryError):
-    """The database was written by a newer Multigrain; this app must not touch it."""
-
-
-class DatabaseBusyError(LibraryError):
-    """Another program holds the database's write lock for longer than we wait."""
-
-
-class DatabaseIOError(LibraryError):
-    """SQLite's files changed under an open connection (its ``-wal``/``-shm`` were removed or replaced).
-
-    Every connection of this process to the file must be closed before a new one works again: SQLite
-    shares one mapping of the ``-shm`` file per process, and a stale one keeps failing (see
-    ``is_io_error``)."""
-
-
-def is_io_error(err: BaseException) -> bool:
-    """True for SQLite's "disk I/O error", raw or already turned into a ``DatabaseIOError``."""
-    return isinstance(err, DatabaseIOError) or (
-        isinstance(err, sqlite3.OperationalError) and "disk I/O error" in str(err)
-    )
 
 
 def _decode_text(raw: bytes) -> str:
@@ -101,8 +75,6 @@ def open_db(path: str | Path) -> Database:
     Raises ``DatabaseTooNewError`` for a database from a newer app, ``LibraryError`` for a file that is
     not a library, and backs the file up before migrating an existing database (see ``migrations``).
     """
-    from app.library.migrations import migrate
-
     db = connect(path)
     try:
         with known_sqlite_errors(path):

@@ -33,8 +33,8 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from app.errors import KnownError
 from app.library.colour import embedded_to_srgb
+from core.errors import KnownError
 
 pillow_heif.register_heif_opener()
 

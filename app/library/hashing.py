@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import hashlib
 
-from app.errors import KnownError
+from core.errors import KnownError
 
 ALGORITHM = "sha256"
 

@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 from sqlite_utils import Database
 
-from app.errors import KnownError
 from app.library import store
 from app.library.db import folder_prefix
 from app.library.decode import decode_image
@@ -43,6 +42,7 @@ from app.library.hashing import content_hash
 from app.library.regions import BOX_SET_NAME, boxes_for
 from app.library.scan import ScanProblem, ScanResult, scan_folders
 from app.library.thumbs import THUMB_SIZE, prune_thumbnails, save_thumbnail
+from core.errors import KnownError
 
 PREFETCH = 2  # batches decoded ahead of the one being encoded
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from app.library.db import DatabaseTooNewError, LibraryError
+from app.library.errors import DatabaseTooNewError, LibraryError
 
 V1 = (
     """

@@ -312,3 +312,8 @@ def finish_run(db: Database, run_id: int, status: str, counts: RunCounts) -> Non
         """,
         {"finished_at": time.time(), "status": status, "id": run_id, **counts.__dict__},
     )
+
+
+def run_started_at(db: Database, run_id: int) -> float:
+    """When index run ``run_id`` started (unix seconds)."""
+    return float(db.execute("SELECT started_at FROM index_runs WHERE id = ?", [run_id]).fetchone()[0])

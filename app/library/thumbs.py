@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from app.errors import KnownError
+from core.errors import KnownError
 
 THUMB_SIZE = 256  # longest side, pixels
 QUALITY = 85

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.text import Tokenizer, pre_caption
 from engine.config import ModelConfig
 from engine.data.masking import MaskingGenerator
-from engine.data.text import Tokenizer, pre_caption
 from engine.model.concepts import boxes_to_patch_mask
 
 

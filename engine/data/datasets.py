@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from core.records import Elem, GroundingRecord, ImageRecord, open_image
 from engine.data.batch import Collator, TextSample
-from engine.data.records import Elem, GroundingRecord, ImageRecord, open_image
 from engine.data.transforms import EvalTransform, TrainTransform, swap_left_right
 
 Item = tuple[torch.Tensor, list[TextSample]]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.data.text import MASK_ID
+from core.text import MASK_ID
 
 # Ids below this are [PAD], [unusedN], [UNK], [CLS], [SEP], [MASK]: never drawn as random replacements.
 _FIRST_REAL_ID = 999

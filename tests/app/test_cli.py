@@ -17,7 +17,7 @@ from photo_files import write_jpeg, write_photos
 from PIL import Image
 
 from app import commands, home
-from app.cli import main
+from cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -196,7 +196,7 @@ def test_search_runs_without_torch(env: Path, tiny_bundle: Path) -> None:
     """A real process: index and search, then check that torch was never imported."""
     script = (
         "import sys\n"
-        "from app.cli import main\n"
+        "from cli.main import main\n"
         f"assert main(['index', {str(env)!r}]) == 0\n"
         "assert main(['search', 'a red square', '--all', '--top', '2']) == 0\n"
         "assert main(['ground', sys.argv[1], 'a red square']) == 0\n"
@@ -219,7 +219,7 @@ def test_a_traceback_never_reaches_the_user(env: Path, tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"not sqlite" * 500)
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "search", "dog", "--db", str(garbage)],
+        [sys.executable, "-m", "cli.main", "search", "dog", "--db", str(garbage)],
         cwd=REPO,
         capture_output=True,
         text=True,

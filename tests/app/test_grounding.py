@@ -10,9 +10,9 @@ import pytest
 from coarse_boxes import coarse_box, square_photo
 from PIL import Image
 
-from app.errors import KnownError
 from app.grounding import ground_image
-from engine.zoom import Zoom
+from core.errors import KnownError
+from core.zoom import Zoom
 
 SIZE = 64  # model input side
 

@@ -16,7 +16,8 @@ from app.library.db import open_db
 from app.library.regions import BOXES
 from app.query import Query, QueryError, make_query, parse_date, split_terms
 from app.search import Searcher, robust_stats
-from app.settings import Cutoff, SearchSettings, SettingsError, load_settings, parse_settings, save_settings
+from app.settings import load_settings, save_settings
+from core.search_settings import Cutoff, SearchSettings, SettingsError, parse_settings
 
 DOG, CAT, CAR = axis(0), axis(1), axis(2)
 

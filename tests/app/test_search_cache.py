@@ -16,9 +16,9 @@ from app.library.db import open_db
 from app.library.regions import BOX_SET_NAME
 from app.query import make_query
 from app.search import Searcher
-from app.settings import SearchSettings
 from app.vectorcache import CacheWriter
 from app.vectors import VectorIndex, load_index
+from core.search_settings import SearchSettings
 
 
 @pytest.fixture

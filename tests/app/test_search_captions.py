@@ -18,7 +18,7 @@ from app.library.db import open_db
 from app.library.indexer import Indexer
 from app.query import make_query
 from app.search import Searcher
-from app.settings import SearchSettings
+from core.search_settings import SearchSettings
 
 XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">

@@ -195,7 +195,7 @@ def test_full_size_official_names_and_shapes(tmp_path: pathlib.Path, config: str
 
 
 def test_pack_writes_a_half_precision_copy(tmp_path: pathlib.Path) -> None:
-    from app.cli import main
+    from cli.main import main
 
     model = _randomise(create_model("test-tiny"))
     save_checkpoint(model, tmp_path / "ck", source={"kind": "training", "step": 7})

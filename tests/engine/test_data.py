@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.config import load_config
-from engine.data.batch import Collator, TextSample
-from engine.data.records import (
+from core.records import (
     RecordError,
     read_grounding,
     read_image_text,
     read_regions,
     read_retrieval_eval,
 )
-from engine.data.text import Tokenizer
+from core.text import Tokenizer
+from engine.config import load_config
+from engine.data.batch import Collator, TextSample
 from engine.data.transforms import (
     TrainTransform,
     clip_box_to_crop,

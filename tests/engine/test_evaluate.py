@@ -11,11 +11,11 @@ import pytest
 import torch
 from coarse_boxes import coarse_box, square_photo
 
-from engine.box_metrics import accuracy_by_area, iou_inclusive
+from core.box_metrics import accuracy_by_area, iou_inclusive
+from core.zoom import Zoom
 from engine.evaluate import evaluate_grounding, recall_metrics
 from engine.model.factory import create_model
 from engine.model.xvlm import XVLM
-from engine.zoom import Zoom
 
 
 def test_recall_by_hand() -> None:
@@ -94,9 +94,9 @@ def test_zoom_in_refinement_fixes_what_a_coarse_box_head_gets_wrong(tmp_path: Pa
 def test_evaluate_command_prints_and_writes_every_metric(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from app.cli import main
+    from cli.main import main
     from engine.checkpoint import save_checkpoint
-    from engine.data.world import generate_world
+    from world import generate_world
 
     world = tmp_path / "world"
     generate_world(world, 12, seed=5, test_size=4, val_size=2)
@@ -130,7 +130,7 @@ def test_evaluate_command_prints_and_writes_every_metric(
 def test_evaluate_refuses_bad_settings_in_one_line_before_loading(
     tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str], message: str
 ) -> None:
-    from app.cli import main
+    from cli.main import main
 
     # The checkpoint does not exist: a refusal that names the setting comes before any loading.
     assert main(["evaluate", str(tmp_path / "no-checkpoint"), *flags]) == 2

@@ -16,11 +16,11 @@ from batches import region_batch
 from safetensors.torch import load_file
 
 from engine.config import ConfigError
-from engine.data.world import generate_world
 from engine.distributed import DistInfo
 from engine.model.factory import create_model
 from engine.train import Trainer, lr_factor
 from engine.train_config import load_train_config
+from world import generate_world
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from app.errors import KnownError
+from core.errors import KnownError
 from engine.checkpoint import sha256_file
 from export.bundle import EXPORT_RECIPE, FORMAT_VERSION, BundleError, load_bundle
 
@@ -130,7 +130,7 @@ def test_graphs_name_no_source_path_so_the_identity_does_not_depend_on_the_check
 def test_a_checkpoint_with_tuned_settings_ships_them_in_its_bundle(
     tiny_checkpoint: pathlib.Path, tiny_model: object, tmp_path: pathlib.Path
 ) -> None:
-    from app.settings import SearchSettings
+    from core.search_settings import SearchSettings
     from export.build import ExportError, export_bundle
 
     checkpoint = pathlib.Path(shutil.copytree(tiny_checkpoint, tmp_path / "ckpt"))

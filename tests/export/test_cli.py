@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from app.cli import main
+from cli.main import main
 from engine.checkpoint import save_checkpoint
 
 

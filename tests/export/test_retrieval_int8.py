@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.data.records import read_retrieval_eval
+from core.records import read_retrieval_eval
 from engine.evaluate import recall_metrics
 from export.runtime import Runtime
 

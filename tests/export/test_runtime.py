@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.errors import KnownError
+from core.errors import KnownError
 from export.bundle import write_manifest
 from export.runtime import CUDA, ProviderError, Runtime, resolve_providers
 

@@ -8,7 +8,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from engine.data.text import EmptyTextError, Tokenizer, pre_caption
+from core.text import EmptyTextError, Tokenizer, pre_caption
 from export.runtime import Runtime
 
 _ODD = [
@@ -38,7 +38,7 @@ _ODD = [
 @pytest.fixture(scope="module")
 def world_captions(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Captions of a small generated world (CI has no data/world)."""
-    from engine.data.world import generate_world
+    from world import generate_world
 
     root = tmp_path_factory.mktemp("world")
     generate_world(root, 40, seed=11, test_size=20, val_size=2)

@@ -1,4 +1,4 @@
-"""Stands in for ``python -m app.cli`` in the models dialog: ``import-xvlm`` and ``export`` with the real
+"""Stands in for ``python -m cli.main`` in the models dialog: ``import-xvlm`` and ``export`` with the real
 commands' arguments, printing progress lines, writing a checkpoint folder and a bundle whose manifest
 reads as valid (its graphs are not real). ``FAKE_IMPORT_DELAY`` seconds pass between lines; a
 checkpoint whose name contains "bad" is refused the way the real importer refuses one."""

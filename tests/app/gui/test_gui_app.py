@@ -13,13 +13,13 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
 from PySide6.QtWidgets import QMessageBox
 
-from app.cli import build_parser
-from app.errors import KnownError
 from app.gui import launch
 from app.gui.bundles import ModelHolder
 from app.gui.errors import describe, show_error
 from app.gui.settings import QT_APP_NAME, Prefs, data_dir
 from app.library.db import open_db
+from cli.main import build_parser
+from core.errors import KnownError
 
 REPO = Path(__file__).resolve().parents[3]
 TIMEOUT = 20_000
@@ -48,7 +48,7 @@ def test_without_a_display_gui_runs_the_demo(monkeypatch: pytest.MonkeyPatch, ca
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
     ran: list[argparse.Namespace] = []
-    monkeypatch.setattr("app.commands.demo", lambda args: ran.append(args) or 0)
+    monkeypatch.setattr("app.demo.run_demo", lambda args: ran.append(args) or 0)
     args = build_parser().parse_args(["gui", "--bundle", "some/bundle"])
     assert args.handler == "app.gui.launch:run"
     assert launch.run(args) == 0

@@ -67,7 +67,7 @@ def test_importing_a_checkpoint_runs_the_importer_in_the_background(
 ) -> None:
     checkpoint = tmp_path / "model_base_4m.th"
     checkpoint.write_bytes(b"weights")
-    prefs.import_command = FAKE_IMPORTER  # the setting that replaces `python -m app.cli`
+    prefs.import_command = FAKE_IMPORTER  # the setting that replaces `python -m cli.main`
     d = dialog(qtbot, ModelHolder(None), prefs)
     d.checkpoint.setText(str(checkpoint))
     d.config.setCurrentText("xvlm-base-224")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.zoom import Zoom, ZoomError, box_from_window, zoom_window
+from core.zoom import Zoom, ZoomError, box_from_window, zoom_window
 
 
 def test_the_window_grows_the_box_and_is_centred_on_it() -> None:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from engine.data.text import CLS_ID, EmptyTextError, Tokenizer, default_vocab_path, pre_caption
+from core.text import CLS_ID, EmptyTextError, Tokenizer, default_vocab_path, pre_caption
 
 
 def test_pre_caption_rules() -> None:

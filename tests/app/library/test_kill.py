@@ -18,7 +18,7 @@ from photo_files import write_photos
 from app.library.db import open_db
 from app.library.runs import last_run
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # The child refuses torch, so this also proves the library and indexer never import it.
 CHILD = """

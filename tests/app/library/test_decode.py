@@ -13,8 +13,8 @@ from icc_profiles import red_green_swapped
 from photo_files import png_claiming, solid, write_jpeg
 from PIL import Image, ImageCms
 
-from app.errors import KnownError
 from app.library.decode import MAX_PIXELS, DecodeError, decode_image
+from core.errors import KnownError
 
 
 def near(pixel: tuple[int, ...], expected: tuple[int, ...], tol: int = 12) -> bool:

@@ -10,52 +10,10 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from engine.zoom import Zoom
+from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily
-
-
-def zoom_args(p: argparse.ArgumentParser, switch: bool = True) -> None:
-    """Options of the zoom-in box refinement (``engine.zoom``, torch-free like this module); without
-    ``switch`` no ``--no-zoom`` (a command that always reports both passes)."""
-    from engine.zoom import Zoom
-
-    default = Zoom()
-    if switch:
-        p.add_argument(
-            "--no-zoom",
-            action="store_true",
-            help="one grounding pass only (no zoom-in refinement of the box)",
-        )
-    p.add_argument(
-        "--zoom-growth",
-        type=float,
-        default=default.growth,
-        help=f"zoom window side as a multiple of the first box's side (default {default.growth})",
-    )
-    p.add_argument(
-        "--zoom-min-share",
-        type=float,
-        default=default.min_share,
-        help=f"smallest zoom window side, as a share of the photo's side (default {default.min_share})",
-    )
-
-
-def zoom_from_args(args: argparse.Namespace) -> Zoom | None:
-    """The ``Zoom`` that ``zoom_args``' options ask for (None: ``--no-zoom``); bad values are a
-    ``KnownError`` naming them."""
-    from app.errors import KnownError
-    from engine.zoom import Zoom, ZoomError
-
-    if getattr(args, "no_zoom", False):
-        return None
-    try:
-        return Zoom(args.zoom_growth, args.zoom_min_share)
-    except ZoomError as err:
-        raise KnownError(str(err)) from err
 
 
 def _engine_commands(sub: argparse._SubParsersAction) -> None:
@@ -212,7 +170,7 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--photos", type=int, default=300, help="photos to generate")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--bundle", help="model bundle")
-    p.set_defaults(handler="app.commands:demo")
+    p.set_defaults(handler="app.demo:run_demo")
 
     p = sub.add_parser("tune-search", help="choose a bundle's search weights and cutoff on the world")
     p.add_argument("bundle", help="model bundle")
@@ -231,7 +189,7 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
         "--settings-out",
         help="also write the chosen settings here (as a checkpoint's search_settings.json, bundles ship it)",
     )
-    p.set_defaults(handler="app.commands:tune_search")
+    p.set_defaults(handler="app.tune:run_tuning")
 
     p = sub.add_parser(
         "bench-search", help="indexing rate, search latency, bytes and memory per library size"
@@ -287,7 +245,7 @@ def _resolve(handler: Handler) -> Callable[[argparse.Namespace], int | None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from app.errors import KnownError
+    from core.errors import KnownError
 
     try:
         return int(_resolve(args.handler)(args) or 0)

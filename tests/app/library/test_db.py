@@ -14,7 +14,8 @@ import pytest
 
 from app.library import store
 from app.library.blobs import from_blob, to_blob
-from app.library.db import DatabaseTooNewError, LibraryError, connect, open_db
+from app.library.db import connect, open_db
+from app.library.errors import DatabaseTooNewError, LibraryError
 from app.library.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, user_version
 from app.library.runs import last_run
 

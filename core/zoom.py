@@ -16,7 +16,10 @@ Torch-free: the engine's evaluation and the app's runtime share this geometry.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
+
+from core.errors import KnownError
 
 Box = tuple[float, float, float, float]  # cx, cy, w, h as fractions of the image
 Window = tuple[int, int, int, int]  # left, top, right, bottom in pixels (PIL's crop box)
@@ -60,3 +63,39 @@ def box_from_window(box: Box, window: Window, width: int, height: int) -> Box:
     left, top, right, bottom = window
     ww, wh = right - left, bottom - top
     return (left + cx * ww) / width, (top + cy * wh) / height, w * ww / width, h * wh / height
+
+
+# ----- the command-line options that ask for it (evaluate, ground, bench-ground) ---------------------
+def zoom_args(p: argparse.ArgumentParser, switch: bool = True) -> None:
+    """Options of the zoom-in box refinement (this module's ``Zoom``); without
+    ``switch`` no ``--no-zoom`` (a command that always reports both passes)."""
+    default = Zoom()
+    if switch:
+        p.add_argument(
+            "--no-zoom",
+            action="store_true",
+            help="one grounding pass only (no zoom-in refinement of the box)",
+        )
+    p.add_argument(
+        "--zoom-growth",
+        type=float,
+        default=default.growth,
+        help=f"zoom window side as a multiple of the first box's side (default {default.growth})",
+    )
+    p.add_argument(
+        "--zoom-min-share",
+        type=float,
+        default=default.min_share,
+        help=f"smallest zoom window side, as a share of the photo's side (default {default.min_share})",
+    )
+
+
+def zoom_from_args(args: argparse.Namespace) -> Zoom | None:
+    """The ``Zoom`` that ``zoom_args``' options ask for (None: ``--no-zoom``); bad values are a
+    ``KnownError`` naming them."""
+    if getattr(args, "no_zoom", False):
+        return None
+    try:
+        return Zoom(args.zoom_growth, args.zoom_min_share)
+    except ZoomError as err:
+        raise KnownError(str(err)) from err

@@ -11,19 +11,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.data.world import generate_world
-from engine.data.world import sprites as sprites_mod
-from engine.data.world.backgrounds import BACKGROUNDS
-from engine.data.world.captions import groups, salience_order
-from engine.data.world.catalogue import COLOURS, KIND_BY_NAME, KINDS
-from engine.data.world.degrade import encode_jpeg
-from engine.data.world.generate import split_sizes
-from engine.data.world.geometry import centre, position_words
-from engine.data.world.hsv import dominant_hue, hue_distance, rgb_to_hsv
-from engine.data.world.language import NUMBER_WORDS
-from engine.data.world.layout import MIN_VISIBLE, image_size, place_objects, plan_objects
-from engine.data.world.scene import build_scene, scene_rngs
-from engine.data.world.writer import MIN_REFERENT_AREA
+from world import generate_world
+from world import sprites as sprites_mod
+from world.backgrounds import BACKGROUNDS
+from world.captions import groups, salience_order
+from world.catalogue import COLOURS, KIND_BY_NAME, KINDS
+from world.degrade import encode_jpeg
+from world.generate import split_sizes
+from world.geometry import centre, position_words
+from world.hsv import dominant_hue, hue_distance, rgb_to_hsv
+from world.language import NUMBER_WORDS
+from world.layout import MIN_VISIBLE, image_size, place_objects, plan_objects
+from world.scene import build_scene, scene_rngs
+from world.writer import MIN_REFERENT_AREA
 
 N = 24
 SEED = 11
@@ -204,8 +204,8 @@ def test_min_referent_area_zero_keeps_every_expression_and_changes_nothing_else(
 def test_scenes_command_names_a_bad_argument_in_one_line_and_lets_bugs_through(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.cli import main
-    from engine.data.world import generate as generate_mod
+    from cli.main import main
+    from world import generate as generate_mod
 
     assert main(["scenes", "--out", str(tmp_path / "w"), "--n", "5", "--min-referent-area", "1.5"]) == 2
     err = capsys.readouterr().err

@@ -1,0 +1,34 @@
+"""The library's known errors: a database that cannot be opened, is too new, busy, or changed underfoot."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from core.errors import KnownError
+
+
+class LibraryError(KnownError):
+    """The library database cannot be opened or used as it is."""
+
+
+class DatabaseTooNewError(LibraryError):
+    """The database was written by a newer Multigrain; this app must not touch it."""
+
+
+class DatabaseBusyError(LibraryError):
+    """Another program holds the database's write lock for longer than we wait."""
+
+
+class DatabaseIOError(LibraryError):
+    """SQLite's files changed under an open connection (its ``-wal``/``-shm`` were removed or replaced).
+
+    Every connection of this process to the file must be closed before a new one works again: SQLite
+    shares one mapping of the ``-shm`` file per process, and a stale one keeps failing (see
+    ``is_io_error``)."""
+
+
+def is_io_error(err: BaseException) -> bool:
+    """True for SQLite's "disk I/O error", raw or already turned into a ``DatabaseIOError``."""
+    return isinstance(err, DatabaseIOError) or (
+        isinstance(err, sqlite3.OperationalError) and "disk I/O error" in str(err)
+    )

@@ -1,0 +1,70 @@
+"""The search-settings schema: the score's weights and the relevance cutoff of one model bundle.
+
+Torch-free and file-free: the app loads and saves these (``app.settings``), the export copies a
+checkpoint's tuned settings into each bundle's manifest after checking them here (``parse_settings``).
+Why per bundle: cosines of two models live on different scales (a trained model's matching pairs may
+sit at 0.4, another's at 0.25), so neither the weights nor a relevance threshold can be one constant
+for every model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DEFAULT_Z = 3.0  # used only for a bundle never tuned: a robust z-score, not a cosine, so model-agnostic
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    """A photo is shown when its score's robust z-score among the library's scores for the same query
+    reaches ``z`` (see ``search.score_stats``). ``fpr``/``tpr`` are what this z gave on the world's
+    validation pairs; ``null_median``/``null_scale`` describe the scores of non-matching world pairs, the
+    reference for a library too small to estimate the distribution of its own scores."""
+
+    z: float = DEFAULT_Z
+    fpr: float | None = None
+    tpr: float | None = None
+    null_median: float | None = None
+    null_scale: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    w_global: float = 0.5  # cosine of the query with the photo's global embedding
+    w_region: float = 0.5  # cosine with its best-matching candidate region
+    w_caption: float = 0.5  # caption cosine, centred on the query's median caption cosine
+    cutoff: Cutoff = field(default_factory=Cutoff)
+    tuned: bool = False
+    source: str = "defaults (bundle not tuned: run `multigrain tune-search`)"
+    report: dict[str, Any] = field(default_factory=dict)  # the measurements behind the choice
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchSettings:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        cutoff = known.pop("cutoff", None) or {}
+        cutoff = Cutoff(**{k: v for k, v in cutoff.items() if k in Cutoff.__dataclass_fields__})
+        return cls(**known, cutoff=cutoff)
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used (wrong types, impossible weights)."""
+
+
+def parse_settings(data: object) -> SearchSettings:
+    """Strict reading of settings from JSON, for files a person hands over (a bundle's shipped ones)."""
+    if not isinstance(data, dict):
+        raise SettingsError("expected a JSON object")
+    try:
+        settings = SearchSettings.from_json(data)
+    except TypeError as err:
+        raise SettingsError(str(err)) from err
+    weights = (settings.w_global, settings.w_region, settings.w_caption)
+    if not all(isinstance(w, int | float) and 0.0 <= w <= 1.0 for w in weights):
+        raise SettingsError(f"weights must be numbers in [0, 1], got {weights}")
+    if not isinstance(settings.cutoff.z, int | float):
+        raise SettingsError(f"cutoff z must be a number, got {settings.cutoff.z!r}")
+    return settings
