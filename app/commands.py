@@ -18,22 +18,25 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from app.home import default_db, resolve_bundle, thumbs_dir
+from app.home import resolve_bundle, thumbs_dir
 from core.errors import KnownError
 
 
 # ----- shared -----------------------------------------------------------------------------------------
 def db_path_of(args: argparse.Namespace) -> Path:
-    return Path(args.db).expanduser() if getattr(args, "db", None) else default_db()
+    from app.legacy import default_library
+
+    return Path(args.db).expanduser() if getattr(args, "db", None) else default_library()
 
 
-def open_library(args: argparse.Namespace, must_exist: bool) -> tuple[Any, Path]:
+def open_library(args: argparse.Namespace, must_exist: bool, writable: bool = True) -> tuple[Any, Path]:
+    """The library ``--db`` names (default: the app's); ``writable`` False for commands that only read."""
     from app.library.db import open_db
 
     path = db_path_of(args)
     if must_exist and not path.is_file():
         raise KnownError(f"no library at {path}: index a folder first (`multigrain index FOLDER`)")
-    return open_db(path), path
+    return open_db(path, writable=writable), path
 
 
 def load_model(args: argparse.Namespace) -> Any:
@@ -112,7 +115,15 @@ def index(args: argparse.Namespace) -> int:
     db, db_path = open_library(args, must_exist=False)
     with _CancelOnInterrupt() as cancel:
         update = index_library(
-            db, db_path, runtime, folders, thumbs_dir(db_path), args.batch_size, _ProgressLine(), cancel
+            db,
+            db_path,
+            runtime,
+            folders,
+            thumbs_dir(db_path),
+            args.batch_size,
+            _ProgressLine(),
+            cancel,
+            follow_links=getattr(args, "follow_links", False),
         )
     report = update.report
     c = report.counts
@@ -147,7 +158,7 @@ def search(args: argparse.Namespace) -> int:
         after=args.after,
         before=args.before,
     )
-    db, db_path = open_library(args, must_exist=True)
+    db, db_path = open_library(args, must_exist=True, writable=False)
     runtime = load_model(args)
     searcher = Searcher(db, db_path, runtime)
     if searcher.index.n == 0:
@@ -210,6 +221,8 @@ def ground(args: argparse.Namespace) -> int:
 # ----- status -----------------------------------------------------------------------------------------
 def status(args: argparse.Namespace) -> int:
     from app import vectorcache
+    from app.library import integrity
+    from app.library.index_lock import current_indexer
     from app.library.regions import BOX_SET_NAME
     from app.library.runs import last_run
     from app.settings import load_settings
@@ -232,8 +245,17 @@ def status(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"library: none yet at {path} (`multigrain index FOLDER` creates it)")
         return 0
-    db, _ = open_library(args, must_exist=True)
+    db, _ = open_library(args, must_exist=True, writable=False)
     print(f"library: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    health = integrity.check_library(path, db.conn)
+    if health.ok and integrity.damage_reason(path) is None:
+        backups = integrity.list_backups(path)
+        latest = f", newest backup {backups[0].name}" if backups else ", no backup yet"
+        print(f"integrity: sound (quick_check, {health.seconds:.1f} s){latest}")
+    else:
+        reason = health.problems[0] if health.problems else integrity.damage_reason(path)
+        print(f"integrity: DAMAGED ({reason}); nothing is written to it until `multigrain recover`")
+        return 1  # its counts cannot be trusted, nor perhaps read
     counts = dict(db.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
     print(
         f"photos: {counts.get('ok', 0)} indexed, {counts.get('error', 0)} unreadable, "
@@ -257,6 +279,9 @@ def status(args: argparse.Namespace) -> int:
         else:
             counts = f"{run.total} files, {run.encoded} encoded, {run.failed} failed"
             print(f"last index run: {when}, {run.status}, {counts}")
+    indexing = current_indexer(path)
+    if indexing is not None:
+        print(f"indexing now: {indexing.describe()}")
     if identity:
         fresh = vectorcache.find_fresh(db, path, identity, BOX_SET_NAME)
         if fresh is None:

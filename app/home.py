@@ -55,16 +55,8 @@ def library_dir() -> Path:
 
 
 def default_db() -> Path:
-    """The default library's database; one left in the data folder by an older version is moved here."""
-    db = library_dir() / "library.db"
-    legacy = data_dir() / "library.db"
-    if not db.exists() and legacy.exists():
-        from app.library.db import relocate
-        from app.vectorcache import remove_all
-
-        relocate(legacy, db)
-        remove_all(legacy)  # a cache: rebuilt beside the new location on first use
-    return db
+    """The default library's database (``app.legacy`` moves one an older version left elsewhere)."""
+    return library_dir() / "library.db"
 
 
 def thumbs_dir(db_path: str | Path) -> Path:

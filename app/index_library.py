@@ -2,7 +2,8 @@
 
 Every front end calls ``index_library``: the CLI's ``index``, the window's indexer, ``tune-search`` and
 the demo. A run that was cancelled still embeds the captions of what it encoded and refreshes the
-cache, so the batches done so far are searchable at once.
+cache, so the batches done so far are searchable at once. A run that changed the library ends with a
+backup (``integrity.backup``: a quick check, then SQLite's online backup; the newest few are kept).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.library import store
 from app.library.captions import CaptionReport, TextEncoder, index_captions
 from app.library.encoder import ImageEncoder
 from app.library.indexer import Indexer, IndexReport, Progress
+from app.library.integrity import backup, list_backups
 from app.library.regions import BOX_SET_NAME
 
 
@@ -32,6 +34,7 @@ class LibraryUpdate:
     report: IndexReport
     captions: CaptionReport
     cache: vectorcache.CacheInfo  # the refreshed vector cache (``cache.n`` photos searchable)
+    backup: Path | None  # the backup this run made (None: nothing changed)
 
 
 def index_library(
@@ -43,10 +46,17 @@ def index_library(
     batch_size: int = 16,
     progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    follow_links: bool = False,
 ) -> LibraryUpdate:
-    """Index ``folders`` (None: every folder of the library) with ``runtime`` and make them searchable."""
+    """Index ``folders`` (None: every folder of the library) with ``runtime`` and make them searchable.
+    ``follow_links``: follow symbolic links that leave the folders (``scan``)."""
     indexer = Indexer(db, runtime, thumbs, batch_size=batch_size)
-    report = indexer.index(folders, progress, cancel)
+    report = indexer.index(folders, progress, cancel, follow_links=follow_links)
     captions = index_captions(db, runtime, since=store.run_started_at(db, report.run_id))
     cache = vectorcache.build(db, db_path, runtime.identity, BOX_SET_NAME)
-    return LibraryUpdate(report, captions, cache)
+    counts = report.counts
+    changed = counts.total != counts.unchanged or counts.removed or captions.updated or captions.removed
+    saved = None
+    if changed or not list_backups(Path(db_path)):
+        saved = backup(db.conn, Path(db_path))
+    return LibraryUpdate(report, captions, cache, saved)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mmap
+import os
 import shutil
 import tempfile
 import time
@@ -63,7 +64,14 @@ class CacheInfo:
 
 
 def cache_root(db_path: str | Path) -> Path:
-    return Path(str(db_path) + ".vcache")
+    """``<db>.vcache`` beside the library; for a library in a folder this process cannot write (a
+    read-only disk), a folder of its own under the app's data folder, named by the library's path."""
+    if os.access(Path(db_path).parent, os.W_OK):
+        return Path(str(db_path) + ".vcache")
+    from app.home import data_dir
+
+    key = hashlib.sha256(str(Path(db_path).resolve()).encode()).hexdigest()[:16]
+    return data_dir() / "read-only-caches" / f"{Path(db_path).stem}-{key}.vcache"
 
 
 def identity_dir(db_path: str | Path, identity: str) -> Path:

@@ -126,6 +126,11 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="index folders of photos into the library (incremental)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders to index (added to the library)")
     p.add_argument("--batch-size", type=int, default=16, help="photos encoded per batch")
+    p.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="follow symbolic links that lead out of the folders (by default: reported, not followed)",
+    )
     library_args(p)
     p.set_defaults(handler="app.commands:index")
 
@@ -228,12 +233,27 @@ def _gui_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler="app.gui.launch:run")
 
 
+def _health_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="check the library database for damage (SQLite's own checks)")
+    p.add_argument("--db", help="library database (default: the app's library)")
+    p.add_argument("--full", action="store_true", help="integrity_check (slower) instead of quick_check")
+    p.set_defaults(handler="app.health:check")
+
+    p = sub.add_parser(
+        "recover", help="rebuild a damaged library from its last good backup and what can still be read"
+    )
+    p.add_argument("--db", help="library database (default: the app's library)")
+    p.add_argument("--bundle", help="model bundle to re-index with (default: the demo bundle)")
+    p.set_defaults(handler="app.health:recover")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="multigrain", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _engine_commands(sub)
     _export_commands(sub)
     _app_commands(sub)
+    _health_commands(sub)
     _gui_commands(sub)
     return parser
 

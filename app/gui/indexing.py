@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
@@ -24,9 +25,12 @@ from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
 from app.library import store
-from app.library.db import open_db
+from app.library.db import known_sqlite_errors, open_db
 from app.library.errors import is_io_error
 from app.library.indexer import IndexReport, Progress
+from app.library.integrity import check_library, damaged_error
+
+T = TypeVar("T")
 
 
 class State(Enum):
@@ -120,7 +124,9 @@ class IndexController(QObject):
 
     # ----- GUI thread -------------------------------------------------------------------------------
     def refresh_folders(self) -> None:
-        run_task(self._statuses, self.folders.emit, self.failed.emit, pool=self._pool, context=self)
+        run_task(
+            self._guarded(self._statuses), self.folders.emit, self.failed.emit, pool=self._pool, context=self
+        )
 
     def index(self, folders: Sequence[str] | None = None) -> None:
         """Index ``folders`` (added to the library if new) or, with None, every folder of the library.
@@ -138,7 +144,18 @@ class IndexController(QObject):
         self._set_state(State.RUNNING)
         chosen = sorted(wanted) if folders is not None else None
         self._job = chosen
-        run_task(lambda: self._run(chosen), self._on_done, self._on_failed, pool=self._pool, context=self)
+        run_task(
+            self._guarded(lambda: self._run(chosen)),
+            self._on_done,
+            self._on_failed,
+            pool=self._pool,
+            context=self,
+        )
+
+    def check_health(self) -> None:
+        """SQLite's quick check of the library, in the background (a second or more on a large library
+        whose file is not in memory: see ``integrity``); damage arrives as ``failed``, in words."""
+        run_task(self._guarded(self._check), lambda _: None, self.failed.emit, pool=self._pool, context=self)
 
     def retry_lost(self) -> None:
         """Redo the run that lost the database, once (the window calls it after the engine reopened)."""
@@ -151,7 +168,11 @@ class IndexController(QObject):
         """Forget folders and their photos (the files are not touched)."""
         paths = list(folders)
         run_task(
-            lambda: self._remove(paths), self._on_removed, self.failed.emit, pool=self._pool, context=self
+            self._guarded(lambda: self._remove(paths)),
+            self._on_removed,
+            self.failed.emit,
+            pool=self._pool,
+            context=self,
         )
 
     def pause(self) -> None:
@@ -206,12 +227,32 @@ class IndexController(QObject):
             self.index(sorted(queued) if queued else None)
 
     # ----- worker thread ----------------------------------------------------------------------------
+    def _guarded(self, work: Callable[[], T]) -> Callable[[], T]:
+        """``work`` with SQLite's environment failures in words (a damaged page marks the library)."""
+
+        def guarded() -> T:
+            with known_sqlite_errors(self.db_path):
+                return work()
+
+        return guarded
+
     def _statuses(self) -> list[FolderStatus]:
         db = open_db(self.db_path)
         try:
             return folder_statuses(db, self.holder.identity() or "")
         finally:
             db.close()
+
+    def _check(self) -> None:
+        if not self.db_path.is_file():
+            return
+        db = open_db(self.db_path, writable=False)
+        try:
+            report = check_library(self.db_path, db.conn)
+        finally:
+            db.close()
+        if not report.ok:
+            raise damaged_error(self.db_path, report.problems[0])
 
     def _on_progress(self, progress: Progress) -> None:
         self.last_progress = progress

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from app.gui.bundles import ModelHolder
     from app.gui.main_window import MainWindow
     from app.gui.settings import QT_APP_NAME, Prefs
-    from app.home import default_db
+    from app.legacy import default_library
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     style.apply(app)  # type: ignore[arg-type]
     prefs = Prefs()
     bundle = _bundle(args, prefs.bundle)
-    db_path = Path(args.db).expanduser() if getattr(args, "db", None) else default_db()
+    db_path = Path(args.db).expanduser() if getattr(args, "db", None) else default_library()
     window = MainWindow(db_path, ModelHolder(bundle), prefs)
     _report_bugs_in(window)
     window.show()

@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self._restore()
         self.engine.load()
         self.indexer.refresh_folders()
+        self.indexer.check_health()
 
     # ----- building --------------------------------------------------------------------------------
     def _build(self) -> None:

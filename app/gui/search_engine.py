@@ -28,7 +28,7 @@ from PySide6.QtCore import QObject, Signal
 from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
-from app.library.db import open_db
+from app.library.db import known_sqlite_errors, open_db
 from app.library.errors import is_io_error
 from app.library.regions import BOXES
 from app.library.thumbs import thumb_path
@@ -130,7 +130,7 @@ class _Worker:
         runtime = self.holder.get()
         if self.searcher is None or self.model_version != self.holder.version:
             if self.db is None:
-                self.db = open_db(self.db_path)
+                self.db = open_db(self.db_path, writable=False)
             self.searcher = Searcher(self.db, self.db_path, runtime)
             self.base_settings = self.searcher.settings
             self.model_version = self.holder.version
@@ -161,12 +161,14 @@ class _Worker:
         """``work()``; after SQLite's "disk I/O error" (its files changed under the connection), close
         the connection and try once more on a fresh one (``app.library.db.DatabaseIOError``)."""
         try:
-            return work()
+            with known_sqlite_errors(self.db_path):  # and a damaged page in words (``integrity``)
+                return work()
         except Exception as err:
             if not is_io_error(err):
                 raise
             self.close()
-            return work()
+            with known_sqlite_errors(self.db_path):
+                return work()
 
 
 class SearchEngine(QObject):
@@ -236,7 +238,7 @@ class SearchEngine(QObject):
 
     def fetch_page(self, generation: int, start: int) -> None:
         run_task(
-            lambda: self._page(generation, start),
+            lambda: self._worker.reopening(lambda: self._page(generation, start)),
             self._on_page,
             lambda err: self.failed.emit(generation, err),
             pool=self._pool,

@@ -20,7 +20,8 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from app.library.errors import DatabaseBusyError, DatabaseIOError, LibraryError
-from app.library.migrations import migrate
+from app.library.integrity import damaged_error, mark_damaged, refuse_if_damaged
+from app.library.migrations import SCHEMA_VERSION, migrate, user_version
 
 BUSY_TIMEOUT_S = 10.0  # another process (the GUI and a CLI run) may hold the write lock this long
 
@@ -48,7 +49,10 @@ def known_sqlite_errors(path: str | Path) -> Iterator[None]:
             raise LibraryError(f"{path}: cannot write the library database ({text})") from err
         raise
     except sqlite3.DatabaseError as err:
-        # "file is not a database", "database disk image is malformed"
+        if "malformed" in str(err):  # a damaged page: stop writing until `multigrain recover`
+            mark_damaged(Path(path), str(err))
+            raise damaged_error(Path(path), str(err)) from err
+        # "file is not a database"
         raise LibraryError(f"{path}: not a Multigrain library, or a damaged one ({err})") from err
 
 
@@ -58,23 +62,51 @@ def connect(path: str | Path) -> Database:
     with known_sqlite_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S)
-        conn.text_factory = _decode_text
-        db = Database(conn, execute_plugins=False)
-        # WAL: readers (the GUI's search) never block the indexer's batch commits, and a killed writer
-        # leaves the last committed batch intact. NORMAL sync is durable against a crashed or killed
-        # process; only a power cut can lose the latest commits, which a re-index redoes.
-        db.enable_wal()
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA foreign_keys = ON")
+        try:
+            conn.text_factory = _decode_text
+            db = Database(conn, execute_plugins=False)
+            # WAL: readers (the GUI's search) never block the indexer's batch commits, and a killed
+            # writer leaves the last committed batch intact. NORMAL sync is durable against a crashed
+            # or killed process; only a power cut can lose the latest commits, which a re-index redoes.
+            db.enable_wal()
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()  # an open handle would hold the file (and its disk) after the error
+            raise
     return db
 
 
-def open_db(path: str | Path) -> Database:
+def connect_read_only(path: Path) -> Database:
+    """A connection to a library in a folder this process cannot write (a read-only mount, a backup
+    disk): ``immutable`` tells SQLite that nobody writes it, so it needs no -shm or lock files there."""
+    with known_sqlite_errors(path):
+        conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True, timeout=BUSY_TIMEOUT_S)
+        conn.text_factory = _decode_text
+        db = Database(conn, execute_plugins=False)
+        version = user_version(db)
+    if version != SCHEMA_VERSION:
+        db.close()
+        raise LibraryError(
+            f"{path}: this library is on a read-only disk and in another format (schema {version}; this "
+            f"app reads {SCHEMA_VERSION}); copy it somewhere writable to open it"
+        )
+    return db
+
+
+def open_db(path: str | Path, writable: bool = True, check_damage: bool = True) -> Database:
     """Open (creating if needed) the library at ``path`` and migrate it to this app's schema.
 
     Raises ``DatabaseTooNewError`` for a database from a newer app, ``LibraryError`` for a file that is
     not a library, and backs the file up before migrating an existing database (see ``migrations``).
+    ``writable``: False for work that only reads (search, status), which may then use a library marked
+    damaged (see ``integrity``) or one on a read-only disk; True refuses a damaged library.
     """
+    path = Path(path)
+    if writable and check_damage:
+        refuse_if_damaged(path)
+    if not writable and path.is_file() and not os.access(path.parent, os.W_OK):
+        return connect_read_only(path)
     db = connect(path)
     try:
         with known_sqlite_errors(path):

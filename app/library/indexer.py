@@ -39,8 +39,9 @@ from app.library.db import folder_prefix
 from app.library.decode import decode_image
 from app.library.encoder import ImageEncoder
 from app.library.hashing import content_hash
+from app.library.index_lock import index_lock
 from app.library.regions import BOX_SET_NAME, boxes_for
-from app.library.scan import ScanProblem, ScanResult, scan_folders
+from app.library.scan import ScanProblem, ScanResult, library_spelling, scan_folders
 from app.library.thumbs import THUMB_SIZE, prune_thumbnails, save_thumbnail
 from core.errors import KnownError
 
@@ -123,6 +124,7 @@ class Indexer:
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         retry_errors: bool = False,
+        follow_links: bool = False,
     ) -> IndexReport:
         """Index ``folders`` (added to the library if new; None: every folder of the library).
 
@@ -130,14 +132,28 @@ class Indexer:
         batches; ``retry_errors`` reads again files that failed before even if they did not change.
         Returns the run's report; raises a ``KnownError`` for failures that concern every photo.
         """
+        db_file = store.database_file(self.db)
+        with index_lock(db_file) if db_file else contextlib.nullcontext():
+            return self._locked_index(folders, progress, cancel, retry_errors, follow_links)
+
+    def _locked_index(
+        self,
+        folders: Sequence[str | Path] | None,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        retry_errors: bool,
+        follow_links: bool,
+    ) -> IndexReport:
+        library = store.list_folders(self.db)
         if folders is None:
-            folders = [folder.path for folder in store.list_folders(self.db)]
-        roots = [os.path.abspath(os.fspath(folder)) for folder in folders]
+            folders = [folder.path for folder in library]
+        known = {os.path.realpath(folder.path): folder.path for folder in library}
+        roots = [library_spelling(os.path.abspath(os.fspath(folder)), known) for folder in folders]
         folder_ids = {root: store.add_folder(self.db, root) for root in roots}
         run_id = store.start_run(self.db, self.model)
         report = IndexReport(run_id, "failed", store.RunCounts())
         try:
-            self._run(report, roots, folder_ids, progress, cancel, retry_errors)
+            self._run(report, roots, folder_ids, progress, cancel, retry_errors, follow_links)
         except BaseException:
             # The failed run is still recorded; a database error here must not hide the first one.
             with contextlib.suppress(sqlite3.Error):
@@ -154,8 +170,9 @@ class Indexer:
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
         retry_errors: bool,
+        follow_links: bool,
     ) -> None:
-        scan = scan_folders(roots, cancel)
+        scan = scan_folders(roots, cancel, follow_links)
         report.problems, report.missing_folders = scan.problems, scan.missing_roots
         if scan.cancelled:  # an incomplete scan says nothing about which files are gone
             report.status = "cancelled"

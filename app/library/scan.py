@@ -2,7 +2,9 @@
 
 A depth-first walk with ``os.scandir`` (one ``stat`` per file, cached on the entry), in name order so
 runs are reproducible. Hidden files and folders (a leading dot; the hidden attribute on Windows) are
-skipped. Symbolic links are followed, and every folder is entered at most once, keyed by
+skipped. Symbolic links are followed only while they stay inside the folders being indexed (a link to
+``/`` in a photo folder once listed 13,611 system files); ``follow_links`` lifts that boundary. Every
+folder is entered at most once, keyed by
 ``(st_dev, st_ino)``: a link back to an ancestor (a loop) or a second link to a folder already walked is
 skipped instead of recursing forever or listing photos twice. Linked folders are walked after all the
 real ones, so a folder inside the library is listed under its real path, not under a link to it.
@@ -98,10 +100,33 @@ def _link_problem(err: OSError, entry: os.DirEntry[str]) -> str:
     return f"cannot read the file: {err.strerror or err}"
 
 
+def _inside(real: str, folders: Sequence[str]) -> bool:
+    return any(real == f or real.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+
+def library_spelling(root: str, known: dict[str, str]) -> str:
+    """``root`` (absolute) as the library spells it, when it is another name, through a symbolic link,
+    for a folder the library holds (``known``: real path -> the folder as stored), or for one inside
+    or around such a folder; else ``root`` itself. So an alias of a folder is never indexed twice."""
+    real = os.path.realpath(root)
+    if real in known:
+        return known[real]
+    for known_real, spelled in known.items():
+        if _inside(real, [known_real]):  # inside a known folder: under its stored name
+            return os.path.join(spelled, os.path.relpath(real, known_real))
+    if real != root and any(_inside(known_real, [real]) for known_real in known):
+        return real  # around a known folder, through a link: its photos under their real paths
+    return root
+
+
 class _Walk:
-    def __init__(self, result: ScanResult, cancel: threading.Event | None) -> None:
+    def __init__(
+        self, result: ScanResult, cancel: threading.Event | None, roots: Sequence[str], follow_links: bool
+    ) -> None:
         self.result = result
         self.cancel = cancel
+        self.real_roots = [os.path.realpath(r) for r in roots]
+        self.follow_links = follow_links
         self.visited: set[tuple[int, int]] = set()
         self.linked: list[tuple[str, str]] = []  # (linked folder, root), walked after the real folders
 
@@ -137,6 +162,21 @@ class _Walk:
                 return
             stack.extend(reversed(self.directory(stack.pop(), root)))
 
+    def _leaves_the_folders(self, entry: os.DirEntry[str], root: str) -> bool:
+        """A symbolic link whose target lies outside the folders being indexed (reported, not followed,
+        unless ``follow_links``)."""
+        if self.follow_links or not entry.is_symlink():
+            return False
+        target = os.path.realpath(entry.path)
+        if _inside(target, self.real_roots) or not os.path.exists(target):
+            return False  # a broken link is reported by the walk itself
+        message = (
+            f"symbolic link to {target}, outside the folders being indexed: not followed "
+            "(`multigrain index --follow-links` follows links)"
+        )
+        self.result.problems.append(ScanProblem(entry.path, root, message, False))
+        return True
+
     def directory(self, path: str, root: str) -> list[str]:
         """Scan one folder: record its photo files, return its subfolders to walk (in name order)."""
         try:
@@ -150,7 +190,7 @@ class _Walk:
             return []
         subdirs = []
         for entry in entries:
-            if _is_hidden(entry):
+            if _is_hidden(entry) or self._leaves_the_folders(entry, root):
                 continue
             try:
                 st = entry.stat()  # follows links
@@ -177,9 +217,12 @@ class _Walk:
         return subdirs
 
 
-def scan_folders(roots: Sequence[str], cancel: threading.Event | None = None) -> ScanResult:
+def scan_folders(
+    roots: Sequence[str], cancel: threading.Event | None = None, follow_links: bool = False
+) -> ScanResult:
     """Walk each root (absolute paths) and collect photo files and problems; a file reachable from two
-    roots (nested roots, or links) is listed once, under the first."""
+    roots (nested roots, or links) is listed once, under the first. Links out of the roots are
+    followed only with ``follow_links``."""
     result = ScanResult()
-    _Walk(result, cancel).roots(roots)
+    _Walk(result, cancel, roots, follow_links).roots(roots)
     return result

@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sqlite_utils import Database
@@ -317,3 +318,9 @@ def finish_run(db: Database, run_id: int, status: str, counts: RunCounts) -> Non
 def run_started_at(db: Database, run_id: int) -> float:
     """When index run ``run_id`` started (unix seconds)."""
     return float(db.execute("SELECT started_at FROM index_runs WHERE id = ?", [run_id]).fetchone()[0])
+
+
+def database_file(db: Database) -> Path | None:
+    """The file of the connection's main database (None: an in-memory one)."""
+    name = db.execute("PRAGMA database_list").fetchone()[2]
+    return Path(name) if name else None

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QFileDialog, QFileSystemModel
 from app.gui.file_dialogs import safe_dialog
 from app.gui.main_window import MainWindow
 from app.home import data_dir, default_db
+from app.legacy import default_library
 
 REPO = Path(__file__).resolve().parents[3]
 TIMEOUT = 20_000
@@ -97,13 +98,13 @@ def test_an_older_librarys_database_moves_into_its_folder(hermetic: Path) -> Non
     db.execute("INSERT INTO folders (path, added_at) VALUES ('/photos', 1.0)")
     db.conn.commit()  # committed into the WAL, not yet checkpointed: the move must carry it
     db.close()
-    moved = default_db()
+    moved = default_library()
     assert moved == data_dir() / ".library" / "library.db" and moved.is_file()
     assert not legacy.exists() and legacy.with_name("library.db.moved").is_file()
     db = open_db(moved)
     assert db.execute("SELECT path FROM folders").fetchall() == [("/photos",)]
     db.close()
-    assert default_db() == moved  # moved once
+    assert default_library() == moved  # moved once
 
 
 def test_browsing_with_the_apps_dialogs_keeps_the_windows_locks(
@@ -255,3 +256,30 @@ def test_a_disk_io_error_in_a_search_reopens_and_answers(
         window.search.query.setText("red car")
     assert window.model.rowCount() == 12 and len(calls) == 2
     assert window.engine._worker.db is not first_connection
+
+
+def test_a_damaged_library_is_reported_on_start_and_not_written(
+    qtbot,
+    make_window: Callable[..., MainWindow],
+    indexed: Path,
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.library.integrity import LibraryDamagedError
+
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    with open(db_path, "r+b") as file:  # garbage over pages 2-4, as a failing disk would leave them
+        file.seek(2 * 4096)
+        file.write(bytes(range(256)) * 48)
+    shown: list[BaseException] = []
+    monkeypatch.setattr("app.gui.main_window.show_error", lambda _parent, err, *_: shown.append(err))
+    window = make_window()
+    qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT)
+    assert isinstance(shown[0], LibraryDamagedError) and "multigrain recover" in str(shown[0])
+    before = db_path.read_bytes()
+    window.indexer.index(None)
+    qtbot.waitUntil(lambda: len(shown) >= 2, timeout=TIMEOUT)
+    assert isinstance(shown[1], LibraryDamagedError)
+    assert db_path.read_bytes() == before
