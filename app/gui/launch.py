@@ -56,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
         )
         return demo.run_demo(options)
 
+    from app.gui.platform_check import missing_libraries_message, missing_xcb_libraries, uses_xcb
+
+    missing = missing_xcb_libraries() if uses_xcb() else []
+    if missing:  # Qt would abort the process; say what to install instead
+        print(missing_libraries_message(missing), file=sys.stderr)
+        return 2
+
     from PySide6.QtWidgets import QApplication
 
     from app.gui import style
