@@ -8,6 +8,7 @@ Arguments are declared in ``cli/main.py``. Known problems (no bundle, a damaged 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -141,6 +142,36 @@ def index(args: argparse.Namespace) -> int:
     if report.status == "cancelled":
         print("cancelled: the batches done so far are saved; run the same command again to continue")
         return 130
+    return 0
+
+
+def forget(args: argparse.Namespace) -> int:
+    """Remove folders and their photos from the library (the files stay where they are)."""
+    from app.index_library import forget_folders
+    from app.library import store
+    from app.library.scan import library_spelling
+    from export.bundle import read_manifest
+
+    db, db_path = open_library(args, must_exist=True)
+    try:
+        stored = [f.path for f in store.list_folders(db)]
+        known = {os.path.realpath(f): f for f in stored}
+        chosen = []
+        for path in args.folders:
+            absolute = os.path.abspath(os.path.expanduser(path))
+            spelled = absolute if absolute in stored else library_spelling(absolute, known)
+            if spelled not in stored:
+                listing = ", ".join(shown(f) for f in stored) or "none"
+                raise KnownError(f"{shown(absolute)} is not a folder of the library (its folders: {listing})")
+            chosen.append(spelled)
+        identity = None
+        with contextlib.suppress(KnownError):  # no model: the vectors go, the cache is rebuilt later
+            identity = str(read_manifest(resolve_bundle(getattr(args, "bundle", None)))["identity"])
+        forget_folders(db, db_path, identity, chosen)
+    finally:
+        db.close()
+    for folder in chosen:
+        print(f"forgot {shown(folder)} and its photos (the files are untouched)")
     return 0
 
 

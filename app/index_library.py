@@ -1,4 +1,5 @@
-"""The one index use case: scan and encode photos, then their captions, then refresh the vector cache.
+"""The one index use case: scan and encode photos, then their captions, then refresh the vector cache;
+and its inverse, forgetting folders (``forget_folders``).
 
 Every front end calls ``index_library``: the CLI's ``index``, the window's indexer, ``tune-search`` and
 the demo. A run that was cancelled still embeds the captions of what it encoded and refreshes the
@@ -60,3 +61,14 @@ def index_library(
     if changed or not list_backups(Path(db_path)):
         saved = backup(db.conn, Path(db_path))
     return LibraryUpdate(report, captions, cache, saved)
+
+
+def forget_folders(db: Database, db_path: str | Path, identity: str | None, folders: Sequence[str]) -> None:
+    """Remove ``folders`` (as the library spells them) and their photos from the library (the files are
+    not touched) and refresh the vector cache of ``identity``, so no search shows them again."""
+    with db.atomic():
+        for folder in folders:
+            store.remove_folder(db, folder)
+        store.prune_vectors(db)
+    if identity:
+        vectorcache.build(db, db_path, identity, BOX_SET_NAME)

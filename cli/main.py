@@ -134,6 +134,11 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     library_args(p)
     p.set_defaults(handler="app.commands:index")
 
+    p = sub.add_parser("forget", help="remove folders and their photos from the library (files untouched)")
+    p.add_argument("folders", nargs="+", metavar="FOLDER", help="folders of the library to forget")
+    library_args(p)
+    p.set_defaults(handler="app.commands:forget")
+
     p = sub.add_parser("search", help="search the library by text, example image, or both")
     p.add_argument(
         "query",

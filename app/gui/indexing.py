@@ -24,7 +24,6 @@ from PySide6.QtCore import QObject, Signal
 from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
-from app.library import store
 from app.library.db import known_sqlite_errors, open_db
 from app.library.errors import is_io_error
 from app.library.indexer import IndexReport, Progress
@@ -283,17 +282,12 @@ class IndexController(QObject):
             db.close()
 
     def _remove(self, folders: list[str]) -> IndexOutcome:
-        from app import vectorcache
-        from app.library.regions import BOX_SET_NAME
+        from app.index_library import forget_folders
 
         db = open_db(self.db_path)
         try:
-            with db.atomic():
-                for folder in folders:
-                    store.remove_folder(db, folder)
             identity = self.holder.identity() or ""
-            if identity:
-                vectorcache.build(db, self.db_path, identity, BOX_SET_NAME)
+            forget_folders(db, self.db_path, identity, folders)
             return IndexOutcome(None, folder_statuses(db, identity))
         finally:
             db.close()

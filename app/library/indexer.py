@@ -193,6 +193,10 @@ class Indexer:
         finished = self._pipeline(todo, report, progress, cancel)
         if finished:
             with self.db.atomic():
+                # A renamed or moved folder: its old name is gone and its photos were found again.
+                gone = [f.path for f in store.list_folders(self.db) if not os.path.isdir(f.path)]
+                moved = store.drop_moved_photos(self.db, gone)
+                report.counts = replace(report.counts, removed=report.counts.removed + moved)
                 store.prune_vectors(self.db)
             prune_thumbnails(self.thumbs_dir, store.known_hashes(self.db))
         report.status = "done" if finished else "cancelled"

@@ -102,6 +102,31 @@ def remove_folder(db: Database, path: str) -> None:
     db.execute("DELETE FROM folders WHERE path = CAST(? AS TEXT)", [bind_path(path)])
 
 
+def drop_moved_photos(db: Database, missing_folders: Sequence[str]) -> int:
+    """Forget the photos of folders that are gone from disk whose content was found again elsewhere in
+    the library (the folder was renamed or moved), then those folders if nothing else is left in them;
+    a photo of a gone folder found nowhere else is kept (an unplugged drive). Returns photos dropped."""
+    if not missing_folders:
+        return 0
+    marks = ",".join("CAST(? AS TEXT)" for _ in missing_folders)
+    params = [bind_path(f) for f in missing_folders]
+    gone_ids = f"SELECT id FROM folders WHERE path IN ({marks})"
+    cursor = db.execute(
+        f"""
+        DELETE FROM photos WHERE folder_id IN ({gone_ids}) AND content_hash IN (
+            SELECT content_hash FROM photos
+            WHERE status = 'ok' AND content_hash IS NOT NULL AND folder_id NOT IN ({gone_ids})
+        )
+        """,
+        params + params,
+    )
+    dropped = cursor.rowcount
+    db.execute(
+        f"DELETE FROM folders WHERE path IN ({marks}) AND id NOT IN (SELECT folder_id FROM photos)", params
+    )
+    return dropped
+
+
 # ----- photos ---------------------------------------------------------------------------------------
 def photo_states(db: Database, folder: str, model: str, box_set: str) -> dict[str, PhotoState]:
     """Known photos whose path lies inside ``folder``, by path."""
