@@ -5,7 +5,8 @@ stretches, so they are fractions of the upright photo too, and the box comes bac
 default the box is refined by a second pass in a window around the first (``core.zoom``). Two
 numbers come with it: ``score``, the cosine of the text with the region embedding of the predicted
 box (the same measure search uses for regions), and ``confidence``, the ITM head's 'match' logit for
-the text with the fusion layers restricted to the box's patches (X-VLM's region ITM).
+the text with the box as X-VLM scores a region: the concept [CLS] (the mean of the in-box patches)
+first, and the fusion layers restricted to the box's patches.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from PIL import Image
 from app.library.decode import decode_image
 from core.errors import KnownError
 from core.zoom import Zoom, box_from_window, zoom_window
-from export.regions import boxes_to_patch_mask
+from export.regions import boxes_to_patch_mask, pool_concept_tokens
 
 DEFAULT_ZOOM = Zoom()
 
@@ -73,10 +74,15 @@ def ground_image(
     cx, cy, w, h = (float(v) for v in predicted)
     x, y = max(0.0, cx - w / 2), max(0.0, cy - h / 2)
     w, h = min(w, 1.0 - x), min(h, 1.0 - y)
-    region = runtime.encode_regions(tokens, np.array([[[x, y, w, h]]], np.float32))[0, 0]
+    # One float64 box for both masks: in float32 an edge exactly on a patch border (0.1 of 160 px)
+    # rounds past it, and the region embedding would gain a column the ITM mask lacks.
+    fraction = np.array([[x, y, w, h]], np.float64)
+    region = runtime.encode_regions(tokens, fraction[None])[0, 0]
     size, stride = runtime.image_size, int(runtime.manifest["token_grid"]["patch_stride"])
-    patches = boxes_to_patch_mask(np.array([[x, y, w, h]]) * size, size, stride)
-    itm = runtime.itm_scores(hidden, mask, tokens, image_mask=patches)
+    patches = boxes_to_patch_mask(fraction * size, size, stride)
+    # X-VLM's region ITM: the concept [CLS] (mean of the in-box patches) leads the tokens, and the
+    # fusion layers see only the box's patches.
+    itm = runtime.itm_scores(hidden, mask, pool_concept_tokens(tokens, patches), image_mask=patches)
     width, height = image.size
     box = (
         round(x * width),

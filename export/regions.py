@@ -44,3 +44,14 @@ def normalised_boxes_to_patch_masks(boxes: np.ndarray, image_size: int, stride: 
     """
     pixels = np.asarray(boxes, dtype=np.float64) * image_size
     return boxes_to_patch_mask(pixels, image_size, stride)[..., 1:].astype(np.float32)
+
+
+def pool_concept_tokens(tokens: np.ndarray, patch_mask: np.ndarray) -> np.ndarray:
+    """Tokens (N, 1 + L, C) with token 0 replaced by the mean of the patches ``patch_mask`` (N, 1 + L)
+    selects: X-VLM's concept [CLS], as ``engine.model.concepts.pool_concepts`` computes it. With the
+    same mask as the fusion layers' image mask, this is the region ITM's input exactly."""
+    tokens = np.asarray(tokens)
+    weights = np.asarray(patch_mask)[:, 1:, None].astype(np.float64)
+    patches = tokens[:, 1:].astype(np.float64)
+    cls = (patches * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+    return np.concatenate([cls[:, None, :].astype(tokens.dtype), tokens[:, 1:]], axis=1)

@@ -30,15 +30,19 @@ class CoarseBoxRuntime:
     def encode_images(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
         self.encoded_sizes += [image.size for image in images]
         grey = [i.convert("L").resize((SIZE, SIZE), Image.Resampling.BICUBIC) for i in images]
-        bright = [np.asarray(g) > 127 for g in grey]
-        return np.zeros((len(images), 4), np.float32), np.stack(bright)
+        bright = np.stack([np.asarray(g) > 127 for g in grey]).astype(np.float32)
+        # As the model's tokens: a [CLS] row, then one row per 16 px patch holding its pixels.
+        patches = bright.reshape(-1, 4, 16, 4, 16).transpose(0, 1, 3, 2, 4).reshape(-1, 16, 256)
+        tokens = np.concatenate([np.zeros((len(images), 1, 256), np.float32), patches], axis=1)
+        return np.zeros((len(images), 4), np.float32), tokens
 
     def encode_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         embeds = np.tile(np.array([1.0, 0, 0, 0], np.float32), (len(texts), 1))
         return embeds, np.zeros((len(texts), 3, 4), np.float32), np.ones((len(texts), 3), np.int64)
 
     def predict_boxes(self, hidden: np.ndarray, mask: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        return np.array([coarse_box(t, grid=4) for t in tokens], np.float32)
+        pixels = tokens[:, 1:].reshape(-1, 4, 4, 16, 16).transpose(0, 1, 3, 2, 4).reshape(-1, SIZE, SIZE)
+        return np.array([coarse_box(p > 0.5, grid=4) for p in pixels], np.float32)
 
     def encode_regions(self, tokens: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         return np.tile(np.array([1.0, 0, 0, 0], np.float32), (*boxes.shape[:2], 1))
@@ -82,3 +86,56 @@ def test_grounding_needs_a_box_head_and_some_text() -> None:
     runtime.has_box_head = False
     with pytest.raises(KnownError, match="no box head"):
         ground_image(runtime, square_photo(32, 32, (0, 0, 8, 8)), "a square")
+
+
+class RecordingRuntime(CoarseBoxRuntime):
+    """Records what the region embedding and the ITM head are given; tokens are numbered patches."""
+
+    def __init__(self, box: tuple[float, float, float, float]) -> None:
+        super().__init__()
+        self.box, self.region_boxes, self.itm_inputs = box, [], []
+
+    def encode_images(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        tokens = np.arange(len(images) * 17 * 2, dtype=np.float32).reshape(len(images), 17, 2)
+        return np.zeros((len(images), 4), np.float32), tokens
+
+    def predict_boxes(self, hidden: np.ndarray, mask: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        x, y, w, h = self.box
+        return np.array([[x + w / 2, y + h / 2, w, h]] * len(tokens), np.float64)
+
+    def encode_regions(self, tokens: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        self.region_boxes.append(boxes)
+        return super().encode_regions(tokens, boxes)
+
+    def itm_scores(self, hidden, mask, tokens, image_mask=None) -> np.ndarray:
+        self.itm_inputs.append((tokens, image_mask))
+        return super().itm_scores(hidden, mask, tokens, image_mask)
+
+
+def test_region_itm_leads_with_the_mean_of_the_in_box_patches() -> None:
+    runtime = RecordingRuntime((0.5, 0.5, 0.5, 0.5))  # the bottom-right 2 x 2 patches of the 4 x 4 grid
+    ground_image(runtime, square_photo(64, 64, (0, 0, 8, 8)), "the thing", zoom=None)
+    ((tokens, image_mask),) = runtime.itm_inputs
+    in_box = [1 + 4 * r + c for r in (2, 3) for c in (2, 3)]
+    assert np.flatnonzero(image_mask[0][1:]).tolist() == [i - 1 for i in in_box]
+    whole = runtime.encode_images([Image.new("RGB", (4, 4))])[1][0]
+    np.testing.assert_allclose(tokens[0, 0], whole[in_box].mean(axis=0))  # not the whole image's token
+    np.testing.assert_array_equal(tokens[0, 1:], whole[1:])
+
+
+def test_the_region_and_the_itm_mask_see_the_same_box_on_a_patch_border() -> None:
+    # 0.1 of a 160 px input is 16 px exactly: a patch border. In float32 it is 16.0000002 px, one more
+    # column for the region embedding than for the ITM mask.
+    runtime = RecordingRuntime((0.0, 0.0, 0.1, 0.1))
+    runtime.image_size = 160
+    runtime.encode_images = lambda images: (  # type: ignore[method-assign]
+        np.zeros((len(images), 4), np.float32),
+        np.zeros((len(images), 1 + 100, 2), np.float32),
+    )
+    ground_image(runtime, square_photo(160, 160, (0, 0, 8, 8)), "the thing", zoom=None)
+    from export.regions import normalised_boxes_to_patch_masks
+
+    region_mask = normalised_boxes_to_patch_masks(runtime.region_boxes[0], 160, 16)[0, 0]
+    _, itm_mask = runtime.itm_inputs[0]
+    np.testing.assert_array_equal(region_mask, itm_mask[0, 1:].astype(np.float32))
+    assert region_mask.sum() == 1  # one patch: the box ends exactly on the border

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from engine.model.concepts import boxes_to_patch_mask as torch_masks
-from export.regions import boxes_to_patch_mask, normalised_boxes_to_patch_masks
+from engine.model.concepts import pool_concepts
+from export.regions import boxes_to_patch_mask, normalised_boxes_to_patch_masks, pool_concept_tokens
 
 
 def _random_boxes(n: int, size: int, seed: int) -> np.ndarray:
@@ -36,3 +37,14 @@ def test_batched_shapes_and_normalised_boxes() -> None:
     assert masks.shape == (3, 5, 16) and masks.dtype == np.float32
     flat = torch_masks(torch.from_numpy(boxes.reshape(-1, 4) * 64), 64, 16).numpy()[:, 1:]
     np.testing.assert_array_equal(masks.reshape(15, 16), flat)
+
+
+def test_concept_tokens_equal_the_engines() -> None:
+    rng = np.random.default_rng(1)
+    tokens = rng.normal(size=(40, 1 + 16, 8)).astype(np.float32)
+    masks = boxes_to_patch_mask(_random_boxes(40, 64, seed=2), 64, 16)
+    expected = pool_concepts(torch.from_numpy(tokens), torch.from_numpy(masks)).numpy()
+    got = pool_concept_tokens(tokens, masks)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got[:, 1:], tokens[:, 1:])  # only the first token changes
