@@ -10,8 +10,9 @@ replaced before it started (and again after encoding the query), and the window 
 whose generation is not the latest, so results of an older keystroke never overwrite newer ones.
 
 Paging. A search ranks every matching photo (cheap: arrays of positions and scores) but turns only
-the first page into rows (paths, dates, thumbnails, best region: one SQL query and a few hundred
-region look-ups); the results model asks for further pages as the grid scrolls (``fetch_page``).
+the first page into rows (paths, dates, thumbnails, best region: one store query and a few hundred
+region look-ups); the results model asks for further pages as the grid scrolls (``fetch_page``). The
+ranking, its date order and the pages are search's own (``app.search.RankedPhotos``), as the CLI's.
 """
 
 from __future__ import annotations
