@@ -331,7 +331,8 @@ def run_tuning(args: argparse.Namespace) -> int:
     choice = choose_on_val(world, work, runtime, args.caption_share, log)
     test = world_library(world, "test", work, runtime, args.caption_share, log)
     sets = query_sets_of_test(world, test)
-    results, rates = measure_on_test(test, runtime, sets, configs_to_measure(choice, args.caption_share), choice)
+    configs = configs_to_measure(choice, args.caption_share)
+    results, rates = measure_on_test(test, runtime, sets, configs, choice)
     agreement = int8_agreement(test, runtime, (sets[0].texts + sets[1].texts)[:2000], choice.lam)
     shortcut = measure_shortcut(args.shortcut_split, world, work, runtime, test, choice.lam, log)
     report = {
