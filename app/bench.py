@@ -92,7 +92,7 @@ def index_rate(runtime: Any, photos: Path, work: Path) -> dict[str, float]:
     started = time.perf_counter()
     report = Indexer(db, runtime, work / "thumbs").index([photos])
     seconds = time.perf_counter() - started
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.checkpoint(db)
     db.close()
     n = report.counts.encoded
     return {"photos": n, "rate": n / seconds, "db_bytes_per_photo": db_path.stat().st_size / max(n, 1)}
@@ -147,7 +147,7 @@ def synthetic_db(path: Path, n: int, identity: str, dim: int, seed: int = 1) -> 
                     f"{2000 + i % 25}-05-01T12:00:00",
                 )
                 store.save_photo(db, record)
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.checkpoint(db)
     db.close()
 
 

@@ -203,14 +203,14 @@ def search(args: argparse.Namespace) -> int:
             "model": runtime.identity,
             "matched": response.matched,
             "considered": response.considered,
-            "cutoff": response.cutoff,
-            "timings_ms": {k: round(v, 2) for k, v in response.timings_ms.items()},
-            "results": [{**asdict(hit), "path": shown(hit.path)} for hit in response.hits],
+            "cutoff": asdict(response.cutoff),
+            "timings_ms": {k: round(v, 2) for k, v in asdict(response.timings_ms).items()},
+            "results": [_hit_json(hit) for hit in response.hits],
         }
         print(json.dumps(out, indent=1, ensure_ascii=False))
         return 0
     cut = response.cutoff
-    note = f"z >= {cut['z']} ({cut['source']})" if cut.get("source") != "none" else "no cutoff"
+    note = f"z >= {cut.z} ({cut.source})" if cut.source != "none" else "no cutoff"
     print(f"{response.matched} of {response.considered} photos match [{note}]")
     for rank, hit in enumerate(response.hits, 1):
         z = f"{hit.z:5.1f}" if hit.z is not None else "    -"
@@ -218,6 +218,13 @@ def search(args: argparse.Namespace) -> int:
         date = (hit.taken_at or "")[:10]
         print(f"{rank:3d}  {hit.score:6.3f}  z {z}{itm}  {date:10s}  {shown(hit.path)}")
     return 0
+
+
+def _hit_json(hit: Any) -> dict[str, Any]:
+    """One search result as ``search --json`` prints it (the content hash only names a thumbnail)."""
+    out = {**asdict(hit), "path": shown(hit.path), "cosines": hit.cosines.to_json()}
+    del out["content_hash"]
+    return out
 
 
 # ----- ground -----------------------------------------------------------------------------------------
@@ -252,7 +259,7 @@ def ground(args: argparse.Namespace) -> int:
 # ----- status -----------------------------------------------------------------------------------------
 def status(args: argparse.Namespace) -> int:
     from app import vectorcache
-    from app.library import integrity
+    from app.library import integrity, store
     from app.library.index_lock import current_indexer
     from app.library.regions import BOX_SET_NAME
     from app.library.runs import last_run
@@ -287,19 +294,16 @@ def status(args: argparse.Namespace) -> int:
         reason = health.problems[0] if health.problems else integrity.damage_reason(path)
         print(f"integrity: DAMAGED ({reason}); nothing is written to it until `multigrain recover`")
         return 1  # its counts cannot be trusted, nor perhaps read
-    counts = dict(db.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
+    counts = store.photo_counts_by_status(db)
     print(
         f"photos: {counts.get('ok', 0)} indexed, {counts.get('error', 0)} unreadable, "
         f"{counts.get('pending', 0)} pending"
     )
-    for folder_path, n in db.execute(
-        "SELECT f.path, count(p.id) FROM folders f LEFT JOIN photos p ON p.folder_id = f.id GROUP BY f.id"
-    ):
+    for folder_path, n in store.photos_per_folder(db):
         print(f"  folder {shown(folder_path)}: {n} photos")
-    for model, n in db.execute("SELECT model, count(*) FROM vectors GROUP BY model"):
+    for model, n in store.vectors_per_model(db):
         print(f"vectors: {n} for {model}")
-    captions = db.execute("SELECT count(*) FROM captions").fetchone()[0]
-    print(f"captions: {captions}")
+    print(f"captions: {store.count_captions(db)}")
     run = last_run(db)
     if run:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_at))

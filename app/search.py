@@ -21,15 +21,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import numpy as np
 from PIL import Image
 from sqlite_utils import Database
 
-from app.library.db import bind_path, under_folder_params, under_folder_sql
+from app.library import store
 from app.library.decode import decode_image
 from app.library.regions import BOX_SET_NAME, BOXES
 from app.query import Query, QueryError
@@ -95,18 +95,55 @@ class Terms:
     text_hidden: tuple[np.ndarray, np.ndarray] | None = None  # the positive text's, for ITM
 
 
+SortOrder = Literal["score", "date"]  # best first, or newest first among the photos above the cutoff
+CutoffSource = Literal["library", "world", "none"]  # whose score distribution the cutoff's z is against
+
+
+@dataclass(frozen=True)
+class AppliedCutoff:
+    """The relevance cutoff a search applied (module docstring)."""
+
+    source: CutoffSource  # 'none': no cutoff (asked for none, or no distribution to judge scores by)
+    z: float | None  # photos below this robust z were dropped; None when there was no cutoff
+
+
+NO_CUTOFF = AppliedCutoff("none", None)
+
+
+@dataclass(frozen=True)
+class HitCosines:
+    """Cosines of a query's main term with one photo."""
+
+    global_: float  # with the photo's global embedding ('global' is a Python keyword)
+    region: float  # with its best-matching candidate region
+    caption: float | None  # with its best caption; None: no caption
+
+    def to_json(self) -> dict[str, float | None]:
+        return {"global": self.global_, "region": self.region, "caption": self.caption}
+
+
 @dataclass(frozen=True)
 class Hit:
     photo_id: int
     path: str
     score: float
     z: float | None  # robust z-score among the library's scores for this query
-    cosines: dict[str, float | None]  # of the main term: global, region, caption (None: no caption)
+    cosines: HitCosines
     taken_at: str | None
     width: int | None
     height: int | None
     itm: float | None = None  # ITM 'match' logit when re-ranked
     region: tuple[float, float, float, float] | None = None  # best candidate box (x, y, w, h, fractions)
+    content_hash: str | None = None  # names the photo's thumbnail
+
+
+@dataclass(frozen=True)
+class SearchTimings:
+    """Milliseconds spent on each step of one search."""
+
+    encode: float  # the query into vectors
+    rank: float  # scores, cutoff, order
+    finish: float  # re-ranking, date order, hits
 
 
 @dataclass
@@ -114,8 +151,20 @@ class SearchResponse:
     hits: list[Hit]
     matched: int  # photos passing the filters and the cutoff
     considered: int  # photos passing the filters
-    cutoff: dict[str, object]  # {"source": "library" | "world" | "none", "z": ...}
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    cutoff: AppliedCutoff
+    timings_ms: SearchTimings
+
+
+@dataclass(frozen=True)
+class RankCosines:
+    """The main term's cosines, aligned with a ranking's positions; caption NaN where a photo has none."""
+
+    global_: np.ndarray
+    region: np.ndarray
+    caption: np.ndarray
+
+    def take(self, order: np.ndarray) -> RankCosines:
+        return RankCosines(self.global_[order], self.region[order], self.caption[order])
 
 
 @dataclass(frozen=True)
@@ -125,30 +174,176 @@ class Ranking:
     z: np.ndarray | None
     matched: int  # photos that passed (``positions`` may hold only the first of them)
     considered: int
-    cutoff: dict[str, object]
-    cosines: dict[str, np.ndarray]  # main term's global/region/caption cosines, aligned with positions
+    cutoff: AppliedCutoff
+    cosines: RankCosines
+    itm: np.ndarray | None = None  # ITM logits of the re-ranked first ones (NaN for the rest)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def take(self, order: np.ndarray) -> Ranking:
+        """The same photos in another ``order`` (positions into this ranking)."""
+        return replace(
+            self,
+            positions=self.positions[order],
+            scores=self.scores[order],
+            z=None if self.z is None else self.z[order],
+            cosines=self.cosines.take(order),
+            itm=None if self.itm is None else self.itm[order],
+        )
+
+
+class RankedPhotos:
+    """A search's ranking in the order shown, turned into hits a page at a time (the CLI takes the first
+    page, the GUI further ones as its grid scrolls). Keeps the index and connection it was ranked with:
+    positions point into that index."""
+
+    def __init__(self, ranking: Ranking, index: VectorIndex, db: Database, main_vector: np.ndarray) -> None:
+        self.ranking, self.index, self.db, self.main_vector = ranking, index, db, main_vector
+
+    def __len__(self) -> int:
+        return len(self.ranking)
+
+    @property
+    def matched(self) -> int:
+        return self.ranking.matched
+
+    @property
+    def considered(self) -> int:
+        return self.ranking.considered
+
+    @property
+    def cutoff(self) -> AppliedCutoff:
+        return self.ranking.cutoff
+
+    def page(self, start: int, stop: int) -> list[Hit]:
+        """Hits of the photos ranked ``start`` to ``stop`` (past the end: fewer, or none); photos removed
+        from the library since the index loaded are left out."""
+        start, stop = max(start, 0), max(stop, 0)
+        positions = self.ranking.positions[start:stop]
+        ids = [int(i) for i in self.index.ids[positions]]
+        rows = store.photo_rows(self.db, ids)
+        return [
+            self._hit(start + offset, rows[pid])
+            for offset, pid in enumerate(ids)
+            if pid in rows  # removed since the index was loaded
+        ]
+
+    def _hit(self, i: int, row: store.PhotoRow) -> Hit:
+        ranking = self.ranking
+        caption = float(ranking.cosines.caption[i])
+        itm = None if ranking.itm is None else float(ranking.itm[i])
+        return Hit(
+            photo_id=row.id,
+            path=row.path,
+            score=float(ranking.scores[i]),
+            z=None if ranking.z is None else float(ranking.z[i]),
+            cosines=HitCosines(
+                float(ranking.cosines.global_[i]),
+                float(ranking.cosines.region[i]),
+                None if np.isnan(caption) else caption,
+            ),
+            taken_at=row.taken_at,
+            width=row.width,
+            height=row.height,
+            itm=None if itm is None or np.isnan(itm) else itm,
+            region=self._best_box(int(ranking.positions[i])),
+            content_hash=row.content_hash,
+        )
+
+    def _best_box(self, position: int) -> tuple[float, float, float, float] | None:
+        """The candidate box that best matches the query's main term, when the index holds every box."""
+        if self.index.box_count != len(BOXES):
+            return None
+        box, _ = self.index.best_region(self.main_vector, position)
+        x, y, w, h = (float(v) for v in BOXES[box])
+        return (x, y, w, h)
+
+
+def by_date(ranking: Ranking, times: np.ndarray) -> Ranking:
+    """``ranking`` newest first (``times``: of every index position; NaN, an unknown date, goes last);
+    photos of the same date keep their order."""
+    order = np.argsort(-np.nan_to_num(times[ranking.positions], nan=-np.inf), kind="stable")
+    return ranking.take(order)
+
+
+def by_itm(ranking: Ranking, itm: dict[int, float], count: int) -> Ranking:
+    """The first ``count`` of ``ranking`` re-ordered by their ITM logits (``itm``: by rank; one without
+    keeps its place behind those with); the logits are kept with the ranking."""
+    logits = np.full(len(ranking), np.nan)
+    for i, value in itm.items():
+        logits[i] = value
+    head = np.arange(min(count, len(ranking)))
+    head = head[np.argsort(-np.nan_to_num(logits[head], nan=-np.inf), kind="stable")]
+    order = np.concatenate([head, np.arange(head.size, len(ranking))])
+    return replace(ranking, itm=logits).take(order)
+
+
+# ----- the formulas (``tune-search`` measures with these same functions) --------------------------------
+def _over_terms(per_term: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Rows of per-term scores summed with the terms' ``weights``; None keeps one row per term (each term
+    a query of its own, as ``tune-search`` scores its queries)."""
+    return per_term if weights is None else np.asarray(weights, np.float32) @ per_term
 
 
 def combine(
     global_cos: np.ndarray,
     region_cos: np.ndarray,
-    weights: np.ndarray,
+    weights: np.ndarray | None,
     settings: SearchSettings,
 ) -> np.ndarray:
     """The visual part of the score: sum over terms of weight * (w_global * cos_g + w_region * cos_r)."""
     mixed = settings.w_global * global_cos + settings.w_region * region_cos
-    return np.asarray(weights, np.float32) @ mixed
+    return _over_terms(mixed, weights)
+
+
+def caption_term(
+    best: np.ndarray, centre: np.ndarray, weights: np.ndarray | None, settings: SearchSettings
+) -> np.ndarray:
+    """The caption part of the score: w_caption * (best caption cosine - the term's centre), summed over
+    terms with ``weights``. ``best`` (Q, U), ``centre`` (Q,): a caption as unrelated to the query as
+    the centre neither lifts nor sinks its photo."""
+    return settings.w_caption * _over_terms(best - centre[:, None], weights)
+
+
+def first_stage(
+    global_cos: np.ndarray, coarse: np.ndarray | None, weights: np.ndarray | None, settings: SearchSettings
+) -> np.ndarray:
+    """What a shortlist is picked by: the full visual score with 4-bit regions (``coarse``), or, in a
+    two-stage search, the global cosine carrying both weights (regions correlate with the global view)."""
+    if coarse is not None:
+        return combine(global_cos, coarse, weights, settings)
+    return (settings.w_global + settings.w_region) * _over_terms(global_cos, weights)
+
+
+def robust_scale(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and robust scale of ``scores`` along the last axis (kept, size 1): 1.4826 x the median
+    absolute deviation, or the standard deviation where that is 0; the scale in float64."""
+    median = np.median(scores, axis=-1, keepdims=True)
+    scale = 1.4826 * np.median(np.abs(scores - median), axis=-1, keepdims=True).astype(np.float64)
+    flat = ~np.isfinite(scale) | (scale <= 1e-9)
+    if flat.any():
+        scale = np.where(flat, np.std(scores, axis=-1, keepdims=True).astype(np.float64), scale)
+    return median, scale
 
 
 def robust_stats(scores: np.ndarray) -> tuple[float, float] | None:
     """(median, 1.4826 x median absolute deviation) of a query's scores; None if they do not spread."""
     if scores.size < 2:
         return None
-    median = float(np.median(scores))
-    scale = 1.4826 * float(np.median(np.abs(scores - median)))
-    if not np.isfinite(scale) or scale <= 1e-9:
-        scale = float(np.std(scores))
+    median, scale = (float(v.item()) for v in robust_scale(scores))
     return (median, scale) if scale > 1e-9 else None
+
+
+def z_scores(scores: np.ndarray, median: float | np.ndarray, scale: float | np.ndarray) -> np.ndarray:
+    """(scores - median) / scale, in the scores' own precision."""
+    return (scores - np.asarray(median, scores.dtype)) / np.asarray(scale, scores.dtype)
+
+
+def shortlist_size(n: int, coarse: bool) -> int:
+    """Photos of ``n`` whose regions are scored exactly: after a 4-bit pass over every photo (``coarse``),
+    or after the global stage of a two-stage search."""
+    return int(max(RESCORE_MIN, RESCORE_SHARE * n) if coarse else max(SHORTLIST_MIN, SHORTLIST_SHARE * n))
 
 
 def _top(scores: np.ndarray, count: int) -> np.ndarray:
@@ -255,13 +450,7 @@ class Searcher:
         return mask
 
     def _ids_under(self, folder: str) -> np.ndarray:
-        folder = os.path.abspath(os.path.expanduser(folder))
-        inside = under_folder_sql("path")
-        rows = self.db.execute(
-            f"SELECT id FROM photos WHERE status = 'ok' AND (path = CAST(:exact AS TEXT) OR {inside})",
-            {"exact": bind_path(folder), **under_folder_params(folder)},
-        )
-        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+        return store.readable_photo_ids_in(self.db, os.path.abspath(os.path.expanduser(folder)))
 
     def _caption_part(self, terms: Terms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(photo positions with captions (U,), weighted centred caption term (U,), main term's cosines)."""
@@ -273,7 +462,7 @@ class Searcher:
             centre = np.median(best, axis=1)
         else:
             centre = np.median(terms.vectors @ self._references().T, axis=1)
-        term = self.settings.w_caption * (terms.weights @ (best - centre[:, None]))
+        term = caption_term(best, centre, terms.weights, self.settings)
         return rows, term.astype(np.float32), best[terms.main]
 
     def _references(self) -> np.ndarray:
@@ -289,6 +478,21 @@ class Searcher:
             self._sample = np.sort(rng.choice(usable, size, replace=False)) if size else usable
         return self._sample
 
+    def _null_distribution(
+        self, scores: np.ndarray, rows: np.ndarray, terms: Terms
+    ) -> tuple[tuple[float, float], CutoffSource] | None:
+        """(median, scale) of the scores of photos that do not match the query, and whose scores they are:
+        this library's (``scores`` of the index positions ``rows``), else the world's; None: unknown."""
+        sample = self._stats_sample()
+        if sample.size >= MIN_STATS:
+            at = sample if rows.size == self.index.n else np.searchsorted(rows, sample)
+            stats = robust_stats(scores[at])
+            return (stats, "library") if stats else None
+        cutoff = self.settings.cutoff
+        if cutoff.null_scale and terms.labels == ("text",):
+            return (cutoff.null_median or 0.0, cutoff.null_scale), "world"
+        return None
+
     def rank(
         self, query: Query, terms: Terms | None = None, *, use_cutoff: bool = True, limit: int | None = None
     ) -> Ranking:
@@ -301,17 +505,9 @@ class Searcher:
         caption_full[cap_rows] = cap_term
 
         def shortlist(global_cos: np.ndarray, coarse: np.ndarray | None) -> np.ndarray:
-            if coarse is not None:  # the full score, with 4-bit regions
-                first, size = (
-                    combine(global_cos, coarse, terms.weights, w),
-                    max(RESCORE_MIN, RESCORE_SHARE * index.n),
-                )
-            else:  # two-stage: regions correlate with the global view, which carries both weights
-                first = (w.w_global + w.w_region) * (terms.weights @ global_cos)
-                size = max(SHORTLIST_MIN, SHORTLIST_SHARE * index.n)
-            first = first + caption_full
+            first = first_stage(global_cos, coarse, terms.weights, w) + caption_full
             first[~mask] = -np.inf
-            picked = _top(first, int(size))
+            picked = _top(first, shortlist_size(index.n, coarse is not None))
             # The score distribution's sample needs region scores: coarse ones do, if there are any.
             return picked if coarse is not None else np.union1d(picked, self._stats_sample())
 
@@ -324,17 +520,8 @@ class Searcher:
             rows, regions = cos.rows, cos.regions
             global_cos = cos.global_[:, rows]
         scores = combine(global_cos, regions, terms.weights, w) + caption_full[rows]
-        full = rows.size == index.n
-
-        stats, source = None, "none"
-        if use_cutoff:
-            sample = self._stats_sample()
-            if sample.size >= MIN_STATS:
-                at = sample if full else np.searchsorted(rows, sample)
-                stats, source = robust_stats(scores[at]), "library"
-            elif w.cutoff.null_scale and terms.labels == ("text",):
-                stats, source = (w.cutoff.null_median or 0.0, w.cutoff.null_scale), "world"
-        z = (scores - stats[0]) / stats[1] if stats else None
+        null = self._null_distribution(scores, rows, terms) if use_cutoff else None
+        z = z_scores(scores, *null[0]) if null else None
         keep = mask[rows]
         considered = int(keep.sum())
         if z is not None:
@@ -351,12 +538,10 @@ class Searcher:
             z=None if z is None else z[order],
             matched=int(kept.size),
             considered=considered,
-            cutoff={"source": source if stats else "none", "z": w.cutoff.z if stats else None},
-            cosines={
-                "global": global_cos[terms.main, order],
-                "region": regions[terms.main, order],
-                "caption": caption_by_pos[rows[order]],
-            },
+            cutoff=AppliedCutoff(null[1], w.cutoff.z) if null else NO_CUTOFF,
+            cosines=RankCosines(
+                global_cos[terms.main, order], regions[terms.main, order], caption_by_pos[rows[order]]
+            ),
         )
 
     def search(
@@ -364,13 +549,13 @@ class Searcher:
         query: Query,
         top: int = 20,
         *,
-        sort: str = "score",
+        sort: SortOrder = "score",
         rerank: int = 0,
         use_cutoff: bool = True,
     ) -> SearchResponse:
         """The best ``top`` photos for ``query``; ``sort='date'`` orders the photos above the cutoff by
         date (newest first); ``rerank`` re-orders the first k by the model's ITM head."""
-        if sort not in ("score", "date"):
+        if sort not in get_args(SortOrder):
             raise QueryError(f"sort must be 'score' or 'date', not {sort!r}")
         t0 = time.perf_counter()
         terms = self.encode(query)
@@ -379,78 +564,35 @@ class Searcher:
         limit = None if sort == "date" else max(top, rerank, 0)
         ranking = self.rank(query, terms, use_cutoff=use_cutoff, limit=limit)
         t2 = time.perf_counter()
-        picked = np.arange(len(ranking.positions))
-        itm: dict[int, float] = {}
-        if rerank > 0 and terms.text_hidden is not None:
-            itm = self._itm(ranking.positions[:rerank], terms.text_hidden)
-            head = sorted(picked[:rerank], key=lambda i: -itm.get(i, -np.inf))
-            picked = np.concatenate([np.array(head, np.int64), picked[rerank:]])
-        if sort == "date":
-            times = self.index.times[ranking.positions]
-            picked = picked[np.argsort(-np.nan_to_num(times[picked], nan=-np.inf), kind="stable")]
-        picked = picked[: max(top, 0)]
-        hits = self._hits(ranking, picked, terms, itm)
+        ranked = self.ordered(ranking, terms, sort=sort, rerank=rerank)
+        hits = ranked.page(0, top)
         t3 = time.perf_counter()
         return SearchResponse(
             hits,
             ranking.matched,
             ranking.considered,
             ranking.cutoff,
-            {"encode": (t1 - t0) * 1e3, "rank": (t2 - t1) * 1e3, "finish": (t3 - t2) * 1e3},
+            SearchTimings(encode=(t1 - t0) * 1e3, rank=(t2 - t1) * 1e3, finish=(t3 - t2) * 1e3),
         )
 
-    # ----- results ---------------------------------------------------------------------------------
-    def _hits(self, ranking: Ranking, picked: np.ndarray, terms: Terms, itm: dict[int, float]) -> list[Hit]:
-        index = self.index
-        ids = [int(index.ids[ranking.positions[i]]) for i in picked]
-        rows = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found = self.db.execute(
-                f"SELECT id, path, taken_at, width, height FROM photos WHERE id IN ({marks})", chunk
-            )
-            rows.update({r[0]: r[1:] for r in found})
-        hits = []
-        for i, pid in zip(picked, ids, strict=True):
-            if pid not in rows:  # removed since the index was loaded
-                continue
-            path, taken_at, width, height = rows[pid]
-            caption = float(ranking.cosines["caption"][i])
-            box, _ = index.best_region(terms.vectors[terms.main], int(ranking.positions[i]))
-            hits.append(
-                Hit(
-                    photo_id=pid,
-                    path=path,
-                    score=float(ranking.scores[i]),
-                    z=None if ranking.z is None else float(ranking.z[i]),
-                    cosines={
-                        "global": float(ranking.cosines["global"][i]),
-                        "region": float(ranking.cosines["region"][i]),
-                        "caption": None if np.isnan(caption) else caption,
-                    },
-                    taken_at=taken_at,
-                    width=width,
-                    height=height,
-                    itm=itm.get(int(i)),
-                    region=tuple(float(v) for v in BOXES[box]) if index.box_count == len(BOXES) else None,
-                )
-            )
-        return hits
+    def ordered(
+        self, ranking: Ranking, terms: Terms, *, sort: SortOrder = "score", rerank: int = 0
+    ) -> RankedPhotos:
+        """``ranking`` in the order shown: the first ``rerank`` re-ordered by the ITM head (for a text
+        query), then everything by date if ``sort`` asks so; its hits come a page at a time."""
+        if rerank > 0 and terms.text_hidden is not None:
+            itm = self._itm(ranking.positions[:rerank], terms.text_hidden)
+            ranking = by_itm(ranking, itm, rerank)
+        if sort == "date":
+            ranking = by_date(ranking, self.index.times)
+        return RankedPhotos(ranking, self.index, self.db, terms.vectors[terms.main])
 
+    # ----- results ---------------------------------------------------------------------------------
     def _itm(self, positions: np.ndarray, text: tuple[np.ndarray, np.ndarray]) -> dict[int, float]:
         """ITM logits of the positive text with the photos at ``positions`` (files decoded again)."""
         index = self.index
         ids = [int(index.ids[p]) for p in positions]
-        paths = (
-            dict(
-                self.db.execute(
-                    f"SELECT id, path FROM photos WHERE id IN ({','.join('?' * len(ids))})", ids
-                ).fetchall()
-            )
-            if ids
-            else {}
-        )
+        paths = store.photo_paths(self.db, ids)
         images, slots = [], []
         for slot, pid in enumerate(ids):
             try:

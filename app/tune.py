@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,10 @@ from sqlite_utils import Database
 
 from app.home import data_dir, resolve_bundle
 from app.index_library import index_library
-from app.library.blobs import from_blob, regions_from_blob
+from app.library import store
 from app.library.db import open_db
 from app.library.regions import BOX_SET_NAME
+from app.search import caption_term, combine, first_stage, robust_scale, z_scores
 from app.settings import save_settings
 from app.vectors import VectorIndex, load_index
 from core.errors import KnownError
@@ -44,6 +46,13 @@ TARGET_FPR = 0.01
 KS = (1, 5, 10)
 SHORTCUT_SHARES = (0.005, 0.01, 0.02, 0.03, 0.05)
 _TEXT_BATCH = 256
+
+Log = Callable[[str], None]
+
+
+def weights(lam: float, wc: float = 0.0) -> SearchSettings:
+    """The score's weights for region share ``lam`` and caption weight ``wc`` (what tuning varies)."""
+    return SearchSettings(w_global=1.0 - lam, w_region=lam, w_caption=wc)
 
 
 @dataclass
@@ -75,9 +84,11 @@ class Tables:
     centre: np.ndarray  # per query: median caption cosine over the library's captioned photos
 
     def scores(self, lam: float, wc: float) -> np.ndarray:
-        s = (1.0 - lam) * self.g + lam * self.r
-        if wc:
-            s = s + wc * np.nan_to_num(self.c - self.centre[:, None], nan=0.0)
+        """Each query's score of each photo, by search's own formulas (each query one term, weight 1)."""
+        settings = weights(lam, wc)
+        s = combine(self.g, self.r, None, settings)
+        if wc:  # a photo without captions (NaN) gets no caption term, as in search
+            s = s + np.nan_to_num(caption_term(self.c, self.centre, None, settings), nan=0.0)
         return s
 
 
@@ -124,7 +135,7 @@ def world_library(
         f"({time.monotonic() - started:.0f} s)"
     )
     index = load_index(db, db_path, runtime.identity, BOX_SET_NAME, exact_limit=10**9)
-    paths = dict(db.execute("SELECT id, path FROM photos").fetchall())
+    paths = store.photo_paths(db)
     base = world / "images" / split if split != "all" else world
     keys = []
     for pid in index.ids:
@@ -208,9 +219,10 @@ def objective(metrics: list[dict[str, float]]) -> float:
 
 
 def robust_z(scores: np.ndarray) -> np.ndarray:
-    median = np.median(scores, axis=1, keepdims=True)
-    scale = 1.4826 * np.median(np.abs(scores - median), axis=1, keepdims=True)
-    return (scores - median) / np.maximum(scale, 1e-9)
+    """Each row's robust z-scores, as search's cutoff computes them (a row that does not spread at all
+    gets huge ones instead of none)."""
+    median, scale = robust_scale(scores)
+    return z_scores(scores, median, np.maximum(scale, 1e-9))
 
 
 def calibrate(scores: np.ndarray, gt: np.ndarray) -> Cutoff:
@@ -220,14 +232,13 @@ def calibrate(scores: np.ndarray, gt: np.ndarray) -> Cutoff:
     match = np.zeros_like(scores, dtype=bool)
     match[np.arange(len(gt)), gt] = True
     cut = float(np.quantile(z[~match], 1.0 - TARGET_FPR))
-    null = scores[~match]
-    median = float(np.median(null))
+    median, scale = robust_scale(scores[~match])
     return Cutoff(
         z=round(cut, 3),
         fpr=float((z[~match] >= cut).mean()),
         tpr=float((z[match] >= cut).mean()),
-        null_median=median,
-        null_scale=float(1.4826 * np.median(np.abs(null - median))),
+        null_median=float(median.item()),
+        null_scale=float(scale.item()),
     )
 
 
@@ -249,14 +260,15 @@ def shortcut_recall(
         "4-bit": dict.fromkeys(shares, 0),
     }
     total = 0
+    settings = weights(lam)
     for s in range(0, len(texts), _TEXT_BATCH):
         embeds = runtime.encode_texts(texts[s : s + _TEXT_BATCH])[0]
         cos = index.cosines(embeds)
-        exact = (1 - lam) * cos.global_ + lam * cos.regions
+        exact = combine(cos.global_, cos.regions, None, settings)
         truth = np.argpartition(-exact, top - 1, axis=1)[:, :top]
-        firsts = {"two-stage": cos.global_}  # (w_global + w_region) * cos_g ranks like cos_g
+        firsts = {"two-stage": first_stage(cos.global_, None, None, settings)}
         if cos.coarse is not None:
-            firsts["4-bit"] = (1 - lam) * cos.global_ + lam * cos.coarse
+            firsts["4-bit"] = first_stage(cos.global_, cos.coarse, None, settings)
         for kind, first in firsts.items():
             for share in shares:
                 size = max(top, round(share * index.n))
@@ -277,18 +289,11 @@ def int8_agreement(
     lib: WorldLibrary, runtime: Any, texts: list[str], lam: float, top: int = 10
 ) -> dict[str, float]:
     """Top-k overlap and largest cosine difference between the int8 index and the float16 BLOBs."""
-    identity = runtime.identity
-    rows = {
-        h: (from_blob(e, (d,)), regions_from_blob(r, (k, d), rd))
-        for h, d, k, e, r, rd in lib.db.execute(
-            "SELECT content_hash, dim, region_count, embedding, regions, regions_dtype FROM vectors "
-            "WHERE model = ?",
-            [identity],
-        )
-    }
-    hashes = dict(lib.db.execute("SELECT id, content_hash FROM photos").fetchall())
-    g = np.stack([rows[hashes[int(i)]][0] for i in lib.index.ids])
-    r = np.stack([rows[hashes[int(i)]][1] for i in lib.index.ids])
+    stored = store.all_vectors(lib.db, runtime.identity)
+    hashes = store.photo_hashes(lib.db)
+    g = np.stack([stored[hashes[int(i)]].embedding for i in lib.index.ids])  # type: ignore[index]
+    r = np.stack([stored[hashes[int(i)]].regions for i in lib.index.ids])  # type: ignore[index]
+    settings = weights(lam)
     overlap, worst = 0, 0.0
     for s in range(0, len(texts), _TEXT_BATCH):
         embeds = runtime.encode_texts(texts[s : s + _TEXT_BATCH])[0]
@@ -296,91 +301,51 @@ def int8_agreement(
         fg = embeds @ g.T
         fr = np.einsum("qd,nkd->qnk", embeds, r).max(axis=2)
         worst = max(worst, float(np.abs(cos.global_ - fg).max()), float(np.abs(cos.regions - fr).max()))
-        a = np.argsort(-((1 - lam) * cos.global_ + lam * cos.regions), axis=1)[:, :top]
-        b = np.argsort(-((1 - lam) * fg + lam * fr), axis=1)[:, :top]
+        a = np.argsort(-combine(cos.global_, cos.regions, None, settings), axis=1)[:, :top]
+        b = np.argsort(-combine(fg, fr, None, settings), axis=1)[:, :top]
         overlap += sum(len(set(x) & set(y)) for x, y in zip(a, b, strict=True))
     return {f"top{top}_overlap": overlap / max(len(texts) * top, 1), "max_abs_cosine_diff": worst}
 
 
 # ----- the command ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Choice:
+    """What tuning on val chose, and the objective behind it."""
+
+    lam: float  # region share: w_global = 1 - lam, w_region = lam
+    wc: float  # caption weight
+    cutoff: Cutoff
+    by_lambda: dict[float, float]  # val objective of each region share, without captions
+    by_caption: dict[float, float]  # ... of each caption weight, with the chosen share
+
+
 def run_tuning(args: argparse.Namespace) -> int:
     from app.library.encoder import load_runtime
 
-    world = Path(args.world).resolve()
-    if not (world / "retrieval" / "val.json").is_file() or not (world / "objects" / "val.json").is_file():
-        raise KnownError(f"{world}: not a synthetic world with val/test splits (`multigrain scenes`)")
+    world = _checked_world(args.world)
     runtime = load_runtime(resolve_bundle(args.bundle), providers="cpu")
     work = Path(args.work) if args.work else data_dir() / "tuning" / runtime.identity
-    log = lambda text: print(text, flush=True)  # noqa: E731
+    log: Log = lambda text: print(text, flush=True)  # noqa: E731
     log(f"tuning search for {runtime.identity} on {world} (work folder {work})")
     started = time.monotonic()
-
-    val = world_library(world, "val", work, runtime, args.caption_share, log)
-    vpos = val.positions()
-    v_caps = caption_queries(world, "val", vpos)
-    v_small, _ = small_object_queries(world, "val", vpos)
-    vt_caps, vt_small = tables(val.index, runtime, v_caps.texts), tables(val.index, runtime, v_small.texts)
-
-    by_lambda = {
-        lam: objective(
-            [recalls(vt_caps.scores(lam, 0), v_caps.gt), recalls(vt_small.scores(lam, 0), v_small.gt)]
-        )
-        for lam in LAMBDAS
-    }
-    lam = max(LAMBDAS, key=lambda x: (round(by_lambda[x], 6), -abs(x - 0.5)))
-    by_caption = {
-        wc: objective(
-            [recalls(vt_caps.scores(lam, wc), v_caps.gt), recalls(vt_small.scores(lam, wc), v_small.gt)]
-        )
-        for wc in CAPTION_WEIGHTS
-    }
-    wc = max(CAPTION_WEIGHTS, key=lambda x: (round(by_caption[x], 6), -x))
-    cutoff = calibrate(vt_caps.scores(lam, wc), v_caps.gt)
-    best, off = by_lambda[lam], by_lambda[0.0]
-    log(f"  val: lambda {lam} (objective {best:.3f}, without regions {off:.3f}); w_caption {wc}")
-    log(f"  cutoff: z >= {cutoff.z} (val FPR {cutoff.fpr:.3%}, TPR {cutoff.tpr:.1%})")
-
+    choice = choose_on_val(world, work, runtime, args.caption_share, log)
     test = world_library(world, "test", work, runtime, args.caption_share, log)
-    tpos = test.positions()
-    sets = [caption_queries(world, "test", tpos), *small_object_queries(world, "test", tpos)]
-    captioned_pos = np.array([tpos[k] for k in test.captioned], np.int64)
-    sets.append(_restrict(sets[0], captioned_pos, "captions of captioned photos"))
-    configs = {
-        "global only": (0.0, 0.0),
-        "global + regions": (lam, 0.0),
-        "regions only": (1.0, 0.0),
-        f"global + regions + captions ({args.caption_share:.0%} captioned), w_caption {wc}": (lam, wc),
-    }
-    if wc != 0.5:  # the captions' effect even where tuning found none worth its weight
-        configs[f"global + regions + captions ({args.caption_share:.0%} captioned), w_caption 0.5"] = (
-            lam,
-            0.5,
-        )
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for qs in sets:
-        t = tables(test.index, runtime, qs.texts)
-        results[f"{qs.name} ({len(qs.texts)})"] = {
-            name: recalls(t.scores(*w), qs.gt, qs.relevant) for name, w in configs.items()
-        }
-        if qs.name == "captions":
-            rates = cutoff_rates(t.scores(lam, wc), qs.gt, cutoff.z)
-    test_texts = sets[0].texts + sets[1].texts
-    agreement = int8_agreement(test, runtime, test_texts[:2000], lam)
-
-    shortcut: dict[str, Any] = {}
-    if args.shortcut_split != "none":
-        lib = test if args.shortcut_split == "test" else world_library(world, "all", work, runtime, 0.0, log)
-        queries = caption_queries(world, "test", lib.positions()).texts
-        queries += small_object_queries(world, "test", lib.positions())[0].texts
-        shortcut = {"library": lib.index.n, "queries": len(queries)}
-        shortcut |= shortcut_recall(lib.index, runtime, queries, lam, SHORTCUT_SHARES)
-
+    sets = query_sets_of_test(world, test)
+    configs = configs_to_measure(choice, args.caption_share)
+    results, rates = measure_on_test(test, runtime, sets, configs, choice)
+    agreement = int8_agreement(test, runtime, (sets[0].texts + sets[1].texts)[:2000], choice.lam)
+    shortcut = measure_shortcut(args.shortcut_split, world, work, runtime, test, choice.lam, log)
     report = {
         "bundle": runtime.identity,
         "world": str(world),
-        "chosen": {"w_global": round(1 - lam, 3), "w_region": lam, "w_caption": wc, "cutoff_z": cutoff.z},
-        "val_objective_by_lambda": by_lambda,
-        "val_objective_by_caption_weight": by_caption,
+        "chosen": {
+            "w_global": round(1 - choice.lam, 3),
+            "w_region": choice.lam,
+            "w_caption": choice.wc,
+            "cutoff_z": choice.cutoff.z,
+        },
+        "val_objective_by_lambda": choice.by_lambda,
+        "val_objective_by_caption_weight": choice.by_caption,
         "test": results,
         "test_cutoff": rates,
         "int8_vs_float16": agreement,
@@ -391,23 +356,122 @@ def run_tuning(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
     if not args.no_save or args.settings_out:
-        settings = SearchSettings(
-            w_global=round(1 - lam, 3),
-            w_region=lam,
-            w_caption=wc,
-            cutoff=cutoff,
-            tuned=True,
-            source=f"tune-search on {args.world} val, {time.strftime('%Y-%m-%d')}",
-            report={"test": results, "test_cutoff": rates},
-        )
-        if not args.no_save:
-            save_settings(runtime.identity, settings)
-            log(f"saved the search settings of {runtime.identity}")
-        if args.settings_out:
-            # For a checkpoint folder's search_settings.json: bundles exported from it ship them.
-            Path(args.settings_out).write_text(json.dumps(settings.to_json(), indent=1) + "\n")
-            log(f"wrote {args.settings_out}")
+        keep_settings(args, runtime.identity, tuned_settings(choice, args.world, results, rates), log)
     return 0
+
+
+def _checked_world(path: str) -> Path:
+    world = Path(path).resolve()
+    if not (world / "retrieval" / "val.json").is_file() or not (world / "objects" / "val.json").is_file():
+        raise KnownError(f"{world}: not a synthetic world with val/test splits (`multigrain scenes`)")
+    return world
+
+
+def choose_on_val(world: Path, work: Path, runtime: Any, caption_share: float, log: Log) -> Choice:
+    """The region share, then the caption weight, maximising the mean R@1/5/10 of the val captions and
+    small objects; then the cutoff calibrated on the val captions."""
+    val = world_library(world, "val", work, runtime, caption_share, log)
+    positions = val.positions()
+    captions = caption_queries(world, "val", positions)
+    small, _ = small_object_queries(world, "val", positions)
+    captions_t, small_t = tables(val.index, runtime, captions.texts), tables(val.index, runtime, small.texts)
+
+    def score(lam: float, wc: float) -> float:
+        return objective(
+            [recalls(captions_t.scores(lam, wc), captions.gt), recalls(small_t.scores(lam, wc), small.gt)]
+        )
+
+    by_lambda = {lam: score(lam, 0) for lam in LAMBDAS}
+    lam = max(LAMBDAS, key=lambda x: (round(by_lambda[x], 6), -abs(x - 0.5)))
+    by_caption = {wc: score(lam, wc) for wc in CAPTION_WEIGHTS}
+    wc = max(CAPTION_WEIGHTS, key=lambda x: (round(by_caption[x], 6), -x))
+    cutoff = calibrate(captions_t.scores(lam, wc), captions.gt)
+    best, off = by_lambda[lam], by_lambda[0.0]
+    log(f"  val: lambda {lam} (objective {best:.3f}, without regions {off:.3f}); w_caption {wc}")
+    log(f"  cutoff: z >= {cutoff.z} (val FPR {cutoff.fpr:.3%}, TPR {cutoff.tpr:.1%})")
+    return Choice(lam, wc, cutoff, by_lambda, by_caption)
+
+
+def query_sets_of_test(world: Path, test: WorldLibrary) -> list[QuerySet]:
+    """Captions, small objects (two ways), and the captions of the photos that have a caption sidecar."""
+    positions = test.positions()
+    sets = [caption_queries(world, "test", positions), *small_object_queries(world, "test", positions)]
+    captioned = np.array([positions[k] for k in test.captioned], np.int64)
+    sets.append(_restrict(sets[0], captioned, "captions of captioned photos"))
+    return sets
+
+
+def configs_to_measure(choice: Choice, caption_share: float) -> dict[str, tuple[float, float]]:
+    """Name -> (region share, caption weight) of each configuration measured on test."""
+    with_captions = f"global + regions + captions ({caption_share:.0%} captioned), w_caption"
+    configs = {
+        "global only": (0.0, 0.0),
+        "global + regions": (choice.lam, 0.0),
+        "regions only": (1.0, 0.0),
+        f"{with_captions} {choice.wc}": (choice.lam, choice.wc),
+    }
+    if choice.wc != 0.5:  # the captions' effect even where tuning found none worth its weight
+        configs[f"{with_captions} 0.5"] = (choice.lam, 0.5)
+    return configs
+
+
+def measure_on_test(
+    test: WorldLibrary,
+    runtime: Any,
+    sets: list[QuerySet],
+    configs: dict[str, tuple[float, float]],
+    choice: Choice,
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
+    """R@k of every query set under every configuration, and the chosen cutoff's rates on the captions."""
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    rates: dict[str, float] = {}
+    for qs in sets:
+        t = tables(test.index, runtime, qs.texts)
+        results[f"{qs.name} ({len(qs.texts)})"] = {
+            name: recalls(t.scores(*w), qs.gt, qs.relevant) for name, w in configs.items()
+        }
+        if qs.name == "captions":
+            rates = cutoff_rates(t.scores(choice.lam, choice.wc), qs.gt, choice.cutoff.z)
+    return results, rates
+
+
+def measure_shortcut(
+    split: str, world: Path, work: Path, runtime: Any, test: WorldLibrary, lam: float, log: Log
+) -> dict[str, Any]:
+    """Shortlist recall on the test library or on the whole world (``split``); nothing for 'none'."""
+    if split == "none":
+        return {}
+    lib = test if split == "test" else world_library(world, "all", work, runtime, 0.0, log)
+    positions = lib.positions()
+    queries = caption_queries(world, "test", positions).texts
+    queries += small_object_queries(world, "test", positions)[0].texts
+    found = shortcut_recall(lib.index, runtime, queries, lam, SHORTCUT_SHARES)
+    return {"library": lib.index.n, "queries": len(queries), **found}
+
+
+def tuned_settings(
+    choice: Choice, world: str, results: dict[str, Any], rates: dict[str, float]
+) -> SearchSettings:
+    return SearchSettings(
+        w_global=round(1 - choice.lam, 3),
+        w_region=choice.lam,
+        w_caption=choice.wc,
+        cutoff=choice.cutoff,
+        tuned=True,
+        source=f"tune-search on {world} val, {time.strftime('%Y-%m-%d')}",
+        report={"test": results, "test_cutoff": rates},
+    )
+
+
+def keep_settings(args: argparse.Namespace, identity: str, settings: SearchSettings, log: Log) -> None:
+    """Save the settings for the bundle (unless ``--no-save``) and write them to ``--settings-out``."""
+    if not args.no_save:
+        save_settings(identity, settings)
+        log(f"saved the search settings of {identity}")
+    if args.settings_out:
+        # For a checkpoint folder's search_settings.json: bundles exported from it ship them.
+        Path(args.settings_out).write_text(json.dumps(settings.to_json(), indent=1) + "\n")
+        log(f"wrote {args.settings_out}")
 
 
 def _restrict(qs: QuerySet, positions: np.ndarray, name: str) -> QuerySet:

@@ -42,6 +42,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.int8 import ColumnMatrix, block_size, padded_dim, quantize_4bit, quantize_rows, write_column_model
+from app.library import store, store_cache
 from app.library.blobs import from_blob, regions_from_blob
 from app.library.db import known_sqlite_errors
 
@@ -81,26 +82,16 @@ def identity_dir(db_path: str | Path, identity: str) -> Path:
 
 def fingerprint(db: Database, identity: str, box_set: str) -> dict[str, Any]:
     """SQL aggregates that change whenever the vectors a search sees change; reads no BLOB."""
-    photos = db.execute(
-        "SELECT count(*), max(id), max(indexed_at), total(id) FROM photos WHERE status = 'ok'"
-    ).fetchone()
-    # Covered by the index on vectors(model): the rowid of an upserted row stays, but re-encoding a
-    # photo also rewrites its photo row, which moves max(indexed_at).
-    vectors = db.execute("SELECT count(*), max(rowid) FROM vectors WHERE model = ?", [identity]).fetchone()
-    captions = db.execute("SELECT count(*), max(updated_at), max(id) FROM captions").fetchone()
-    caption_vectors = db.execute(
-        "SELECT count(*), max(rowid) FROM caption_vectors WHERE model = ?", [identity]
-    ).fetchone()
-    version = db.execute("PRAGMA user_version").fetchone()[0]
+    found = store_cache.aggregates(db, identity)
     return {
         "format": CACHE_FORMAT,
-        "schema": version,
+        "schema": found.schema,
         "identity": identity,
         "box_set": box_set,
-        "photos": list(photos),
-        "vectors": list(vectors),
-        "captions": list(captions),
-        "caption_vectors": list(caption_vectors),
+        "photos": found.photos,
+        "vectors": found.vectors,
+        "captions": found.captions,
+        "caption_vectors": found.caption_vectors,
     }
 
 
@@ -296,23 +287,19 @@ def build(
     """Build the cache of ``identity``'s vectors from the database (a consistent snapshot) and return it."""
     home = identity_dir(db_path, identity)
     home.mkdir(parents=True, exist_ok=True)
-    conn = db.conn
-    with known_sqlite_errors(db_path):
-        conn.execute("BEGIN")  # one read snapshot: fingerprint and rows agree even while an indexer writes
+    # One read snapshot: fingerprint and rows agree even while an indexer writes.
+    with known_sqlite_errors(db_path), store.read_snapshot(db):
+        fp = fingerprint(db, identity, box_set)
+        key = fingerprint_key(fp, exact_limit)
+        existing = read_info(home / key)
+        if existing is not None:
+            return existing
+        stage = Path(tempfile.mkdtemp(prefix=".build-", dir=home))
         try:
-            fp = fingerprint(db, identity, box_set)
-            key = fingerprint_key(fp, exact_limit)
-            existing = read_info(home / key)
-            if existing is not None:
-                return existing
-            stage = Path(tempfile.mkdtemp(prefix=".build-", dir=home))
-            try:
-                info = _write_from_db(db, stage, identity, box_set, exact_limit, fp, progress)
-            except BaseException:
-                shutil.rmtree(stage, ignore_errors=True)
-                raise
-        finally:
-            conn.execute("COMMIT")
+            info = _write_from_db(db, stage, identity, box_set, exact_limit, fp, progress)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
     final = home / key
     if final.exists() and read_info(final) is None:
         shutil.rmtree(final, ignore_errors=True)  # damaged (builds are renamed in whole, with meta.json)
@@ -348,27 +335,15 @@ def _write_from_db(
     fp: dict[str, Any],
     progress: Callable[[int, int], None] | None,
 ) -> CacheInfo:
-    join = (
-        "FROM photos p JOIN vectors v ON v.content_hash = p.content_hash AND v.model = ? "
-        "WHERE p.status = 'ok'"
-    )
-    # Both counted through indexes (no BLOB read); the box set is checked row by row below.
-    n = int(db.execute(f"SELECT count(*) {join}", [identity]).fetchone()[0])
-    shape = db.execute(
-        "SELECT dim, region_count FROM vectors WHERE model = ? AND box_set = ? LIMIT 1", [identity, box_set]
-    ).fetchone()
-    dim, k = (int(shape[0]), int(shape[1])) if shape else (0, 0)
+    # Both read through indexes (no BLOB read); the box set is checked row by row below.
+    n = store_cache.count_cached_photos(db, identity)
+    dim, k = store_cache.vector_shape(db, identity, box_set)
     writer = CacheWriter(
         stage, n, k, dim, n <= exact_limit, {"identity": identity, "box_set": box_set, "fingerprint": fp}
     )
-    rows = db.execute(
-        "SELECT p.id, p.folder_id, p.taken_at, p.mtime_ns, p.content_hash, v.box_set, v.dim, v.region_count, "
-        f"v.embedding, v.regions, v.regions_dtype {join} ORDER BY p.id",
-        [identity],
-    )
     positions: dict[str, list[int]] = {}
     done = 0
-    while batch := rows.fetchmany(_READ_CHUNK):
+    for batch in store_cache.cached_photo_batches(db, identity, _READ_CHUNK):
         b = len(batch)
         ids = np.empty(b, np.int64)
         folders = np.empty(b, np.int32)
@@ -390,12 +365,7 @@ def _write_from_db(
             progress(done, n)
     cap_rows: list[int] = []
     cap_vecs: list[np.ndarray] = []
-    captions = db.execute(
-        "SELECT c.content_hash, cv.embedding FROM caption_vectors cv JOIN captions c ON c.id = cv.caption_id "
-        "WHERE cv.model = ? ORDER BY c.id",
-        [identity],
-    )
-    for digest, blob in captions:
+    for digest, blob in store_cache.caption_vector_rows(db, identity):
         for position in positions.get(digest, ()):
             cap_rows.append(position)
             cap_vecs.append(from_blob(blob, (dim,)))

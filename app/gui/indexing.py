@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, Signal
 from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
+from app.library import store
 from app.library.db import known_sqlite_errors, open_db
 from app.library.errors import is_io_error
 from app.library.indexer import IndexReport, Progress
@@ -62,20 +63,10 @@ class LostRun:
 
 def folder_statuses(db: object, model: str) -> list[FolderStatus]:
     """Per folder counts, in one query (worker thread)."""
-    rows = db.execute(  # type: ignore[attr-defined]
-        """
-        SELECT f.path, count(p.id),
-               coalesce(sum(p.status = 'ok' AND v.content_hash IS NOT NULL), 0),
-               coalesce(sum(p.status = 'error'), 0),
-               coalesce(sum(p.status = 'pending' OR (p.status = 'ok' AND v.content_hash IS NULL)), 0)
-        FROM folders f
-        LEFT JOIN photos p ON p.folder_id = f.id
-        LEFT JOIN vectors v ON v.content_hash = p.content_hash AND v.model = ?
-        GROUP BY f.id ORDER BY f.path
-        """,
-        [model],
-    ).fetchall()
-    return [FolderStatus(r[0], r[1], r[2], r[3], r[4], os.path.isdir(r[0])) for r in rows]
+    return [
+        FolderStatus(c.path, c.photos, c.indexed, c.failed, c.pending, os.path.isdir(c.path))
+        for c in store.folder_counts(db, model)  # type: ignore[arg-type]
+    ]
 
 
 class IndexController(QObject):

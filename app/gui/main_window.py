@@ -291,7 +291,7 @@ class MainWindow(QMainWindow):
         elif outcome.matched == 0:
             text = f"No photo of {outcome.considered:,} passes the relevance cutoff: move the slider left."
         else:
-            what = "above the cutoff" if cut.get("source") not in (None, "none") else "ranked"
+            what = "above the cutoff" if cut.source != "none" else "ranked"
             text = f"{outcome.matched:,} of {outcome.considered:,} photos {what}"
         self.summary.setText(f"{text} · {outcome.elapsed_ms:.0f} ms")
 

@@ -10,19 +10,19 @@ replaced before it started (and again after encoding the query), and the window 
 whose generation is not the latest, so results of an older keystroke never overwrite newer ones.
 
 Paging. A search ranks every matching photo (cheap: arrays of positions and scores) but turns only
-the first page into rows (paths, dates, thumbnails, best region: one SQL query and a few hundred
-region look-ups); the results model asks for further pages as the grid scrolls (``fetch_page``).
+the first page into rows (paths, dates, thumbnails, best region: one store query and a few hundred
+region look-ups); the results model asks for further pages as the grid scrolls (``fetch_page``). The
+ranking, its date order and the pages are search's own (``app.search.RankedPhotos``), as the CLI's.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app.gui.bundles import ModelHolder
@@ -30,9 +30,11 @@ from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
 from app.library.db import known_sqlite_errors, open_db
 from app.library.errors import is_io_error
-from app.library.regions import BOXES
 from app.library.thumbs import thumb_path
 from app.query import make_query
+
+if TYPE_CHECKING:  # app.search loads on the worker, when the first search needs it
+    from app.search import AppliedCutoff, Hit, RankedPhotos, SortOrder
 
 PAGE = 240  # rows per page: a few screens of thumbnails
 T = TypeVar("T")
@@ -50,7 +52,7 @@ class SearchRequest:
     after: str | None = None
     before: str | None = None
     cutoff_offset: float | None = 0.0  # added to the bundle's calibrated z; None: no cutoff
-    sort: str = "score"
+    sort: SortOrder = "score"
 
     @property
     def is_empty(self) -> bool:
@@ -78,7 +80,7 @@ class SearchOutcome:
     stop: int  # where the next page starts in the ranking
     matched: int
     considered: int
-    cutoff: dict[str, object]
+    cutoff: AppliedCutoff
     elapsed_ms: float
 
 
@@ -103,14 +105,10 @@ class LibraryState:
 
 @dataclass
 class _Ranked:
-    """The current search's full ranking (worker side only)."""
+    """The current search's full ranking, in the order shown (worker side only)."""
 
     generation: int
-    positions: np.ndarray
-    scores: np.ndarray
-    z: np.ndarray | None
-    main_vector: np.ndarray
-    index: Any = field(repr=False)
+    photos: RankedPhotos
 
 
 class _Worker:
@@ -288,65 +286,42 @@ class SearchEngine(QObject):
         base = worker.base_settings
         offset = request.cutoff_offset or 0.0
         searcher.settings = replace(base, cutoff=replace(base.cutoff, z=base.cutoff.z + offset))
-        index = searcher.index
-        if index.n == 0:
-            return SearchOutcome(generation, request, [], 0, 0, 0, {"source": "none"}, 0.0)
+        if searcher.index.n == 0:
+            from app.search import NO_CUTOFF
+
+            return SearchOutcome(generation, request, [], 0, 0, 0, NO_CUTOFF, 0.0)
         terms = searcher.encode(query)
         if generation != self._latest:
             return None
         ranking = searcher.rank(query, terms, use_cutoff=request.cutoff_offset is not None, limit=None)
-        positions, scores, z = ranking.positions, ranking.scores, ranking.z
-        if request.sort == "date":
-            times = np.nan_to_num(index.times[positions], nan=-np.inf)
-            order = np.argsort(-times, kind="stable")
-            positions, scores = positions[order], scores[order]
-            z = None if z is None else z[order]
-        worker.ranked = _Ranked(generation, positions, scores, z, terms.vectors[terms.main], index)
-        stop = min(PAGE, len(positions))
-        rows = self._rows(worker.ranked, 0, stop)
+        ranked = searcher.ordered(ranking, terms, sort=request.sort)
+        worker.ranked = _Ranked(generation, ranked)
+        stop = min(PAGE, len(ranked))
+        rows = self._rows(ranked.page(0, stop))
         elapsed = (time.perf_counter() - started) * 1e3
         return SearchOutcome(
-            generation, request, rows, stop, ranking.matched, ranking.considered, ranking.cutoff, elapsed
+            generation, request, rows, stop, ranked.matched, ranked.considered, ranked.cutoff, elapsed
         )
 
     def _page(self, generation: int, start: int) -> Page | None:
         ranked = self._worker.ranked
         if ranked is None or ranked.generation != generation or generation != self._latest:
             return None
-        stop = min(start + PAGE, len(ranked.positions))
-        return Page(generation, start, stop, self._rows(ranked, start, stop))
+        stop = min(start + PAGE, len(ranked.photos))
+        return Page(generation, start, stop, self._rows(ranked.photos.page(start, stop)))
 
-    def _rows(self, ranked: _Ranked, start: int, stop: int) -> list[ResultRow]:
-        index, db = ranked.index, self._worker.db
-        positions = ranked.positions[start:stop]
-        ids = [int(i) for i in index.ids[positions]]
-        found: dict[int, tuple[Any, ...]] = {}
-        if ids:
-            marks = ",".join("?" * len(ids))
-            sql = f"SELECT id, path, taken_at, width, height, content_hash FROM photos WHERE id IN ({marks})"
-            found = {r[0]: r[1:] for r in db.execute(sql, ids)}
-        exact_regions = index.box_count == len(BOXES)
-        rows = []
-        for offset, (pos, pid) in enumerate(zip(positions, ids, strict=True)):
-            if pid not in found:  # removed since the index was loaded
-                continue
-            path, taken_at, width, height, digest = found[pid]
-            region = None
-            if exact_regions:
-                box, _ = index.best_region(ranked.main_vector, int(pos))
-                region = tuple(float(v) for v in BOXES[box])
-            i = start + offset
-            rows.append(
-                ResultRow(
-                    pid,
-                    path,
-                    float(ranked.scores[i]),
-                    None if ranked.z is None else float(ranked.z[i]),
-                    taken_at,
-                    width,
-                    height,
-                    region,  # type: ignore[arg-type]
-                    str(thumb_path(self.thumbs_dir, digest)) if digest else None,
-                )
+    def _rows(self, hits: list[Hit]) -> list[ResultRow]:
+        return [
+            ResultRow(
+                hit.photo_id,
+                hit.path,
+                hit.score,
+                hit.z,
+                hit.taken_at,
+                hit.width,
+                hit.height,
+                hit.region,
+                str(thumb_path(self.thumbs_dir, hit.content_hash)) if hit.content_hash else None,
             )
-        return rows
+            for hit in hits
+        ]

@@ -162,13 +162,8 @@ def index_captions(
     ``since``: photos indexed at or after this time (unix seconds) also have their own metadata read;
     None reads it for every photo."""
     report = CaptionReport()
-    rows = db.execute(
-        "SELECT path, content_hash, indexed_at FROM photos WHERE status = 'ok' AND content_hash IS NOT NULL"
-    ).fetchall()
-    existing: dict[tuple[str, str], str] = {
-        (h, s): t
-        for h, s, t in db.execute("SELECT content_hash, source, text FROM captions WHERE source != 'user'")
-    }
+    rows = store.captionable_photos(db)
+    existing = store.automatic_captions(db)
     by_dir: dict[str, list[tuple[str, str, float | None]]] = {}
     for path, digest, indexed_at in rows:
         by_dir.setdefault(os.path.dirname(path), []).append((path, digest, indexed_at))
@@ -209,22 +204,13 @@ def _apply(
     checked = ("sidecar", "xmp", "exif") if reread else ("sidecar",)
     for source in checked:
         if source not in found and (digest, source) in existing:
-            db.execute("DELETE FROM captions WHERE content_hash = ? AND source = ?", [digest, source])
+            store.delete_caption(db, digest, source)
             report.removed += 1
 
 
 def embed_missing(db: Database, runtime: TextEncoder, progress: Callable[[str], None] | None = None) -> int:
     """Embed every caption of a present photo that has no vector for ``runtime``'s model."""
-    todo = db.execute(
-        """
-        SELECT c.id, c.text FROM captions c
-        LEFT JOIN caption_vectors cv ON cv.caption_id = c.id AND cv.model = ?
-        WHERE cv.caption_id IS NULL
-          AND c.content_hash IN (SELECT content_hash FROM photos WHERE status = 'ok')
-        ORDER BY c.id
-        """,
-        [runtime.identity],
-    ).fetchall()
+    todo = store.captions_to_embed(db, runtime.identity)
     for start in range(0, len(todo), EMBED_BATCH):
         chunk = todo[start : start + EMBED_BATCH]
         embeds = runtime.encode_texts([text for _, text in chunk])[0]

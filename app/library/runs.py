@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from app.library import store
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -42,14 +44,11 @@ def process_alive(pid: int) -> bool:
 
 
 def last_run(db: Database) -> RunSummary | None:
-    row = db.execute(
-        "SELECT started_at, status, total, encoded, failed, pid, host FROM index_runs"
-        " ORDER BY id DESC LIMIT 1"
-    ).fetchone()
-    if row is None:
+    run = store.last_run(db)
+    if run is None:
         return None
-    started_at, status, total, encoded, failed, pid, host = row
-    here = host is None or host == socket.gethostname()
-    if status == "running" and here and pid is not None and not process_alive(int(pid)):
+    here = run.host is None or run.host == socket.gethostname()
+    status = run.status
+    if status == "running" and here and run.pid is not None and not process_alive(int(run.pid)):
         status = "interrupted"
-    return RunSummary(started_at, status, total, encoded, failed, None if here else host)
+    return RunSummary(run.started_at, status, run.total, run.encoded, run.failed, None if here else run.host)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,10 +61,46 @@ class PhotoRecord:
 
 
 @dataclass(frozen=True)
+class PhotoRow:
+    """What a search result shows of one photo."""
+
+    id: int
+    path: str
+    taken_at: str | None
+    width: int | None
+    height: int | None
+    content_hash: str | None
+
+
+@dataclass(frozen=True)
+class FolderCounts:
+    """One folder's photos by state, for the active model."""
+
+    path: str
+    photos: int  # photo files known in it
+    indexed: int  # ... searchable with the model
+    failed: int  # ... that could not be read
+    pending: int  # ... waiting for (or interrupted in) an index run
+
+
+@dataclass(frozen=True)
 class StoredVectors:
     embedding: np.ndarray  # (D,) float32
     regions: np.ndarray  # (K, D) float32
     box_set: str
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One index run as stored (``app.library.runs`` decides whether a 'running' one still runs)."""
+
+    started_at: float
+    status: str
+    total: int | None
+    encoded: int | None
+    failed: int | None
+    pid: int | None
+    host: str | None
 
 
 @dataclass(frozen=True)
@@ -79,6 +116,21 @@ class RunCounts:
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@contextmanager
+def read_snapshot(db: Database) -> Iterator[None]:
+    """One read transaction: every query inside sees the same state, even while an indexer writes."""
+    db.conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.conn.execute("COMMIT")
+
+
+def checkpoint(db: Database) -> None:
+    """Copy the write-ahead log into the database file and empty it (the file then holds the library)."""
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # ----- folders --------------------------------------------------------------------------------------
@@ -193,6 +245,93 @@ def count_photos(db: Database, status: str | None = None) -> int:
     return int(db.execute("SELECT count(*) FROM photos WHERE status = ?", [status]).fetchone()[0])
 
 
+def readable_photo_ids_in(db: Database, folder: str) -> np.ndarray:
+    """Ids (int64) of the readable photos at ``folder`` itself or inside it."""
+    inside = under_folder_sql("path")
+    rows = db.execute(
+        f"SELECT id FROM photos WHERE status = 'ok' AND (path = CAST(:exact AS TEXT) OR {inside})",
+        {"exact": bind_path(folder), **under_folder_params(folder)},
+    )
+    return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+
+def photo_rows(db: Database, ids: Sequence[int]) -> dict[int, PhotoRow]:
+    """The rows of the photos ``ids`` that still exist, by id."""
+    found: dict[int, PhotoRow] = {}
+    for chunk in _chunks(list(ids)):
+        rows = db.execute(
+            "SELECT id, path, taken_at, width, height, content_hash FROM photos "
+            f"WHERE id IN ({','.join('?' * len(chunk))})",
+            list(chunk),
+        )
+        found.update((row[0], PhotoRow(*row)) for row in rows)
+    return found
+
+
+def photo_paths(db: Database, ids: Sequence[int] | None = None) -> dict[int, str]:
+    """id -> path of the photos ``ids`` that still exist (None: of every photo)."""
+    if ids is None:
+        return dict(db.execute("SELECT id, path FROM photos").fetchall())
+    found: dict[int, str] = {}
+    for chunk in _chunks(list(ids)):
+        marks = ",".join("?" * len(chunk))
+        found.update(db.execute(f"SELECT id, path FROM photos WHERE id IN ({marks})", list(chunk)).fetchall())
+    return found
+
+
+def photo_hashes(db: Database) -> dict[int, str | None]:
+    """id -> content hash of every photo (None: not read yet, or unreadable)."""
+    return dict(db.execute("SELECT id, content_hash FROM photos").fetchall())
+
+
+def captionable_photos(db: Database) -> list[tuple[str, str, float | None]]:
+    """(path, content hash, indexed at) of every readable photo: those whose captions are looked for."""
+    return db.execute(
+        "SELECT path, content_hash, indexed_at FROM photos WHERE status = 'ok' AND content_hash IS NOT NULL"
+    ).fetchall()
+
+
+# ----- counts (status) ------------------------------------------------------------------------------
+def photo_counts_by_status(db: Database) -> dict[str, int]:
+    """status ('ok', 'error', 'pending') -> photos; a status no photo has is left out."""
+    return dict(db.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
+
+
+def photos_per_folder(db: Database) -> list[tuple[str, int]]:
+    """(folder path, photos known in it) of every folder, in the order the folders were added."""
+    rows = db.execute(
+        "SELECT f.path, count(p.id) FROM folders f LEFT JOIN photos p ON p.folder_id = f.id GROUP BY f.id"
+    )
+    return [(path, int(n)) for path, n in rows]
+
+
+def folder_counts(db: Database, model: str) -> list[FolderCounts]:
+    """Every folder's photos by state for ``model``, by folder path, in one query."""
+    rows = db.execute(
+        """
+        SELECT f.path, count(p.id),
+               coalesce(sum(p.status = 'ok' AND v.content_hash IS NOT NULL), 0),
+               coalesce(sum(p.status = 'error'), 0),
+               coalesce(sum(p.status = 'pending' OR (p.status = 'ok' AND v.content_hash IS NULL)), 0)
+        FROM folders f
+        LEFT JOIN photos p ON p.folder_id = f.id
+        LEFT JOIN vectors v ON v.content_hash = p.content_hash AND v.model = ?
+        GROUP BY f.id ORDER BY f.path
+        """,
+        [model],
+    ).fetchall()
+    return [FolderCounts(*row) for row in rows]
+
+
+def vectors_per_model(db: Database) -> list[tuple[str, int]]:
+    """(model identity, photos' contents with its vectors) of every model the library holds vectors of."""
+    return [(model, int(n)) for model, n in db.execute("SELECT model, count(*) FROM vectors GROUP BY model")]
+
+
+def count_captions(db: Database) -> int:
+    return int(db.execute("SELECT count(*) FROM captions").fetchone()[0])
+
+
 # ----- vectors --------------------------------------------------------------------------------------
 def hashes_with_vectors(db: Database, hashes: Iterable[str], model: str, box_set: str) -> set[str]:
     """The subset of ``hashes`` that already have vectors for ``model`` and ``box_set``."""
@@ -271,6 +410,21 @@ def load_embeddings(db: Database, model: str) -> tuple[np.ndarray, np.ndarray]:
     return ids, matrix
 
 
+def all_vectors(db: Database, model: str) -> dict[str, StoredVectors]:
+    """content hash -> stored vectors, of every content with vectors of ``model`` (reads every BLOB)."""
+    rows = db.execute(
+        "SELECT content_hash, dim, embedding, box_set, region_count, regions, regions_dtype FROM vectors "
+        "WHERE model = ?",
+        [model],
+    )
+    return {
+        digest: StoredVectors(
+            from_blob(embedding, (dim,)), regions_from_blob(regions, (count, dim), dtype), box_set
+        )
+        for digest, dim, embedding, box_set, count, regions, dtype in rows
+    }
+
+
 def prune_vectors(db: Database) -> int:
     """Delete vectors (and captions) whose content no photo has any more; return how many vectors."""
     orphan = "NOT IN (SELECT content_hash FROM photos WHERE content_hash IS NOT NULL)"
@@ -319,6 +473,30 @@ def captions_for(db: Database, content_hash: str) -> dict[str, str]:
     return dict(rows.fetchall())
 
 
+def automatic_captions(db: Database) -> dict[tuple[str, str], str]:
+    """(content hash, source) -> text of every caption the app found (a person's own are left out)."""
+    rows = db.execute("SELECT content_hash, source, text FROM captions WHERE source != 'user'")
+    return {(digest, source): text for digest, source, text in rows}
+
+
+def delete_caption(db: Database, content_hash: str, source: str) -> None:
+    db.execute("DELETE FROM captions WHERE content_hash = ? AND source = ?", [content_hash, source])
+
+
+def captions_to_embed(db: Database, model: str) -> list[tuple[int, str]]:
+    """(caption id, text) of every caption of a readable photo that has no vector for ``model``."""
+    return db.execute(
+        """
+        SELECT c.id, c.text FROM captions c
+        LEFT JOIN caption_vectors cv ON cv.caption_id = c.id AND cv.model = ?
+        WHERE cv.caption_id IS NULL
+          AND c.content_hash IN (SELECT content_hash FROM photos WHERE status = 'ok')
+        ORDER BY c.id
+        """,
+        [model],
+    ).fetchall()
+
+
 # ----- index runs -----------------------------------------------------------------------------------
 def start_run(db: Database, model: str) -> int:
     """A new 'running' index run, owned by this process on this host (see ``app.library.runs``)."""
@@ -349,3 +527,12 @@ def database_file(db: Database) -> Path | None:
     """The file of the connection's main database (None: an in-memory one)."""
     name = db.execute("PRAGMA database_list").fetchone()[2]
     return Path(name) if name else None
+
+
+def last_run(db: Database) -> RunRow | None:
+    """The latest index run, as stored; None if the library was never indexed."""
+    row = db.execute(
+        "SELECT started_at, status, total, encoded, failed, pid, host FROM index_runs"
+        " ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else RunRow(*row)

@@ -15,7 +15,7 @@ from search_fakes import DIM, K, Library, TextTable, axis, unit
 from app.library.db import open_db
 from app.library.regions import BOXES
 from app.query import Query, QueryError, make_query, parse_date, split_terms
-from app.search import Searcher, robust_stats
+from app.search import AppliedCutoff, Searcher, robust_stats
 from app.settings import load_settings, save_settings
 from core.search_settings import Cutoff, SearchSettings, SettingsError, parse_settings
 
@@ -78,7 +78,7 @@ def test_regions_find_a_small_object(lib: Library) -> None:
     assert names(off)[0] == "b_carish.jpg"
     assert names(on)[0] == "a_small_car.jpg"
     hit = on.hits[0]
-    assert hit.cosines["region"] == pytest.approx(1.0, abs=0.01)
+    assert hit.cosines.region == pytest.approx(1.0, abs=0.01)
     assert hit.region == pytest.approx(tuple(BOXES[5]))  # the second box of the 3x3 grid
 
 
@@ -89,7 +89,7 @@ def test_scores_follow_the_weights(lib: Library) -> None:
     hit = searcher(lib, w_global=0.3, w_region=0.7).search(make_query("dog"), use_cutoff=False).hits[0]
     expected = 0.3 * (1 / np.sqrt(2)) + 0.7 * 1.0
     assert hit.score == pytest.approx(expected, abs=0.01)
-    assert hit.cosines["global"] == pytest.approx(1 / np.sqrt(2), abs=0.01)
+    assert hit.cosines.global_ == pytest.approx(1 / np.sqrt(2), abs=0.01)
 
 
 def test_negative_terms_push_photos_down(lib: Library) -> None:
@@ -134,8 +134,8 @@ def test_captions_change_scores(lib: Library) -> None:
     with_captions = searcher(lib, w_caption=0.5).search(make_query("dog"), use_cutoff=False)
     assert names(without)[0] == "plain.jpg"
     assert names(with_captions)[0] == "captioned.jpg"
-    assert with_captions.hits[0].cosines["caption"] == pytest.approx(1.0, abs=0.01)
-    assert with_captions.hits[1].cosines["caption"] is None
+    assert with_captions.hits[0].cosines.caption == pytest.approx(1.0, abs=0.01)
+    assert with_captions.hits[1].cosines.caption is None
 
 
 # ----- filters and ordering -------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def test_cutoff_keeps_the_matches_of_a_large_library(lib: Library) -> None:
     s = searcher(lib)
     response = s.search(make_query("car"), top=50)
     assert sorted(names(response)) == ["car0.jpg", "car1.jpg", "car2.jpg"]
-    assert response.cutoff == {"source": "library", "z": 3.0}
+    assert response.cutoff == AppliedCutoff("library", 3.0)
     assert all(h.z is not None and h.z >= 3.0 for h in response.hits)
     assert len(s.search(make_query("car"), top=50, use_cutoff=False).hits) == 50
     stricter = Searcher(lib.db, lib.path, lib.runtime, SearchSettings(cutoff=Cutoff(z=1e6)))
@@ -187,10 +187,10 @@ def test_small_library_uses_the_bundle_calibration(lib: Library) -> None:
     lib.add("car.jpg", CAR)
     lib.add("dog.jpg", DOG)
     untuned = searcher(lib).search(make_query("car"))
-    assert untuned.cutoff["source"] == "none" and len(untuned.hits) == 2
+    assert untuned.cutoff.source == "none" and len(untuned.hits) == 2
     tuned = SearchSettings(cutoff=Cutoff(z=3.0, null_median=0.0, null_scale=0.1), tuned=True)
     response = Searcher(lib.db, lib.path, lib.runtime, tuned).search(make_query("car"))
-    assert response.cutoff["source"] == "world"
+    assert response.cutoff.source == "world"
     assert names(response) == ["car.jpg"]
 
 

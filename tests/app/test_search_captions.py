@@ -146,7 +146,7 @@ def test_captions_lift_a_photo_in_search(setup: Setup, tmp_path: Path) -> None:
     with_captions = Searcher(setup.db, db_path, setup.runtime, SearchSettings(w_caption=1.0)).search(
         query, use_cutoff=False
     )
-    assert [h.cosines["caption"] for h in without.hits].count(None) == 3
+    assert [h.cosines.caption for h in without.hits].count(None) == 3
     assert Path(with_captions.hits[0].path).name == "p002.jpg"
     before = {h.path: h.score for h in without.hits}
     after = {h.path: h.score for h in with_captions.hits}

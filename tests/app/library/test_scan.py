@@ -54,12 +54,16 @@ def test_links_are_followed_once_and_loops_and_broken_links_are_reported(tmp_pat
     outside = tmp_path / "outside"
     outside.mkdir()
     write_jpeg(outside / "o.jpg", (2, 2, 2))
-    os.symlink(outside, root / "linked")  # a link to a folder outside the root: followed
+    os.symlink(outside, root / "linked")  # a link to a folder outside the root: followed when asked
     os.symlink(root, root / "sub" / "up")  # a loop back to the root
     os.symlink(root / "sub", root / "again")  # a second link to a folder already walked
     os.symlink(tmp_path / "missing.jpg", root / "broken.jpg")
     os.symlink(root / "self.jpg", root / "self.jpg")  # a link to itself
-    result = scan_folders([str(root)])
+    kept_in = scan_folders([str(root)])
+    assert [os.path.relpath(f.path, root) for f in kept_in.files] == [os.path.join("sub", "a.jpg")]
+    problems = {os.path.relpath(p.path, root): p for p in kept_in.problems}
+    assert not problems["linked"].is_photo and "outside the folders" in problems["linked"].message
+    result = scan_folders([str(root)], follow_links=True)
     found = sorted(os.path.relpath(f.path, root) for f in result.files)
     assert found == [os.path.join("linked", "o.jpg"), os.path.join("sub", "a.jpg")]
     problems = {os.path.relpath(p.path, root): p for p in result.problems}
