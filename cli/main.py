@@ -115,18 +115,17 @@ def _export_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler="export.commands:bench_encoders")
 
 
-def _app_commands(sub: argparse._SubParsersAction) -> None:
-    def library_args(p: argparse.ArgumentParser, bundle: bool = True) -> None:
-        p.add_argument("--db", help="library database (default: library.db in the app data folder)")
-        if bundle:
-            p.add_argument(
-                "--bundle", help="model bundle (default: $MULTIGRAIN_BUNDLE, then bundles/demo-int8)"
-            )
+def _library_args(p: argparse.ArgumentParser, bundle: bool = True) -> None:
+    p.add_argument("--db", help="library database (default: library.db in the app data folder)")
+    if bundle:
+        p.add_argument("--bundle", help="model bundle (default: $MULTIGRAIN_BUNDLE, then bundles/demo-int8)")
 
+
+def _library_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="index folders of photos into the library (incremental)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders to index (added to the library)")
     p.add_argument("--batch-size", type=int, default=16, help="photos encoded per batch")
-    library_args(p)
+    _library_args(p)
     p.set_defaults(handler="app.commands:index")
 
     p = sub.add_parser("search", help="search the library by text, example image, or both")
@@ -149,7 +148,7 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sort", choices=("score", "date"), default="score", help="order of the matching photos")
     p.add_argument("--rerank", type=int, default=0, metavar="K", help="re-rank the first K with the ITM head")
     p.add_argument("--all", action="store_true", help="no relevance cutoff: rank every photo")
-    library_args(p)
+    _library_args(p)
     p.set_defaults(handler="app.commands:search")
 
     p = sub.add_parser("ground", help="find where a text is in one photo (box and score)")
@@ -162,9 +161,11 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler="app.commands:ground")
 
     p = sub.add_parser("status", help="the library, the model bundle, the vector cache")
-    library_args(p)
+    _library_args(p)
     p.set_defaults(handler="app.commands:status")
 
+
+def _demo_and_tuning_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="make a demo library from the synthetic world, search it, draw a sheet")
     p.add_argument("--out", default="multigrain-demo", help="folder for the photos, library and sheet")
     p.add_argument("--photos", type=int, default=300, help="photos to generate")
@@ -191,6 +192,8 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler="app.tune:run_tuning")
 
+
+def _app_bench_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench-search", help="indexing rate, search latency, bytes and memory per library size"
     )
@@ -219,6 +222,12 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="also write the numbers as JSON here")
     zoom_args(p, switch=False)  # it reports one pass and zoom-in side by side
     p.set_defaults(handler="app.commands:bench_ground")
+
+
+def _app_commands(sub: argparse._SubParsersAction) -> None:
+    _library_commands(sub)
+    _demo_and_tuning_commands(sub)
+    _app_bench_commands(sub)
 
 
 def _gui_commands(sub: argparse._SubParsersAction) -> None:
