@@ -198,6 +198,13 @@ def start_to_first_search(db_path: Path, bundle: Path, text: str, runs: int = 3)
 
 
 # ----- the command --------------------------------------------------------------------------------------
+Row = tuple[str, str, str]  # what was measured, the measurement, the target
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from app.library.encoder import load_runtime
 
@@ -206,87 +213,15 @@ def run_bench(args: argparse.Namespace) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     scratch = None if args.work else tempfile.TemporaryDirectory(prefix="multigrain-bench-")
     work = Path(args.work) if args.work else Path(scratch.name)  # type: ignore[union-attr]
-    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
-    rows: list[tuple[str, str, str]] = []
+    rows: list[Row] = []
     try:
-        log(f"bench-search: {runtime.identity}, work folder {work}")
+        _log(f"bench-search: {runtime.identity}, work folder {work}")
         texts = generated_photos(work / "world", args.index_photos)
-        idx = index_rate(runtime, work / "world" / "images" / "test", work / "index")
-        rows.append(
-            (f"indexing, {runtime.identity}, {idx['photos']} world JPEGs", f"{idx['rate']:.1f} photos/s", "")
-        )
-        if args.big_bundle:
-            big = load_runtime(resolve_bundle(args.big_bundle), providers="cpu")
-            twelve_megapixel(work / "world" / "images" / "test", work / "12mp", 24)
-            r = index_rate(big, work / "12mp", work / "index12")
-            rows.append((f"indexing, {big.identity}, 12 MP JPEGs", f"{r['rate']:.2f} photos/s", ""))
+        rows += indexing_rows(runtime, args.big_bundle, work)
         queries = texts[: args.queries]
-        empty_db = open_db(work / "empty.db")
-        dim = runtime.embed_dim
         for n in sizes:
-            log(f"  {n} photos: building a synthetic cache")
-            info = synthetic_cache(work / f"cache-{n}", n, dim)
-            gc.collect()
-            before = _rss()
-            t = time.perf_counter()
-            index = VectorIndex(info)
-            load_s = time.perf_counter() - t
-            searcher = Searcher(empty_db, work / "empty.db", runtime, index=index)
-            lat = latency(searcher, queries)
-            after = _rss()
-            grown = (after[0] - before[0], after[1] - before[1])
-            held = sum(index.memory_bytes().values())
-            target = {100_000: TARGETS["search_100k_ms"], 1_000_000: TARGETS["search_1m_ms"]}.get(n)
-            mode = "exact regions" if index.exact else "two-stage: global, then regions of a shortlist"
-            rows.append(
-                (
-                    f"text search, {n:,} photos ({mode})",
-                    f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms (CPU p50 {lat['cpu_p50']:.1f} ms)",
-                    f"p50 <= {target:g} ms" if target else "",
-                )
-            )
-            mapped = n * len(BOXES) * dim  # int8 region rows: file pages, mapped whole or on demand
-            how = "mapped whole" if index.exact else "paged in for shortlists"
-            rows.append(
-                (
-                    f"  memory, {n:,} photos",
-                    f"{held / 1e6:.1f} MB held ({held / n:,.0f} B/photo) + {mapped / 1e6:.0f} MB int8 rows "
-                    f"{how}; RSS +{grown[0] / 1e6:.0f} MB anon +{grown[1] / 1e6:.0f} MB file; "
-                    f"open {load_s:.2f} s",
-                    "",
-                )
-            )
-            del searcher, index
-            gc.collect()
-        n = args.start_size
-        db_path = work / f"library-{n}.db"
-        log(f"  {n} photos: writing a library database")
-        synthetic_db(db_path, n, runtime.identity, dim)
-        db_bytes = db_path.stat().st_size / n
-        t = time.perf_counter()
-        db = open_db(db_path)
-        index = load_index(db, db_path, runtime.identity, BOX_SET_NAME)
-        build_s = time.perf_counter() - t
-        cache_bytes = sum(f.stat().st_size for f in index.info.path.iterdir()) / n
-        del index
-        db.close()
-        rows.append(
-            (
-                f"library database, {n:,} photos (vectors incl. 14 regions, float16)",
-                f"{db_bytes:,.0f} B/photo",
-                f"<= {TARGETS['bytes_per_photo']:,} B/photo",
-            )
-        )
-        rows.append((f"vector cache beside it (int8), {n:,} photos", f"{cache_bytes:,.0f} B/photo", ""))
-        rows.append((f"cache rebuild from the database, {n:,} photos", f"{build_s:.1f} s", ""))
-        starts = start_to_first_search(db_path, bundle, queries[0])
-        rows.append(
-            (
-                f"app start to first search, {n:,} photos (new process, cache fresh)",
-                f"median {np.median(starts):.2f} s (runs: {', '.join(f'{s:.2f}' for s in starts)})",
-                f"<= {TARGETS['start_100k_s']:g} s",
-            )
-        )
+            rows += search_rows(runtime, n, queries, work)
+        rows += library_rows(runtime, bundle, args.start_size, queries[0], work)
     finally:
         if scratch is not None:
             scratch.cleanup()
@@ -294,7 +229,91 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_table(rows: list[tuple[str, str, str]]) -> None:
+def indexing_rows(runtime: Any, big_bundle: str | None, work: Path) -> list[Row]:
+    """Indexing rate over the world's test JPEGs, and over 12-megapixel copies with ``big_bundle``."""
+    from app.library.encoder import load_runtime
+
+    idx = index_rate(runtime, work / "world" / "images" / "test", work / "index")
+    rows = [(f"indexing, {runtime.identity}, {idx['photos']} world JPEGs", f"{idx['rate']:.1f} photos/s", "")]
+    if big_bundle:
+        big = load_runtime(resolve_bundle(big_bundle), providers="cpu")
+        twelve_megapixel(work / "world" / "images" / "test", work / "12mp", 24)
+        r = index_rate(big, work / "12mp", work / "index12")
+        rows.append((f"indexing, {big.identity}, 12 MP JPEGs", f"{r['rate']:.2f} photos/s", ""))
+    return rows
+
+
+def search_rows(runtime: Any, n: int, queries: list[str], work: Path) -> list[Row]:
+    """Text search latency and memory over a synthetic cache of ``n`` photos."""
+    _log(f"  {n} photos: building a synthetic cache")
+    dim = runtime.embed_dim
+    info = synthetic_cache(work / f"cache-{n}", n, dim)
+    empty_db = open_db(work / "empty.db")
+    gc.collect()
+    before = _rss()
+    t = time.perf_counter()
+    index = VectorIndex(info)
+    load_s = time.perf_counter() - t
+    searcher = Searcher(empty_db, work / "empty.db", runtime, index=index)
+    lat = latency(searcher, queries)
+    after = _rss()
+    grown = (after[0] - before[0], after[1] - before[1])
+    held = sum(index.memory_bytes().values())
+    exact = index.exact
+    del searcher, index
+    empty_db.close()
+    gc.collect()
+    target = {100_000: TARGETS["search_100k_ms"], 1_000_000: TARGETS["search_1m_ms"]}.get(n)
+    mode = "exact regions" if exact else "two-stage: global, then regions of a shortlist"
+    mapped = n * len(BOXES) * dim  # int8 region rows: file pages, mapped whole or on demand
+    how = "mapped whole" if exact else "paged in for shortlists"
+    return [
+        (
+            f"text search, {n:,} photos ({mode})",
+            f"p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms (CPU p50 {lat['cpu_p50']:.1f} ms)",
+            f"p50 <= {target:g} ms" if target else "",
+        ),
+        (
+            f"  memory, {n:,} photos",
+            f"{held / 1e6:.1f} MB held ({held / n:,.0f} B/photo) + {mapped / 1e6:.0f} MB int8 rows "
+            f"{how}; RSS +{grown[0] / 1e6:.0f} MB anon +{grown[1] / 1e6:.0f} MB file; "
+            f"open {load_s:.2f} s",
+            "",
+        ),
+    ]
+
+
+def library_rows(runtime: Any, bundle: Path, n: int, query: str, work: Path) -> list[Row]:
+    """Bytes per photo in the database and its cache, the cache rebuild, and app start to first search."""
+    db_path = work / f"library-{n}.db"
+    _log(f"  {n} photos: writing a library database")
+    synthetic_db(db_path, n, runtime.identity, runtime.embed_dim)
+    db_bytes = db_path.stat().st_size / n
+    t = time.perf_counter()
+    db = open_db(db_path)
+    index = load_index(db, db_path, runtime.identity, BOX_SET_NAME)
+    build_s = time.perf_counter() - t
+    cache_bytes = sum(f.stat().st_size for f in index.info.path.iterdir()) / n
+    del index
+    db.close()
+    starts = start_to_first_search(db_path, bundle, query)
+    return [
+        (
+            f"library database, {n:,} photos (vectors incl. 14 regions: float16 global, int8 regions)",
+            f"{db_bytes:,.0f} B/photo",
+            f"<= {TARGETS['bytes_per_photo']:,} B/photo",
+        ),
+        (f"vector cache beside it (int8), {n:,} photos", f"{cache_bytes:,.0f} B/photo", ""),
+        (f"cache rebuild from the database, {n:,} photos", f"{build_s:.1f} s", ""),
+        (
+            f"app start to first search, {n:,} photos (new process, cache fresh)",
+            f"median {np.median(starts):.2f} s (runs: {', '.join(f'{s:.2f}' for s in starts)})",
+            f"<= {TARGETS['start_100k_s']:g} s",
+        ),
+    ]
+
+
+def print_table(rows: list[Row]) -> None:
     width = max(len(r[0]) for r in rows)
     mwidth = max(len(r[1]) for r in rows)
     print(f"{'measure':{width}s}  {'measured':{mwidth}s}  target")

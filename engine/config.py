@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import KnownError
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
-class ConfigError(ValueError):
-    """A config name, file or override that cannot be used."""
+class ConfigError(KnownError, ValueError):
+    """A config name, file or override that cannot be used (shown to the user as a sentence)."""
 
 
 @dataclass
@@ -89,6 +91,14 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         data = dict(data)
+        _refuse_unknown_keys(data, cls, "")
+        for section, section_cls in (
+            ("vision", VisionConfig),
+            ("text", TextConfig),
+            ("masking", MaskingConfig),
+        ):
+            if isinstance(data.get(section), dict):
+                _refuse_unknown_keys(data[section], section_cls, f"{section}.")
         try:
             vision = VisionConfig(**data.pop("vision"))
             text = TextConfig(**data.pop("text", {}))
@@ -110,6 +120,14 @@ class ModelConfig:
             raise ConfigError("text hidden_size must be divisible by num_heads")
         if self.text.max_tokens > self.text.max_position_embeddings:
             raise ConfigError("max_tokens exceeds max_position_embeddings")
+
+
+def _refuse_unknown_keys(data: dict[str, Any], cls: type, prefix: str) -> None:
+    """A misspelt key would otherwise surface as a dataclass TypeError; name it and the known ones."""
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown model config key {prefix + key!r}; known: {', '.join(known)}")
 
 
 def list_models() -> list[str]:

@@ -17,13 +17,14 @@ import torch
 import torch.distributed as dist
 from torch.nn import functional as F
 
+from engine.train_config import LOSS_NAMES
+
 if TYPE_CHECKING:
     from engine.model.xvlm import XVLM
 
 # box_giou scales the GIoU term on top of box (1: X-VLM's L1 + GIoU; 0: L1 alone). GIoU rewards a
 # larger box when the position is uncertain, which is the first suspect for the demo model's
 # too-large boxes.
-LOSS_NAMES = ("itc", "itm", "mlm", "box", "box_giou", "box_attn")
 # Not part of X-VLM, so off unless a run asks for it (see box_attention_loss).
 DEFAULT_WEIGHTS = {"box_attn": 0.0}
 

@@ -4,6 +4,7 @@ and the resolved settings are saved beside every checkpoint."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,26 @@ from typing import Any
 from engine.config import ConfigError
 
 TASKS = ("pretrain", "retrieval", "grounding")
+
+# The loss terms a run can weigh (engine/losses.py reads them from here, so a config can be checked
+# without importing torch).
+LOSS_NAMES = ("itc", "itm", "mlm", "box", "box_giou", "box_attn")
+
+# Settings only some tasks read (engine/train.py: build_streams); every other setting is read by all.
+# Pre-training draws image-text pairs and region batches, retrieval fine-tuning its own pairs, and
+# grounding its referring expressions with a colour-only transform (no random crop).
+TASK_ONLY_SETTINGS = {
+    "image_text": ("pretrain",),
+    "regions": ("pretrain",),
+    "region_kinds": ("pretrain",),
+    "region_images": ("pretrain",),
+    "region_texts": ("pretrain",),
+    "max_regions": ("pretrain",),
+    "region_prob": ("pretrain",),
+    "crop_scale": ("pretrain", "retrieval"),
+    "retrieval_train": ("retrieval",),
+    "grounding_train": ("grounding",),
+}
 
 
 @dataclass
@@ -95,18 +116,23 @@ def parse_value(text: str) -> Any:
 BASE_KEY = "base"  # a config file may name another (relative to itself) whose settings it changes
 
 
-def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A training config file as one dict, with its ``"base"`` chain resolved.
-
-    Why: the stages of a recipe differ in a few settings; a stage that names its base states only
-    those, so a reader sees what the stage changes. The resolved config is what is saved with every
-    checkpoint, so a run never depends on the files it was assembled from."""
+def _read_json_object(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ConfigError(f"cannot read training config {path}: {err}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"training config {path} is not a JSON object")
+    return data
+
+
+def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A training config file as one dict, with its ``"base"`` chain resolved.
+
+    Why: the stages of a recipe differ in a few settings; a stage that names its base states only
+    those, so a reader sees what the stage changes. The resolved config is what is saved with every
+    checkpoint, so a run never depends on the files it was assembled from."""
+    data = _read_json_object(path)
     base = data.pop(BASE_KEY, None)
     if base is None:
         return data
@@ -122,25 +148,65 @@ def read_config_file(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any
     return read_config_file(base_path, chain) | data
 
 
-def load_train_config(path: str | Path | None, overrides: list[str]) -> TrainConfig:
-    data: dict[str, Any] = read_config_file(Path(path)) if path else {}
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
+SETTING_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, SETTING_NAMES, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
+    """``key=value`` and ``key.sub=value`` command-line settings into ``data`` (a config file's dict)."""
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"override {item!r} is not key=value")
         top, _, sub = key.partition(".")
-        if top not in names:
-            raise ConfigError(f"unknown training setting {top!r}")
+        if top not in SETTING_NAMES:
+            raise ConfigError(f"unknown training setting {top!r} on the command line{_did_you_mean(top)}")
         if sub:  # loss_weights.box=0, model_overrides.text.dropout=0
             data.setdefault(top, dict(dataclasses.asdict(TrainConfig()).get(top) or {}))[sub] = parse_value(
                 value
             )
         else:
             data[key] = parse_value(value)
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"unknown training settings: {', '.join(unknown)}")
+
+
+def check_settings(data: dict[str, Any], stated: set[str], where: str) -> None:
+    """Refuse an unknown setting or loss weight, and a setting ``stated`` here that the task does not read.
+
+    Why: a misspelt or misplaced setting used to be ignored in silence, and the run trained with
+    something other than what its config said."""
+    for key in sorted(data):
+        if key not in SETTING_NAMES:
+            raise ConfigError(f"unknown training setting {key!r} in {where}{_did_you_mean(key)}")
+    weights = data.get("loss_weights") or {}
+    for name in weights:
+        if name not in LOSS_NAMES:
+            raise ConfigError(
+                f"unknown loss weight {name!r} in {where}; the losses are {', '.join(LOSS_NAMES)}"
+            )
+    task = data.get("task", TrainConfig.task)
+    for key in sorted(stated):
+        readers = TASK_ONLY_SETTINGS.get(key)
+        if readers and task not in readers:
+            raise ConfigError(
+                f"{where} sets {key!r}, which a {task} run never reads (read by {' and '.join(readers)} only)"
+            )
+
+
+def load_train_config(path: str | Path | None, overrides: list[str]) -> TrainConfig:
+    """The run's settings: the config file (with its bases), then the command line's ``key=value``.
+
+    The file's own settings are checked against the file's task and the command line's against the
+    final task, so ``task=grounding`` on a pre-training file refuses nothing the file says."""
+    data: dict[str, Any] = {}
+    if path:
+        data = read_config_file(Path(path))
+        check_settings(data, set(_read_json_object(Path(path))) - {BASE_KEY}, str(path))
+    apply_overrides(data, overrides)
+    check_settings(data, {item.partition("=")[0].partition(".")[0] for item in overrides}, "the command line")
     for key in ("crop_scale", "betas"):
         if key in data:
             data[key] = tuple(data[key])

@@ -133,14 +133,47 @@ def export_bundle(
     measured drift exceeds the variant's thresholds. An existing bundle at ``out_dir`` is replaced;
     any other non-empty directory is refused.
     """
-    from export.parity import format_drift, measure_drift
-    from export.runtime import Runtime
+    ckpt, out = Path(checkpoint), Path(out_dir)
+    _check_target(variant, out)
+    model, source = _load_source(ckpt, model)
+    shipped_settings = read_shipped_settings(ckpt)
+    model = model.float().eval()
+    graphs = [n for n in GRAPH_IO if n != "box" or model.bbox_head is not None]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        notes = _write_graphs(model, variant, graphs, stage, fp32_graphs, log)
+        shutil.copyfile(ckpt / "vocab.txt", stage / VOCAB)
+        fields = (
+            model_fields(model, variant, graphs)
+            | {
+                "source": source,
+                "exporter": exporter_versions() | {"opset": str(OPSET), "trace_batch": str(TRACE_BATCH)},
+                "quantization": quantization_summary(variant) | ({"graphs": notes} if notes else {}),
+            }
+            | ({"search_settings": shipped_settings} if shipped_settings else {})
+        )
+        manifest = write_manifest(stage, fields)
+        drift = _checked_drift(model, stage, variant, manifest["identity"], check, log)
+        # The manifest is not among the hashed files, so adding the drift changes no hash or identity.
+        manifest = write_manifest(stage, fields | {"drift": drift})
+        read_manifest(stage)
+        _move_into_place(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return manifest
 
+
+def _check_target(variant: str, out: Path) -> None:
+    """Refuse an unknown variant, and an ``out`` that holds something other than a bundle."""
     if variant not in VARIANTS:
         raise ExportError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    ckpt, out = Path(checkpoint), Path(out_dir)
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise ExportError(f"{out} exists and is not a model bundle; choose an empty or new directory")
+
+
+def _load_source(ckpt: Path, model: XVLM | None) -> tuple[XVLM, dict[str, Any]]:
+    """The model (loaded unless given) and the manifest's ``source``: checkpoint name, weights hash, meta."""
     try:
         if model is None:
             model, _ = load_checkpoint(ckpt)
@@ -148,45 +181,48 @@ def export_bundle(
         meta = json.loads((ckpt / "meta.json").read_text())
     except (CheckpointError, OSError, json.JSONDecodeError) as err:
         raise ExportError(f"cannot export {ckpt}: {err}") from err
-    shipped_settings = read_shipped_settings(ckpt)
-    model = model.float().eval()
-    graphs = [n for n in GRAPH_IO if n != "box" or model.bbox_head is not None]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        with tempfile.TemporaryDirectory(prefix="multigrain-fp32-") as scratch:
-            fp32_dir = Path(fp32_graphs) if fp32_graphs else Path(scratch)
-            if not fp32_graphs:
-                log(f"exporting {len(graphs)} fp32 graphs of {model.cfg.name} ({', '.join(graphs)})")
-                export_graphs(model, fp32_dir, graphs)
-            if variant != "fp32":
-                log(f"making the {variant} variant from the fp32 graphs")
-            notes = _derive_variant(fp32_dir, stage, variant, graphs)
-        shutil.copyfile(ckpt / "vocab.txt", stage / VOCAB)
-        fields = (
-            model_fields(model, variant, graphs)
-            | {
-                "source": {"checkpoint": ckpt.name, "weights_sha256": weights_sha, "meta": meta},
-                "exporter": exporter_versions() | {"opset": str(OPSET), "trace_batch": str(TRACE_BATCH)},
-                "quantization": quantization_summary(variant) | ({"graphs": notes} if notes else {}),
-            }
-            | ({"search_settings": shipped_settings} if shipped_settings else {})
+    return model, {"checkpoint": ckpt.name, "weights_sha256": weights_sha, "meta": meta}
+
+
+def _write_graphs(
+    model: XVLM,
+    variant: str,
+    graphs: list[str],
+    stage: Path,
+    fp32_graphs: str | Path | None,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The variant's graphs into ``stage``, made from fp32 graphs (exported now unless given); its notes."""
+    with tempfile.TemporaryDirectory(prefix="multigrain-fp32-") as scratch:
+        fp32_dir = Path(fp32_graphs) if fp32_graphs else Path(scratch)
+        if not fp32_graphs:
+            log(f"exporting {len(graphs)} fp32 graphs of {model.cfg.name} ({', '.join(graphs)})")
+            export_graphs(model, fp32_dir, graphs)
+        if variant != "fp32":
+            log(f"making the {variant} variant from the fp32 graphs")
+        return _derive_variant(fp32_dir, stage, variant, graphs)
+
+
+def _checked_drift(
+    model: XVLM, stage: Path, variant: str, identity: str, check: bool, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """The staged bundle's drift from the torch model; with ``check``, ``ExportError`` when too far."""
+    from export.parity import format_drift, measure_drift
+    from export.runtime import Runtime
+
+    log(f"measuring drift of {identity} against fp32 torch")
+    drift = measure_drift(model, Runtime(stage, providers="cpu"), variant)
+    log(format_drift(drift))
+    if check and not drift["pass"]:
+        raise ExportError(
+            f"{variant} export drifts too far from the torch model: {'; '.join(drift['failures'])}"
         )
-        manifest = write_manifest(stage, fields)
-        log(f"measuring drift of {manifest['identity']} against fp32 torch")
-        drift = measure_drift(model, Runtime(stage, providers="cpu"), variant)
-        log(format_drift(drift))
-        if check and not drift["pass"]:
-            raise ExportError(
-                f"{variant} export drifts too far from the torch model: {'; '.join(drift['failures'])}"
-            )
-        # The manifest is not among the hashed files, so adding the drift changes no hash or identity.
-        manifest = write_manifest(stage, fields | {"drift": drift})
-        read_manifest(stage)
-        stage.chmod(0o755)  # mkdtemp makes it private; a bundle is read by whoever runs the app
-        if out.exists():
-            shutil.rmtree(out)
-        stage.rename(out)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    return manifest
+    return drift
+
+
+def _move_into_place(stage: Path, out: Path) -> None:
+    """Replace ``out`` (an old bundle, or nothing) by the finished ``stage``."""
+    stage.chmod(0o755)  # mkdtemp makes it private; a bundle is read by whoever runs the app
+    if out.exists():
+        shutil.rmtree(out)
+    stage.rename(out)

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from .referring import object_attributes
+from .facts import SceneFacts, SceneObject
+from .referring import Expression, object_attributes
 from .scene import Scene
 
 # The grounding split (the referring-expression benchmark) only asks for objects that cover at least
@@ -38,35 +39,57 @@ def scene_records(scene: Scene, split: str, min_referent_area: float = MIN_REFER
     """Everything the output files need from one scene, as plain data (it crosses process bounds)."""
     facts = scene.facts
     rpath, iid = image_rpath(split, scene.index), image_id(scene.index)
-    w, h = facts.width, facts.height
-    elems: list[dict[str, Any]] = []
-    for i, o in enumerate(facts.objects):
-        elem: dict[str, Any] = {"kind": "object", "caption": o.kind.name, "bb": list(o.box), "obj": i}
-        attrs = object_attributes(o)
-        if attrs:  # X-VLM samples one with random.choice, so an empty list must not be there at all
-            elem["attributes"] = attrs
-        elems.append(elem)
     regions = [e for per_object in scene.expressions for e in per_object] + scene.pairs
-    for e in regions:
-        elems.append(
-            {
-                "kind": "region",
-                "caption": e.text,
-                "bb": list(e.box),
-                "subject": e.subject,
-                "anchor": e.anchor,
-                "relation": e.relation,
-                "position": e.position,
-                "rank": e.rank,
-                "union": e.union,
-            }
-        )
-    grounding = []
+    return {
+        "index": scene.index,
+        "split": split,
+        "image": rpath,
+        "image_id": iid,
+        "width": facts.width,
+        "height": facts.height,
+        "captions": list(scene.captions),
+        "elems": [object_elem(i, o) for i, o in enumerate(facts.objects)] + [region_elem(e) for e in regions],
+        "grounding": grounding_records(scene, rpath, min_referent_area),
+        "objects": objects_record(facts, rpath, iid),
+        "n_regions": len(regions),
+        "kinds": [o.kind.name for o in facts.objects],
+        "background": facts.background.name,
+    }
+
+
+def object_elem(position: int, o: SceneObject) -> dict[str, Any]:
+    """One object as an X-VLM region-file element: its kind as the caption, its attributes."""
+    elem: dict[str, Any] = {"kind": "object", "caption": o.kind.name, "bb": list(o.box), "obj": position}
+    attrs = object_attributes(o)
+    if attrs:  # X-VLM samples one with random.choice, so an empty list must not be there at all
+        elem["attributes"] = attrs
+    return elem
+
+
+def region_elem(e: Expression) -> dict[str, Any]:
+    """One referring expression (of an object or a pair) as a region-file element."""
+    return {
+        "kind": "region",
+        "caption": e.text,
+        "bb": list(e.box),
+        "subject": e.subject,
+        "anchor": e.anchor,
+        "relation": e.relation,
+        "position": e.position,
+        "rank": e.rank,
+        "union": e.union,
+    }
+
+
+def grounding_records(scene: Scene, rpath: str, min_referent_area: float) -> list[dict[str, Any]]:
+    """The scene's single-object expressions as grounding records, leaving out referents too small."""
+    w, h = scene.facts.width, scene.facts.height
+    records = []
     for i, per_object in enumerate(scene.expressions):
         for k, e in enumerate(per_object):
             if e.box[2] * e.box[3] < min_referent_area * w * h:
                 continue
-            grounding.append(
+            records.append(
                 {
                     "image": rpath,
                     "text": e.text,
@@ -76,11 +99,16 @@ def scene_records(scene: Scene, split: str, min_referent_area: float = MIN_REFER
                     "height": h,
                 }
             )
-    objects = {
+    return records
+
+
+def objects_record(facts: SceneFacts, rpath: str, iid: str) -> dict[str, Any]:
+    """The scene's objects with their colour, size, box and position (the objects/ files)."""
+    return {
         "image": rpath,
         "image_id": iid,
-        "width": w,
-        "height": h,
+        "width": facts.width,
+        "height": facts.height,
         "background": facts.background.name,
         "objects": [
             {
@@ -92,21 +120,6 @@ def scene_records(scene: Scene, split: str, min_referent_area: float = MIN_REFER
             }
             for o in facts.objects
         ],
-    }
-    return {
-        "index": scene.index,
-        "split": split,
-        "image": rpath,
-        "image_id": iid,
-        "width": w,
-        "height": h,
-        "captions": list(scene.captions),
-        "elems": elems,
-        "grounding": grounding,
-        "objects": objects,
-        "n_regions": len(regions),
-        "kinds": [o.kind.name for o in facts.objects],
-        "background": facts.background.name,
     }
 
 

@@ -76,6 +76,17 @@ class LibraryPanel(QWidget):
 
         title = QLabel("Library")
         title.setObjectName("panelTitle")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(title)
+        layout.addWidget(self._build_tree(), 1)
+        layout.addWidget(self._build_empty_hint())
+        layout.addLayout(self._build_folder_buttons())
+        layout.addWidget(self._build_progress_box())
+        self._follow(controller)
+
+    # ----- building the panel ----------------------------------------------------------------------
+    def _build_tree(self) -> QTreeWidget:
         self.tree = QTreeWidget()
         self.tree.setObjectName("folders")
         self.tree.setColumnCount(3)
@@ -89,10 +100,15 @@ class LibraryPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
+        return self.tree
+
+    def _build_empty_hint(self) -> QLabel:
         self.empty_hint = QLabel("No folders yet. Add one, or drop a folder onto the window.")
         self.empty_hint.setWordWrap(True)
         self.empty_hint.setObjectName("hint")
+        return self.empty_hint
 
+    def _build_folder_buttons(self) -> QHBoxLayout:
         self.add_button = QPushButton("Add folder…")
         self.add_button.setObjectName("addFolder")
         self.add_button.clicked.connect(self.choose_folder)
@@ -108,7 +124,9 @@ class LibraryPanel(QWidget):
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.reindex_button)
+        return buttons
 
+    def _build_progress_box(self) -> QWidget:
         self.progress = QProgressBar()
         self.progress.setObjectName("indexProgress")
         self.progress.setTextVisible(True)
@@ -130,15 +148,10 @@ class LibraryPanel(QWidget):
         box.setContentsMargins(0, 0, 0, 0)
         box.addLayout(controls)
         box.addWidget(self.progress_label)
+        return self.progress_box
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(title)
-        layout.addWidget(self.tree, 1)
-        layout.addWidget(self.empty_hint)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress_box)
-
+    def _follow(self, controller: IndexController) -> None:
+        """Shows the controller's folders, progress and state from now on, starting idle and empty."""
         controller.folders.connect(self.show_folders)
         controller.progress.connect(self.show_progress)
         controller.state_changed.connect(self.show_state)

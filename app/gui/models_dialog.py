@@ -88,10 +88,24 @@ class ModelsDialog(QDialog):
         self._bundle_out: Path | None = None
         self.resize(780, 620)
 
-        # ----- the bundles -----
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._build_active_label())
+        layout.addLayout(self._build_device_row())
+        layout.addWidget(self._build_table(), 1)
+        layout.addLayout(self._build_bundle_buttons())
+        layout.addWidget(self._build_import_group())
+        layout.addWidget(self._build_close_buttons())
+        self.refresh()
+        self._show_device()
+
+    # ----- building the dialog ---------------------------------------------------------------------
+    def _build_active_label(self) -> QLabel:
         self.active_label = QLabel()
         self.active_label.setObjectName("activeModel")
         self.active_label.setWordWrap(True)
+        return self.active_label
+
+    def _build_device_row(self) -> QHBoxLayout:
         self.device_label = QLabel("Device: …")
         self.device_label.setObjectName("device")
         # Speed has its own label: the device query and a measurement run as separate tasks, and
@@ -105,7 +119,9 @@ class ModelsDialog(QDialog):
         device_row.addWidget(self.device_label, 1)
         device_row.addWidget(self.speed_label)
         device_row.addWidget(self.speed_button)
+        return device_row
 
+    def _build_table(self) -> QTableWidget:
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("bundles")
         self.table.setHorizontalHeaderLabels(["Bundle", "Model", "Variant", "Where", "Status"])
@@ -119,7 +135,9 @@ class ModelsDialog(QDialog):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.itemDoubleClicked.connect(lambda _: self.use_selected())
+        return self.table
 
+    def _build_bundle_buttons(self) -> QHBoxLayout:
         self.use_button = QPushButton("Use this model")
         self.use_button.setObjectName("useModel")
         self.use_button.clicked.connect(self.use_selected)
@@ -130,8 +148,17 @@ class ModelsDialog(QDialog):
         row.addWidget(self.use_button)
         row.addWidget(self.export_button)
         row.addStretch(1)
+        return row
 
-        # ----- import -----
+    def _build_import_group(self) -> QGroupBox:
+        group = QGroupBox("Import an official X-VLM checkpoint")
+        box = QVBoxLayout(group)
+        box.addLayout(self._build_import_form())
+        box.addLayout(self._build_import_actions())
+        box.addWidget(self._build_import_log())
+        return group
+
+    def _build_import_form(self) -> QFormLayout:
         self.checkpoint = QLineEdit()
         self.checkpoint.setObjectName("checkpointPath")
         self.checkpoint.setPlaceholderText("an official X-VLM checkpoint (.th)")
@@ -152,6 +179,14 @@ class ModelsDialog(QDialog):
         self.bundle_name = QLineEdit()
         self.bundle_name.setObjectName("bundleName")
         self.bundle_name.setPlaceholderText("name of the new bundle (default: from the file name)")
+        form = QFormLayout()
+        form.addRow("Checkpoint", pick)
+        form.addRow("Architecture", self.config)
+        form.addRow("Variant", self.variant)
+        form.addRow("Name", self.bundle_name)
+        return form
+
+    def _build_import_actions(self) -> QHBoxLayout:
         self.import_button = QPushButton("Import")
         self.import_button.setObjectName("startImport")
         self.import_button.clicked.connect(self.start_import)
@@ -164,39 +199,24 @@ class ModelsDialog(QDialog):
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setFormat("")
+        actions = QHBoxLayout()
+        actions.addWidget(self.progress, 1)
+        actions.addWidget(self.import_button)
+        actions.addWidget(self.cancel_button)
+        return actions
+
+    def _build_import_log(self) -> QPlainTextEdit:
         self.log = QPlainTextEdit()
         self.log.setObjectName("importLog")
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(500)
         self.log.setFixedHeight(110)
-        actions = QHBoxLayout()
-        actions.addWidget(self.progress, 1)
-        actions.addWidget(self.import_button)
-        actions.addWidget(self.cancel_button)
+        return self.log
 
-        form = QFormLayout()
-        form.addRow("Checkpoint", pick)
-        form.addRow("Architecture", self.config)
-        form.addRow("Variant", self.variant)
-        form.addRow("Name", self.bundle_name)
-        group = QGroupBox("Import an official X-VLM checkpoint")
-        box = QVBoxLayout(group)
-        box.addLayout(form)
-        box.addLayout(actions)
-        box.addWidget(self.log)
-
+    def _build_close_buttons(self) -> QDialogButtonBox:
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.active_label)
-        layout.addLayout(device_row)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(row)
-        layout.addWidget(group)
-        layout.addWidget(buttons)
-        self.refresh()
-        self._show_device()
+        return buttons
 
     # ----- the list --------------------------------------------------------------------------------
     def refresh(self, select: Path | None = None) -> None:

@@ -192,27 +192,60 @@ def test_ctrl_c_cancels_after_the_current_batch(
     assert signal.getsignal(signal.SIGINT) is before  # the handler the command found is back
 
 
-def test_search_runs_without_torch(env: Path, tiny_bundle: Path) -> None:
-    """A real process: index and search, then check that torch was never imported."""
-    script = (
-        "import sys\n"
-        "from cli.main import main\n"
-        f"assert main(['index', {str(env)!r}]) == 0\n"
-        "assert main(['search', 'a red square', '--all', '--top', '2']) == 0\n"
-        "assert main(['ground', sys.argv[1], 'a red square']) == 0\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))\n"
-        "print('torch modules:', bad)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(env / "sub" / "red.jpg")],
+# A search-only install (`pip install multigrain`, no engine extra): a finder in front of every other
+# that refuses the engine's packages as if they were not installed.
+NO_ENGINE = """
+import importlib.abc, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+from cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+ENGINE_PACKAGES = ("torch", "torchvision", "timm", "transformers")
+
+
+def run_without(blocked: tuple[str, ...], *argv: str) -> subprocess.CompletedProcess[str]:
+    """``multigrain ARGV`` in a new process where the ``blocked`` top-level packages cannot be imported."""
+    return subprocess.run(
+        [sys.executable, "-c", NO_ENGINE.format(blocked=blocked), *argv],
         cwd=REPO,
         capture_output=True,
         text=True,
         env={**os.environ},
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr
-    assert "torch modules: []" in result.stdout
+
+
+def test_index_and_search_run_without_the_engine(env: Path) -> None:
+    """Real processes on a search-only install: torch, the engine's other packages and engine/ itself
+    cannot be imported, and index, search and ground still work."""
+    blocked = (*ENGINE_PACKAGES, "engine")
+    indexed = run_without(blocked, "index", str(env))
+    assert indexed.returncode == 0, indexed.stderr
+    assert "6 photos searchable" in indexed.stdout
+    found = run_without(blocked, "search", "a red square", "--json", "--all", "--top", "2")
+    assert found.returncode == 0, found.stderr
+    assert len(json.loads(found.stdout)["results"]) == 2
+    grounded = run_without(blocked, "ground", str(env / "sub" / "red.jpg"), "a red square")
+    assert grounded.returncode == 0, grounded.stderr
+
+
+@pytest.mark.parametrize(
+    "argv", [["train"], ["export", "checkpoint", "bundle"], ["model-info"]], ids=lambda a: a[0]
+)
+def test_an_engine_command_without_the_engine_says_which_extra_in_one_line(argv: list[str]) -> None:
+    result = run_without(ENGINE_PACKAGES, *argv)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr == (
+        f"multigrain {argv[0]}: needs the engine's packages (torch is not installed): "
+        "pip install 'multigrain[engine]'\n"
+    )
 
 
 def test_a_traceback_never_reaches_the_user(env: Path, tmp_path: Path) -> None:

@@ -85,6 +85,17 @@ def test_configs_are_registered_and_typos_fail() -> None:
         load_config("no-such-model")
 
 
+def test_a_config_file_with_a_misspelt_key_is_refused_by_name(tmp_path) -> None:
+    import json
+
+    data = load_config("test-tiny").to_dict()
+    data["vision"]["patch_strid"] = data["vision"].pop("patch_stride")
+    path = tmp_path / "typo.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"unknown model config key 'vision\.patch_strid'; known: trunk, "):
+        load_config(path)
+
+
 def test_paper_parameter_count() -> None:
     # The paper and README state 216M; an analytic count of the pre-training model is 215.6M.
     total = count_parameters(create_model("xvlm-base-224"))["total"]

@@ -30,18 +30,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _cfg(world: Path, out: Path, *extra: str):
+def _cfg(world: Path, out: Path, *extra: str, task: str = "pretrain"):
+    # Region batches are pre-training's alone: another task refuses settings it would never read.
+    regions = ["region_images=2", "region_texts=6", "region_prob=0.5"] if task == "pretrain" else []
     return load_train_config(
         None,
         [
+            f"task={task}",
             "model=test-tiny",
             f"data_root={world}",
             f"out_dir={out}",
             "steps=6",
             "batch_size=4",
-            "region_images=2",
-            "region_texts=6",
-            "region_prob=0.5",
+            *regions,
             "workers=0",
             "amp=off",
             "save_every=3",
@@ -103,7 +104,7 @@ def test_stop_at_ends_early_on_the_full_schedule(world: Path, tmp_path: Path) ->
 
 def test_frozen_parameters_do_not_move_and_box_attention_is_logged(world: Path, tmp_path: Path) -> None:
     extra = ('freeze_prefixes=["vision_encoder.", "text_encoder."]', "loss_weights.box_attn=1", "steps=2")
-    trainer = Trainer(_cfg(world, tmp_path / "f", "task=grounding", *extra), DistInfo(), progress=False)
+    trainer = Trainer(_cfg(world, tmp_path / "f", *extra, task="grounding"), DistInfo(), progress=False)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     final = trainer.fit()
     after = load_file(str(final / "model.safetensors"))

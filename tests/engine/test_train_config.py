@@ -61,3 +61,44 @@ def test_the_demo_stages_keep_what_makes_them_stages() -> None:
     assert stage3.loss_weights == {"itc": 0.0, "itm": 0.0, "mlm": 0.0, "box": 1.0, "box_attn": 1.0}
     assert (stage4.task, stage4.steps, stage4.freeze_prefixes) == ("pretrain", 500, stage3.freeze_prefixes)
     assert stage4.loss_weights["itm"] == 1.0 and stage4.init_checkpoint == "runs/demo3/final"
+
+
+def test_a_misspelt_loss_weight_is_refused_by_name_with_the_known_ones(tmp_path: Path) -> None:
+    config = _write(tmp_path / "run.json", {"loss_weights": {"itc": 1.0, "bx": 1.0}})
+    with pytest.raises(
+        ConfigError, match=r"unknown loss weight 'bx' in .*run\.json; the losses are itc, itm"
+    ):
+        load_train_config(config, [])
+    with pytest.raises(ConfigError, match=r"unknown loss weight 'box_atn' in the command line"):
+        load_train_config(None, ["loss_weights.box_atn=1"])
+
+
+def test_a_misspelt_setting_is_refused_with_the_nearest_known_one(tmp_path: Path) -> None:
+    config = _write(tmp_path / "run.json", {"stpes": 10})
+    with pytest.raises(
+        ConfigError, match=r"unknown training setting 'stpes' in .*run\.json \(did you mean 'steps'\?\)"
+    ):
+        load_train_config(config, [])
+
+
+def test_a_setting_the_task_never_reads_is_refused_by_name(tmp_path: Path) -> None:
+    config = _write(tmp_path / "run.json", {"task": "pretrain", "grounding_train": "g.json"})
+    with pytest.raises(ConfigError, match=r"sets 'grounding_train', which a pretrain run never reads"):
+        load_train_config(config, [])
+    with pytest.raises(
+        ConfigError, match=r"the command line sets 'region_prob', which a grounding run never"
+    ):
+        load_train_config(None, ["task=grounding", "region_prob=0.5"])
+    # What a base says for its own task is no error of the stage that changes the task.
+    _write(tmp_path / "pre.json", {"task": "pretrain", "region_prob": 0.5, "crop_scale": [0.7, 1.0]})
+    stage = _write(tmp_path / "ground.json", {"base": "pre.json", "task": "grounding", "steps": 5})
+    assert load_train_config(stage, []).task == "grounding"
+
+
+def test_a_config_error_reaches_the_command_line_as_one_sentence(tmp_path: Path, capsys) -> None:
+    from cli.main import main
+
+    config = _write(tmp_path / "run.json", {"loss_weights": {"bx": 1.0}})
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("multigrain train: unknown loss weight 'bx'") and "\n" not in err
