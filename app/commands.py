@@ -216,7 +216,8 @@ def search(args: argparse.Namespace) -> int:
         z = f"{hit.z:5.1f}" if hit.z is not None else "    -"
         itm = f" itm {hit.itm:5.2f}" if hit.itm is not None else ""
         date = (hit.taken_at or "")[:10]
-        print(f"{rank:3d}  {hit.score:6.3f}  z {z}{itm}  {date:10s}  {shown(hit.path)}")
+        gone = "  (missing: its folder is not reachable)" if hit.missing else ""
+        print(f"{rank:3d}  {hit.score:6.3f}  z {z}{itm}  {date:10s}  {shown(hit.path)}{gone}")
     return 0
 
 

@@ -136,6 +136,8 @@ class Hit:
     itm: float | None = None  # ITM 'match' logit when re-ranked
     region: tuple[float, float, float, float] | None = None  # best candidate box (x, y, w, h, fractions)
     content_hash: str | None = None  # names the photo's thumbnail
+    missing: bool = False  # the file is not there now, nor its folder (an unplugged drive, a renamed
+    # folder not indexed again yet); a file gone from a folder that is there is never a hit
 
 
 @dataclass(frozen=True)
@@ -218,17 +220,33 @@ class RankedPhotos:
         return self.ranking.cutoff
 
     def page(self, start: int, stop: int) -> list[Hit]:
-        """Hits of the photos ranked ``start`` to ``stop`` (past the end: fewer, or none); photos removed
-        from the library since the index loaded are left out."""
+        """Hits of the photos ranked ``start`` to ``stop`` (past the end: fewer, or none). Photos removed
+        from the library since the index loaded, and files deleted since they were indexed, are left
+        out; a file whose folder is not reachable is kept and marked ``missing``."""
         start, stop = max(start, 0), max(stop, 0)
         positions = self.ranking.positions[start:stop]
         ids = [int(i) for i in self.index.ids[positions]]
         rows = store.photo_rows(self.db, ids)
-        return [
-            self._hit(start + offset, rows[pid])
-            for offset, pid in enumerate(ids)
-            if pid in rows  # removed since the index was loaded
-        ]
+        hits = []
+        for offset, pid in enumerate(ids):
+            row = rows.get(pid)
+            if row is None:  # removed since the index was loaded
+                continue
+            there = os.path.exists(row.path)
+            if not there and os.path.isdir(os.path.dirname(row.path)):
+                continue  # deleted: the next index run forgets it; never shown meanwhile
+            hits.append(replace(self._hit(start + offset, row), missing=not there))
+        return hits
+
+    def first(self, count: int) -> list[Hit]:
+        """The first ``count`` hits, reading further down the ranking past left-out photos."""
+        hits: list[Hit] = []
+        start = 0
+        while len(hits) < count and start < len(self):
+            stop = start + max(count - len(hits), 1)
+            hits += self.page(start, stop)
+            start = stop
+        return hits[:count]
 
     def _hit(self, i: int, row: store.PhotoRow) -> Hit:
         ranking = self.ranking
@@ -566,7 +584,7 @@ class Searcher:
         ranking = self.rank(query, terms, use_cutoff=use_cutoff, limit=limit)
         t2 = time.perf_counter()
         ranked = self.ordered(ranking, terms, sort=sort, rerank=rerank)
-        hits = ranked.page(0, top)
+        hits = ranked.first(top)
         t3 = time.perf_counter()
         return SearchResponse(
             hits,

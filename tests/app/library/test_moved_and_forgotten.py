@@ -86,3 +86,35 @@ def test_forget_takes_a_link_to_a_folder_of_the_library(tmp_path: Path) -> None:
     os.symlink(photos, tmp_path / "alias")
     assert main(["forget", str(tmp_path / "alias"), "--db", str(db_path)]) == 0
     assert library(db_path) == ([], [])
+
+
+def search_lines(db_path: Path, *extra: str) -> list[str]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["search", "a photo", "--db", str(db_path), "--top", "10", *extra]) == 0
+    return out.getvalue().splitlines()
+
+
+def test_search_never_lists_a_deleted_file_and_marks_an_unreachable_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    here, drive = tmp_path / "here", tmp_path / "drive"
+    write_photos(here, 3)
+    write_photos(drive, 2, prefix="d", first_colour=30)
+    db_path = tmp_path / "lib" / "library.db"
+    index(db_path, [here, drive])
+    monkeypatch.setattr("app.commands.load_model", lambda args: FakeRuntime())
+    (here / "p000.jpg").unlink()  # deleted, its folder still there
+    os.rename(drive, tmp_path / "away")  # the whole folder unreachable
+
+    results = json.loads("\n".join(search_lines(db_path, "--json", "--all")))["results"]
+    paths = {Path(r["path"]).name: r["missing"] for r in results}
+    assert paths == {"p001.jpg": False, "p002.jpg": False, "d000.jpg": True, "d001.jpg": True}
+    text = [line for line in search_lines(db_path, "--all") if ".jpg" in line]
+    assert len(text) == 4 and sum("missing" in line for line in text) == 2
+    assert not any("p000.jpg" in line for line in text)
