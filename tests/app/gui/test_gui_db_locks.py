@@ -45,20 +45,29 @@ def held_locks(db_path: Path) -> int:
     return count
 
 
-def second_process_uses(db_path: Path) -> None:
+def in_another_process(db_path: Path, sql: str) -> str:
     """What any other ``multigrain`` command does: open the library, read, close (SQLite deletes the
-    WAL on close when it believes no other process has the library open)."""
+    WAL on close when it believes no other process has the library open). Returns the answer."""
     script = (
         "import sys\n"
         "from app.library.db import open_db\n"
         "db = open_db(sys.argv[1])\n"
-        "db.execute('SELECT count(*) FROM photos').fetchone()\n"
+        "print(db.execute(sys.argv[2]).fetchone()[0])\n"
         "db.close()\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(db_path)], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script, str(db_path), sql],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def second_process_uses(db_path: Path) -> None:
+    in_another_process(db_path, "SELECT count(*) FROM photos")
 
 
 def wal(db_path: Path) -> Path:
@@ -156,18 +165,7 @@ def test_a_plain_qt_dialog_would_have_dropped_them(qtbot, make_window, indexed: 
 
 
 def photos_seen_by_another_process(db_path: Path) -> int:
-    script = (
-        "import sys\n"
-        "from app.library.db import open_db\n"
-        "db = open_db(sys.argv[1])\n"
-        "print(db.execute(\"SELECT count(*) FROM photos WHERE status = 'ok'\").fetchone()[0])\n"
-        "db.close()\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(db_path)], cwd=REPO, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return int(result.stdout)
+    return int(in_another_process(db_path, "SELECT count(*) FROM photos WHERE status = 'ok'"))
 
 
 def test_after_a_lock_loss_the_windows_next_run_is_kept(
@@ -186,6 +184,21 @@ def test_after_a_lock_loss_the_windows_next_run_is_kept(
     assert photos_seen_by_another_process(db_path) == 13  # written to the live WAL, not a deleted one
 
 
+def fail_once_with_io_error(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> list[int]:
+    """``owner.name`` raises SQLite's "disk I/O error" on its first call only; returns the call log."""
+    real = getattr(owner, name)
+    calls: list[int] = []
+
+    def failing_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, failing_once)
+    return calls
+
+
 def test_a_disk_io_error_in_a_run_reopens_the_library_and_redoes_the_run(
     qtbot, make_window: Callable[..., MainWindow], indexed: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -195,16 +208,7 @@ def test_a_disk_io_error_in_a_run_reopens_the_library_and_redoes_the_run(
 
     window = open_window(qtbot, make_window)
     first_connection = window.engine._worker.db
-    real_index = Indexer.index
-    calls: list[int] = []
-
-    def failing_once(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise sqlite3.OperationalError("disk I/O error")
-        return real_index(self, *args, **kwargs)
-
-    monkeypatch.setattr(Indexer, "index", failing_once)
+    calls = fail_once_with_io_error(monkeypatch, Indexer, "index")
     errors: list[BaseException] = []
     window.indexer.failed.connect(errors.append)
     write_photos(indexed / "album", 1, prefix="new", first_colour=60)
@@ -242,16 +246,7 @@ def test_a_disk_io_error_in_a_search_reopens_and_answers(
 
     window = open_window(qtbot, make_window)
     first_connection = window.engine._worker.db
-    real_encode = Searcher.encode
-    calls: list[int] = []
-
-    def failing_once(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise sqlite3.OperationalError("disk I/O error")
-        return real_encode(self, *args, **kwargs)
-
-    monkeypatch.setattr(Searcher, "encode", failing_once)
+    calls = fail_once_with_io_error(monkeypatch, Searcher, "encode")
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
         window.search.query.setText("red car")
     assert window.model.rowCount() == 12 and len(calls) == 2
