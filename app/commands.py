@@ -8,23 +8,39 @@ Arguments are declared in ``cli/main.py``. Known problems (no bundle, a damaged 
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from app.home import default_db, resolve_bundle, thumbs_dir
+from app.terminal import json_path, json_text, shown
 from core.errors import KnownError
 
 
 # ----- shared -----------------------------------------------------------------------------------------
 def db_path_of(args: argparse.Namespace) -> Path:
     return Path(args.db).expanduser() if getattr(args, "db", None) else default_db()
+
+
+def _library_command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command that uses the library: a full disk or a damaged database anywhere in it is one sentence
+    (see ``app.library.faults``), not a traceback."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        from app.library.faults import library_faults
+
+        with library_faults(db_path_of(args)):
+            return handler(args)
+
+    return run
 
 
 def open_library(args: argparse.Namespace, must_exist: bool) -> tuple[Any, Path]:
@@ -95,19 +111,15 @@ class _ProgressLine:
             print(file=sys.stderr)
 
 
-def shown(path: str) -> str:
-    """A path for printing: a name that is not valid UTF-8 gets its odd bytes as \\xNN escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
 # ----- index ------------------------------------------------------------------------------------------
+@_library_command
 def index(args: argparse.Namespace) -> int:
     from app.index_library import index_library
 
     folders = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
     for folder in folders:
         if not os.path.isdir(folder):
-            raise KnownError(f"{folder}: not a folder (give the folders that hold your photos)")
+            raise KnownError(f"{shown(folder)}: not a folder (give the folders that hold your photos)")
     runtime = load_model(args)
     db, db_path = open_library(args, must_exist=False)
     with _CancelOnInterrupt() as cancel:
@@ -123,10 +135,10 @@ def index(args: argparse.Namespace) -> int:
     for problem in report.problems[:5]:
         print(f"  problem: {shown(problem.path)}: {problem.message}", file=sys.stderr)
     for folder in report.missing_folders:
-        print(f"  folder not found (its photos are kept): {folder}", file=sys.stderr)
+        print(f"  folder not found (its photos are kept): {shown(folder)}", file=sys.stderr)
     if update.captions.updated or update.captions.embedded:
         print(f"captions: {update.captions.found} photos with captions, {update.captions.embedded} embedded")
-    print(f"library {db_path}: {update.cache.n} photos searchable with {runtime.identity}")
+    print(f"library {shown(str(db_path))}: {update.cache.n} photos searchable with {runtime.identity}")
     if report.status == "cancelled":
         print("cancelled: the batches done so far are saved; run the same command again to continue")
         return 130
@@ -134,6 +146,7 @@ def index(args: argparse.Namespace) -> int:
 
 
 # ----- search -----------------------------------------------------------------------------------------
+@_library_command
 def search(args: argparse.Namespace) -> int:
     from app.query import make_query
     from app.search import Searcher
@@ -157,15 +170,19 @@ def search(args: argparse.Namespace) -> int:
     response = searcher.search(query, args.top, sort=args.sort, rerank=args.rerank, use_cutoff=not args.all)
     if args.json:
         out = {
-            "query": {"text": query.text, "negatives": list(query.negatives), "image": args.image},
+            "query": {
+                "text": query.text,
+                "negatives": list(query.negatives),
+                "image": json_path(args.image) if args.image else None,
+            },
             "model": runtime.identity,
             "matched": response.matched,
             "considered": response.considered,
             "cutoff": response.cutoff,
             "timings_ms": {k: round(v, 2) for k, v in response.timings_ms.items()},
-            "results": [{**asdict(hit), "path": shown(hit.path)} for hit in response.hits],
+            "results": [{**asdict(hit), "path": json_path(hit.path)} for hit in response.hits],
         }
-        print(json.dumps(out, indent=1, ensure_ascii=False))
+        print(json_text(out))
         return 0
     cut = response.cutoff
     note = f"z >= {cut['z']} ({cut['source']})" if cut.get("source") != "none" else "no cutoff"
@@ -182,19 +199,22 @@ def search(args: argparse.Namespace) -> int:
 def ground(args: argparse.Namespace) -> int:
     from app.drawing import draw_box
     from app.grounding import ground_image
-    from app.library.decode import decode_image
+    from app.library.decode import DecodeError, decode_image
     from core.zoom import zoom_from_args
 
     zoom = zoom_from_args(args)
     runtime = load_model(args)
-    decoded = decode_image(args.photo)
+    try:
+        decoded = decode_image(args.photo)
+    except DecodeError as err:
+        raise DecodeError(f"{shown(args.photo)}: {err}") from err
     g = ground_image(runtime, decoded.image, args.text, zoom)
     if args.json:
-        print(json.dumps(asdict(g), indent=1, ensure_ascii=False))
+        print(json_text(asdict(g)))
     else:
         x0, y0, x1, y1 = g.box
         print(
-            f"{args.text!r} in {args.photo}: box ({x0}, {y0})-({x1}, {y1}) of {g.width}x{g.height}, "
+            f"{args.text!r} in {shown(args.photo)}: box ({x0}, {y0})-({x1}, {y1}) of {g.width}x{g.height}, "
             f"score {g.score:.3f}, confidence (ITM logit) {g.confidence:.2f}"
         )
     if args.out:
@@ -202,12 +222,13 @@ def ground(args: argparse.Namespace) -> int:
         try:
             draw_box(decoded.image, g.box, f"{args.text} {g.score:.2f}").save(out)
         except (OSError, ValueError) as err:
-            raise KnownError(f"cannot write {out}: {err}") from err
-        print(f"wrote {out}")
+            raise KnownError(f"cannot write {shown(str(out))}: {err}") from err
+        print(f"wrote {shown(str(out))}")
     return 0
 
 
 # ----- status -----------------------------------------------------------------------------------------
+@_library_command
 def status(args: argparse.Namespace) -> int:
     from app import vectorcache
     from app.library.regions import BOX_SET_NAME
@@ -221,7 +242,7 @@ def status(args: argparse.Namespace) -> int:
         bundle = resolve_bundle(getattr(args, "bundle", None))
         manifest = read_manifest(bundle)
         identity = str(manifest["identity"])
-        print(f"model bundle: {bundle} ({identity})")
+        print(f"model bundle: {shown(str(bundle))} ({identity})")
         s = load_settings(identity, manifest.get("search_settings"))
         print(
             f"search settings: w_global {s.w_global:g}, w_region {s.w_region:g}, w_caption {s.w_caption:g}, "
@@ -230,10 +251,10 @@ def status(args: argparse.Namespace) -> int:
     except KnownError as err:
         print(f"model bundle: none ({err})")
     if not path.is_file():
-        print(f"library: none yet at {path} (`multigrain index FOLDER` creates it)")
+        print(f"library: none yet at {shown(str(path))} (`multigrain index FOLDER` creates it)")
         return 0
     db, _ = open_library(args, must_exist=True)
-    print(f"library: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    print(f"library: {shown(str(path))} ({path.stat().st_size / 1e6:.1f} MB)")
     counts = dict(db.execute("SELECT status, count(*) FROM photos GROUP BY status").fetchall())
     print(
         f"photos: {counts.get('ok', 0)} indexed, {counts.get('error', 0)} unreadable, "
