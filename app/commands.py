@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from app.home import default_db, resolve_bundle, thumbs_dir
+from app.home import NoBundleError, default_db, resolve_bundle, thumbs_dir
 from app.terminal import json_path, json_text, shown
 from core.errors import KnownError
 
@@ -160,6 +160,11 @@ def search(args: argparse.Namespace) -> int:
         after=args.after,
         before=args.before,
     )
+    if args.folder and not os.path.isdir(args.folder):
+        print(
+            f"warning: {shown(args.folder)} is not a folder here: only photos indexed from it can match",
+            file=sys.stderr,
+        )
     db, db_path = open_library(args, must_exist=True)
     runtime = load_model(args)
     searcher = Searcher(db, db_path, runtime)
@@ -231,16 +236,16 @@ def ground(args: argparse.Namespace) -> int:
 @_library_command
 def status(args: argparse.Namespace) -> int:
     from app import vectorcache
+    from app.bundle_check import checked_bundle
     from app.library.regions import BOX_SET_NAME
     from app.library.runs import last_run
     from app.settings import load_settings
-    from export.bundle import read_manifest
 
     path = db_path_of(args)
     identity = None
     try:
         bundle = resolve_bundle(getattr(args, "bundle", None))
-        manifest = read_manifest(bundle)
+        manifest = checked_bundle(bundle).manifest  # hashes and identity, cached by size and mtime
         identity = str(manifest["identity"])
         print(f"model bundle: {shown(str(bundle))} ({identity})")
         s = load_settings(identity, manifest.get("search_settings"))
@@ -248,8 +253,10 @@ def status(args: argparse.Namespace) -> int:
             f"search settings: w_global {s.w_global:g}, w_region {s.w_region:g}, w_caption {s.w_caption:g}, "
             f"cutoff z {s.cutoff.z:g}; {s.source}"
         )
-    except KnownError as err:
+    except NoBundleError as err:
         print(f"model bundle: none ({err})")
+    except KnownError as err:  # a damaged or edited bundle
+        print(f"model bundle: refused: {err}")
     if not path.is_file():
         print(f"library: none yet at {shown(str(path))} (`multigrain index FOLDER` creates it)")
         return 0

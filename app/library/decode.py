@@ -123,11 +123,15 @@ def _decode_open(image: Image.Image, min_side: int | None) -> Decoded:
         raise DecodeError(
             f"image too large ({width} x {height} = {width * height:,} pixels, limit {MAX_PIXELS:,})"
         )
-    exif = _exif(image)
     try:
         if min_side and fmt in _JPEG_FORMATS:
             image.draft("RGB", (min_side, min_side))
-        _refuse_above_decode_ceiling(image, fmt)
+    except Exception as err:  # a header the draft cannot use: the file's problem
+        raise DecodeError(_load_failure(fmt, err)) from err
+    # Before reading EXIF: Pillow decodes a whole PNG to look for an EXIF chunk after the pixels.
+    _refuse_above_decode_ceiling(image, fmt)
+    exif = _exif(image)
+    try:
         image.load()  # a freshly opened file is at its first frame (GIF, WebP, multi-page TIFF)
     except Exception as err:  # truncated data, a corrupt stream, a decoder error
         raise DecodeError(_load_failure(fmt, err)) from err

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from photo_files import write_photos
 from fault_checks import Run
+from photo_files import write_photos
 from search_fakes import TextTable
 
 from app import commands
 from cli.main import main
+
 
 @pytest.fixture
 def photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
