@@ -99,6 +99,8 @@ def make_query(
         raise QueryError(f"the image weight must lie between 0 and 1, not {image_weight}")
     if not (math.isfinite(negative_weight) and negative_weight >= 0):  # NaN fails every comparison
         raise QueryError(f"the negative weight must be a number of at least 0, not {negative_weight}")
+    if image and not Path(image).exists():
+        raise QueryError(f"{shown(str(image))}: no such image file")
     if image:
         try:
             require_photo_file(image)

@@ -58,6 +58,8 @@ def known_sqlite_errors(path: str | Path) -> Iterator[None]:
             raise LibraryError(f"{path}: cannot write the library database ({text})") from err
         raise
     except sqlite3.DatabaseError as err:
+        if type(err) is not sqlite3.DatabaseError:  # IntegrityError, ProgrammingError...: our bugs
+            raise
         if "malformed" in str(err):
             raise DamagedLibraryError(damaged_message(path, str(err))) from err
         # "file is not a database"

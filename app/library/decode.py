@@ -81,12 +81,10 @@ def require_photo_file(path: str | Path) -> None:
     would wait forever, or never end."""
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise DecodeError("no such image file") from None
     except OSError as err:
         raise DecodeError(f"cannot read the file: {err.strerror or err}") from err
     if stat.S_ISDIR(mode):
-        raise DecodeError("a folder, not an image file")
+        raise DecodeError("cannot read the file: it is a folder, not an image")
     if not stat.S_ISREG(mode):
         raise DecodeError("not a regular file (a pipe, device or socket), so it is not read")
 
@@ -148,8 +146,7 @@ def _refuse_above_decode_ceiling(image: Image.Image, fmt: str) -> None:
     if width * height > MAX_DECODED_PIXELS:
         raise DecodeError(
             f"image too large to decode ({fmt} {width} x {height} = {width * height:,} pixels; "
-            f"Multigrain decodes at most {MAX_DECODED_PIXELS:,} pixels of an image it cannot reduce "
-            "while decoding)"
+            f"Multigrain decodes at most {MAX_DECODED_PIXELS:,} pixels at once)"
         )
 
 

@@ -10,8 +10,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from fault_checks import Run, one_sentence, write_png_header_claiming
-from photo_files import write_jpeg
+from fault_checks import Run, one_sentence
+from photo_files import png_claiming, write_jpeg
 
 from app.library import decode
 from app.search import Searcher
@@ -113,8 +113,11 @@ def test_ground_refuses_a_pipe_without_opening_it(
 
 @pytest.fixture(scope="module")
 def huge_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 1-bit PNG of 14000 x 14000 (196 megapixels, under the header limit) in 24 KB."""
-    return write_png_header_claiming(tmp_path_factory.mktemp("huge") / "huge.png", 14000, 14000, 0)
+    """A PNG whose header claims 14000 x 14000 (196 megapixels: under the header limit, so only the
+    decode ceiling stands between it and 600 MB of pixels)."""
+    path = tmp_path_factory.mktemp("huge") / "huge.png"
+    png_claiming(path, 14000, 14000)
+    return path
 
 
 def test_search_by_a_huge_png_is_refused_before_decoding(photos: Path, huge_png: Path, run: Run) -> None:
