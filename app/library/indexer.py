@@ -166,7 +166,7 @@ class Indexer:
                 known.update(store.photo_states(self.db, root, self.model, BOX_SET_NAME))
 
         todo, unchanged = self._plan(scan, known, folder_ids, retry_errors)
-        failed, known_failures = self._record_scan_problems(scan, known, folder_ids)
+        failed, known_failures = self._record_scan_problems(scan, {} if retry_errors else known, folder_ids)
         unchanged += known_failures
         removed = self._remove_vanished(scan, known)
         store.mark_pending(self.db, [(t.path, t.folder_id, t.size, t.mtime_ns) for t in todo])
