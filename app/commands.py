@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
+import functools
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from app.home import resolve_bundle, thumbs_dir
+from app.home import NoBundleError, resolve_bundle, thumbs_dir
+from app.terminal import json_path, json_text, shown
 from core.errors import KnownError
 
 
@@ -28,6 +30,20 @@ def db_path_of(args: argparse.Namespace) -> Path:
     from app.legacy import default_library
 
     return Path(args.db).expanduser() if getattr(args, "db", None) else default_library()
+
+
+def _library_command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command that uses the library: a full disk or a damaged database anywhere in it is one sentence
+    (see ``app.library.faults``), not a traceback."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        from app.library.faults import library_faults
+
+        with library_faults(db_path_of(args)):
+            return handler(args)
+
+    return run
 
 
 def open_library(args: argparse.Namespace, must_exist: bool, writable: bool = True) -> tuple[Any, Path]:
@@ -99,19 +115,15 @@ class _ProgressLine:
             print(file=sys.stderr)
 
 
-def shown(path: str) -> str:
-    """A path for printing: a name that is not valid UTF-8 gets its odd bytes as \\xNN escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
 # ----- index ------------------------------------------------------------------------------------------
+@_library_command
 def index(args: argparse.Namespace) -> int:
     from app.index_library import index_library
 
     folders = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
     for folder in folders:
         if not os.path.isdir(folder):
-            raise KnownError(f"{folder}: not a folder (give the folders that hold your photos)")
+            raise KnownError(f"{shown(folder)}: not a folder (give the folders that hold your photos)")
     runtime = load_model(args)
     db, db_path = open_library(args, must_exist=False)
     with _CancelOnInterrupt() as cancel:
@@ -135,10 +147,10 @@ def index(args: argparse.Namespace) -> int:
     for problem in report.problems[:5]:
         print(f"  problem: {shown(problem.path)}: {problem.message}", file=sys.stderr)
     for folder in report.missing_folders:
-        print(f"  folder not found (its photos are kept): {folder}", file=sys.stderr)
+        print(f"  folder not found (its photos are kept): {shown(folder)}", file=sys.stderr)
     if update.captions.updated or update.captions.embedded:
         print(f"captions: {update.captions.found} photos with captions, {update.captions.embedded} embedded")
-    print(f"library {db_path}: {update.cache.n} photos searchable with {runtime.identity}")
+    print(f"library {shown(str(db_path))}: {update.cache.n} photos searchable with {runtime.identity}")
     if report.status == "cancelled":
         print("cancelled: the batches done so far are saved; run the same command again to continue")
         return 130
@@ -176,6 +188,7 @@ def forget(args: argparse.Namespace) -> int:
 
 
 # ----- search -----------------------------------------------------------------------------------------
+@_library_command
 def search(args: argparse.Namespace) -> int:
     from app.query import make_query
     from app.search import Searcher
@@ -189,6 +202,11 @@ def search(args: argparse.Namespace) -> int:
         after=args.after,
         before=args.before,
     )
+    if args.folder and not os.path.isdir(args.folder):
+        print(
+            f"warning: {shown(args.folder)} is not a folder here: only photos indexed from it can match",
+            file=sys.stderr,
+        )
     db, db_path = open_library(args, must_exist=True, writable=False)
     runtime = load_model(args)
     searcher = Searcher(db, db_path, runtime)
@@ -199,7 +217,11 @@ def search(args: argparse.Namespace) -> int:
     response = searcher.search(query, args.top, sort=args.sort, rerank=args.rerank, use_cutoff=not args.all)
     if args.json:
         out = {
-            "query": {"text": query.text, "negatives": list(query.negatives), "image": args.image},
+            "query": {
+                "text": query.text,
+                "negatives": list(query.negatives),
+                "image": json_path(args.image) if args.image else None,
+            },
             "model": runtime.identity,
             "matched": response.matched,
             "considered": response.considered,
@@ -207,7 +229,7 @@ def search(args: argparse.Namespace) -> int:
             "timings_ms": {k: round(v, 2) for k, v in asdict(response.timings_ms).items()},
             "results": [_hit_json(hit) for hit in response.hits],
         }
-        print(json.dumps(out, indent=1, ensure_ascii=False))
+        print(json_text(out))
         return 0
     cut = response.cutoff
     note = f"z >= {cut.z} ({cut.source})" if cut.source != "none" else "no cutoff"
@@ -223,7 +245,7 @@ def search(args: argparse.Namespace) -> int:
 
 def _hit_json(hit: Any) -> dict[str, Any]:
     """One search result as ``search --json`` prints it (the content hash only names a thumbnail)."""
-    out = {**asdict(hit), "path": shown(hit.path), "cosines": hit.cosines.to_json()}
+    out = {**asdict(hit), "path": json_path(hit.path), "cosines": hit.cosines.to_json()}
     del out["content_hash"]
     return out
 
@@ -232,19 +254,22 @@ def _hit_json(hit: Any) -> dict[str, Any]:
 def ground(args: argparse.Namespace) -> int:
     from app.drawing import draw_box
     from app.grounding import ground_image
-    from app.library.decode import decode_image
+    from app.library.decode import DecodeError, decode_image
     from core.zoom import zoom_from_args
 
     zoom = zoom_from_args(args)
     runtime = load_model(args)
-    decoded = decode_image(args.photo)
+    try:
+        decoded = decode_image(args.photo)
+    except DecodeError as err:
+        raise DecodeError(f"{shown(args.photo)}: {err}") from err
     g = ground_image(runtime, decoded.image, args.text, zoom)
     if args.json:
-        print(json.dumps(asdict(g), indent=1, ensure_ascii=False))
+        print(json_text(asdict(g)))
     else:
         x0, y0, x1, y1 = g.box
         print(
-            f"{args.text!r} in {args.photo}: box ({x0}, {y0})-({x1}, {y1}) of {g.width}x{g.height}, "
+            f"{args.text!r} in {shown(args.photo)}: box ({x0}, {y0})-({x1}, {y1}) of {g.width}x{g.height}, "
             f"score {g.score:.3f}, confidence (ITM logit) {g.confidence:.2f}"
         )
     if args.out:
@@ -252,49 +277,50 @@ def ground(args: argparse.Namespace) -> int:
         try:
             draw_box(decoded.image, g.box, f"{args.text} {g.score:.2f}").save(out)
         except (OSError, ValueError) as err:
-            raise KnownError(f"cannot write {out}: {err}") from err
-        print(f"wrote {out}")
+            raise KnownError(f"cannot write {shown(str(out))}: {err}") from err
+        print(f"wrote {shown(str(out))}")
     return 0
 
 
 # ----- status -----------------------------------------------------------------------------------------
+@_library_command
 def status(args: argparse.Namespace) -> int:
     from app import vectorcache
+    from app.bundle_check import checked_bundle
     from app.library import integrity, store
     from app.library.index_lock import current_indexer
     from app.library.regions import BOX_SET_NAME
     from app.library.runs import last_run
     from app.settings import load_settings
-    from export.bundle import read_manifest
 
     path = db_path_of(args)
     identity = None
     try:
         bundle = resolve_bundle(getattr(args, "bundle", None))
-        manifest = read_manifest(bundle)
+        manifest = checked_bundle(bundle).manifest  # hashes and identity, cached by size and mtime
         identity = str(manifest["identity"])
-        print(f"model bundle: {bundle} ({identity})")
+        print(f"model bundle: {shown(str(bundle))} ({identity})")
         s = load_settings(identity, manifest.get("search_settings"))
         print(
             f"search settings: w_global {s.w_global:g}, w_region {s.w_region:g}, w_caption {s.w_caption:g}, "
             f"cutoff z {s.cutoff.z:g}; {s.source}"
         )
-    except KnownError as err:
+    except NoBundleError as err:
         print(f"model bundle: none ({err})")
+    except KnownError as err:  # a damaged or edited bundle
+        print(f"model bundle: refused: {err}")
     if not path.is_file():
-        print(f"library: none yet at {path} (`multigrain index FOLDER` creates it)")
+        print(f"library: none yet at {shown(str(path))} (`multigrain index FOLDER` creates it)")
         return 0
     db, _ = open_library(args, must_exist=True, writable=False)
-    print(f"library: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    print(f"library: {shown(str(path))} ({path.stat().st_size / 1e6:.1f} MB)")
     health = integrity.check_library(path, db.conn)
-    if health.ok and integrity.damage_reason(path) is None:
-        backups = integrity.list_backups(path)
-        latest = f", newest backup {backups[0].name}" if backups else ", no backup yet"
-        print(f"integrity: sound (quick_check, {health.seconds:.1f} s){latest}")
-    else:
-        reason = health.problems[0] if health.problems else integrity.damage_reason(path)
-        print(f"integrity: DAMAGED ({reason}); nothing is written to it until `multigrain recover`")
-        return 1  # its counts cannot be trusted, nor perhaps read
+    reason = health.problems[0] if health.problems else integrity.damage_reason(path)
+    if reason is not None:  # its counts cannot be trusted, nor perhaps read
+        raise integrity.damaged_error(path, reason)
+    backups = integrity.list_backups(path)
+    latest = f", newest backup {backups[0].name}" if backups else ", no backup yet"
+    print(f"integrity: sound (quick_check, {health.seconds:.1f} s){latest}")
     counts = store.photo_counts_by_status(db)
     print(
         f"photos: {counts.get('ok', 0)} indexed, {counts.get('error', 0)} unreadable, "

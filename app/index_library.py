@@ -25,6 +25,8 @@ from app.library.indexer import Indexer, IndexReport, Progress
 from app.library.integrity import backup, list_backups
 from app.library.regions import BOX_SET_NAME
 
+INDEX_GRAPHS = ("vision", "concepts", "text")  # photos, their regions, their captions
+
 
 class Model(ImageEncoder, TextEncoder, Protocol):
     """A runtime that encodes photos and captions (the bundle runtime, or a test's fake)."""
@@ -51,6 +53,7 @@ def index_library(
 ) -> LibraryUpdate:
     """Index ``folders`` (None: every folder of the library) with ``runtime`` and make them searchable.
     ``follow_links``: follow symbolic links that leave the folders (``scan``)."""
+    runtime.open_graphs(INDEX_GRAPHS)  # a swapped or damaged graph is refused before any photo is read
     indexer = Indexer(db, runtime, thumbs, batch_size=batch_size)
     report = indexer.index(folders, progress, cancel, follow_links=follow_links)
     captions = index_captions(db, runtime, since=store.run_started_at(db, report.run_id))

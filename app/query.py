@@ -8,11 +8,14 @@ text or emoji included, is just text for the model's tokenizer; it never reaches
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+from app.library.decode import DecodeError, require_photo_file
+from app.terminal import shown
 from core.errors import KnownError
 
 MAX_TEXT_CHARS = 2000  # the tokenizer keeps ~40 words; longer text only costs time
@@ -94,10 +97,15 @@ def make_query(
     positive, negatives = split_terms(text or "")
     if not 0.0 <= image_weight <= 1.0:
         raise QueryError(f"the image weight must lie between 0 and 1, not {image_weight}")
-    if negative_weight < 0:
-        raise QueryError(f"the negative weight must not be negative, not {negative_weight}")
-    if image and not Path(image).is_file():
-        raise QueryError(f"{image}: no such image file")
+    if not (math.isfinite(negative_weight) and negative_weight >= 0):  # NaN fails every comparison
+        raise QueryError(f"the negative weight must be a number of at least 0, not {negative_weight}")
+    if image and not Path(image).exists():
+        raise QueryError(f"{shown(str(image))}: no such image file")
+    if image:
+        try:
+            require_photo_file(image)
+        except DecodeError as err:
+            raise QueryError(f"{shown(str(image))}: {err}") from err
     filters = Filters(
         folder=folder,
         after=parse_date(after) if after else None,

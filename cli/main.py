@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable
 
+from core.arg_types import finite_float, positive_int
 from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily
@@ -141,7 +142,7 @@ def _library_args(p: argparse.ArgumentParser, bundle: bool = True) -> None:
 def _library_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="index folders of photos into the library (incremental)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders to index (added to the library)")
-    p.add_argument("--batch-size", type=int, default=16, help="photos encoded per batch")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="photos encoded per batch")
     p.add_argument(
         "--follow-links",
         action="store_true",
@@ -164,10 +165,12 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--image", help="an example image file")
     p.add_argument(
-        "--image-weight", type=float, default=0.5, help="share of the image when there is text too"
+        "--image-weight", type=finite_float, default=0.5, help="share of the image when there is text too"
     )
-    p.add_argument("--negative-weight", type=float, default=0.5, help="total weight of the negative terms")
-    p.add_argument("--top", type=int, default=20, help="results to show")
+    p.add_argument(
+        "--negative-weight", type=finite_float, default=0.5, help="total weight of the negative terms"
+    )
+    p.add_argument("--top", type=positive_int, default=20, help="results to show")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--folder", help="only photos inside this folder")
     p.add_argument("--after", help="only photos taken on or after this date (YYYY-MM-DD)")

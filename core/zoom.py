@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from core.arg_types import finite_float
 from core.errors import KnownError
 
 Box = tuple[float, float, float, float]  # cx, cy, w, h as fractions of the image
@@ -78,13 +79,13 @@ def zoom_args(p: argparse.ArgumentParser, switch: bool = True) -> None:
         )
     p.add_argument(
         "--zoom-growth",
-        type=float,
+        type=finite_float,
         default=default.growth,
         help=f"zoom window side as a multiple of the first box's side (default {default.growth})",
     )
     p.add_argument(
         "--zoom-min-share",
-        type=float,
+        type=finite_float,
         default=default.min_share,
         help=f"smallest zoom window side, as a share of the photo's side (default {default.min_share})",
     )

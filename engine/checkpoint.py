@@ -15,6 +15,7 @@ import json
 import pickle
 import re
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,22 +166,50 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
 
 
+# A checkpoint is a zip whose members torch reads whole into memory, at the size each member declares.
+# torch.save stores them uncompressed (declared size = stored size), and even a re-zipped checkpoint of
+# float weights compresses by well under 2x, so more than 4x the file's size (plus room for the small
+# pickle and records) is a zip bomb: a 1 MB file that declares gigabytes of zeros.
+MAX_EXPANSION = 4
+EXPANSION_SLACK = 16 * 2**20
+
+
+def refuse_zip_bomb(file: Path) -> None:
+    """Refuse a zip checkpoint whose members declare more bytes than it can honestly hold (see above)."""
+    if not zipfile.is_zipfile(file):
+        return  # a legacy (pre-1.6) pickle: torch reads it as a stream
+    try:
+        with zipfile.ZipFile(file) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as err:
+        raise CheckpointError(f"{file} is not a readable PyTorch checkpoint (a damaged zip: {err})") from err
+    limit = MAX_EXPANSION * file.stat().st_size + EXPANSION_SLACK
+    if declared > limit:
+        raise CheckpointError(
+            f"{file} was refused: it would unpack to {declared / 1e9:.1f} GB from "
+            f"{file.stat().st_size / 1e6:.1f} MB (more than {MAX_EXPANSION}x its size, like a zip bomb)"
+        )
+
+
 def read_official(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The state dict (and training config, if wrapped) of an official .th/.pth checkpoint."""
     file = Path(path)
     if not file.is_file():
         raise CheckpointError(f"checkpoint not found: {file}")
+    refuse_zip_bomb(file)
     try:
         raw = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        # torch names the refused global two ways: "Unsupported global: GLOBAL x.Y" (a class it does not
+        # allow) and "unsupported GLOBAL posix.system whose module ... is blocked" (a function).
+        found = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", str(err), re.IGNORECASE)
         if not found:
             raise CheckpointError(
                 f"{file} is not a readable PyTorch checkpoint (damaged or another format)"
             ) from err
         raise CheckpointError(
-            f"{file} was refused: it holds objects other than tensors and plain data ({found.group(1)}), and "
-            "loading it would run code from the file. Only weights-only checkpoints are accepted."
+            f"{file} was refused: the file asks to run code (pickle GLOBAL {found.group(1)}), which "
+            "Multigrain never does; only weights-only checkpoints are accepted"
         ) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise CheckpointError(f"{file} is not a readable PyTorch checkpoint: {err}") from err

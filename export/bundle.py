@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,19 @@ REQUIRED = (
 EXPORT_RECIPE = "2"
 
 
+# Inputs and outputs of every graph, by name: the export writes them, the manifest lists them, and the
+# runtime and ``verify`` check each graph file against its role here (not against the manifest, which
+# can be edited along with a swapped file).
+GRAPH_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "vision": (("images",), ("embed", "tokens")),
+    "concepts": (("image_tokens", "patch_masks"), ("embeds",)),
+    "text": (("input_ids", "attention_mask"), ("embed", "hidden")),
+    "itm": (("text_hidden", "text_mask", "image_tokens", "image_mask"), ("logit",)),
+    "box": (("text_hidden", "text_mask", "image_tokens"), ("box",)),
+}
+PREPROCESSING = ("image_size", "image_mean", "image_std", "max_tokens", "max_words")
+
+
 class BundleError(KnownError):
     """A bundle that cannot be used (missing or changed file, unreadable or too new manifest)."""
 
@@ -71,9 +85,7 @@ def write_manifest(out_dir: str | Path, fields: dict[str, Any]) -> dict[str, Any
     """
     out = Path(out_dir)
     files = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != MANIFEST}
-    preprocessing = {
-        k: fields[k] for k in ("image_size", "image_mean", "image_std", "max_tokens", "max_words")
-    }
+    preprocessing = {k: fields[k] for k in PREPROCESSING}
     manifest = {
         "format_version": FORMAT_VERSION,
         "identity": bundle_identity(fields["model"], fields["variant"], files, preprocessing),
@@ -146,9 +158,12 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(path: str | Path, *, verify_hashes: bool = True) -> Bundle:
-    """Open a bundle; refuse it (``BundleError``) on a missing file, a changed file (sha256), a manifest
-    that is unreadable or newer than this code. ``verify_hashes=False`` skips only the sha256 check."""
+def load_bundle(
+    path: str | Path, *, verify_hashes: bool = True, file_hash: Callable[[Path], str] = sha256_file
+) -> Bundle:
+    """Open a bundle; refuse it (``BundleError``) on a missing file, a changed file (sha256), an identity
+    its files do not give, a manifest that is unreadable or newer than this code. ``verify_hashes=False``
+    skips the sha256 and identity checks; ``file_hash`` may answer from a cache of earlier hashes."""
     root = Path(path)
     manifest = read_manifest(root)
     files: dict[str, str] = manifest["files"]
@@ -162,8 +177,35 @@ def load_bundle(path: str | Path, *, verify_hashes: bool = True) -> Bundle:
         file = root / name
         if not file.is_file():
             raise BundleError(f"{root}: missing file {name} (listed in {MANIFEST})")
-        if verify_hashes and sha256_file(file) != expected:
+        if verify_hashes and file_hash(file) != expected:
             raise BundleError(
                 f"{root}: {name} does not match its sha256 in {MANIFEST} (corrupt or edited); export again"
             )
+    if verify_hashes:
+        check_identity(root, manifest)
     return Bundle(root, manifest)
+
+
+def check_identity(root: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a manifest whose identity is not the one its (already verified) file hashes give: a graph
+    file replaced and its hash edited to match would otherwise pass as the same model."""
+    preprocessing = {k: manifest.get(k) for k in PREPROCESSING}
+    expected = bundle_identity(
+        str(manifest["model"]), str(manifest["variant"]), manifest["files"], preprocessing
+    )
+    if manifest["identity"] != expected:
+        raise BundleError(
+            f"{root}: the manifest's identity {manifest['identity']} is not the one its files give "
+            f"({expected}): the bundle was edited; export it again"
+        )
+
+
+def check_graph_io(root: Path, graph: str, file: str, inputs: list[str], outputs: list[str]) -> None:
+    """Refuse a graph file whose input or output names are not those its role needs (see GRAPH_IO)."""
+    needed_in, needed_out = GRAPH_IO.get(graph, ((), ()))
+    missing = [n for n in needed_in if n not in inputs] + [n for n in needed_out if n not in outputs]
+    if missing:
+        raise BundleError(
+            f"{root}: {file} is not a {graph} graph (it lacks {', '.join(missing)}; it has inputs "
+            f"{', '.join(inputs) or 'none'}): the bundle's files were swapped or damaged; export it again"
+        )

@@ -20,19 +20,20 @@ def export(args: argparse.Namespace) -> int:
 
 def verify(args: argparse.Namespace) -> int:
     from export.bundle import load_bundle
+    from export.runtime import Runtime
 
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(args.bundle)  # every file's sha256, and the identity they give
     m = bundle.manifest
+    Runtime(bundle.path, providers=args.providers).open_graphs(list(m["graphs"]))  # each graph's role
     print(
         f"bundle {bundle.identity}: format {m['format_version']}, model {m['model']} ({m['variant']}), "
-        f"{len(m['files'])} files match their sha256"
+        f"{len(m['files'])} files match their sha256, every graph fits its role"
     )
     if not args.checkpoint:
         return 0
     from core.hashing import sha256_file
     from engine.checkpoint import WEIGHTS, CheckpointError, load_checkpoint
     from export.parity import format_drift, measure_drift
-    from export.runtime import Runtime
 
     ckpt = Path(args.checkpoint)
     try:

@@ -22,20 +22,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.model.xvlm import XVLM
+from export.bundle import GRAPH_IO  # the graphs' names, one table for export and runtime
 
 TRACE_BATCH = 2  # never 1: torch.export specialises size-1 dimensions
 TRACE_REGIONS = 3
 TRACE_TOKENS = 7
 OPSET = 20
-
-# Inputs and outputs of every graph, by name: the runtime and the manifest read the same table.
-GRAPH_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "vision": (("images",), ("embed", "tokens")),
-    "concepts": (("image_tokens", "patch_masks"), ("embeds",)),
-    "text": (("input_ids", "attention_mask"), ("embed", "hidden")),
-    "itm": (("text_hidden", "text_mask", "image_tokens", "image_mask"), ("logit",)),
-    "box": (("text_hidden", "text_mask", "image_tokens"), ("box",)),
-}
 
 
 class VisionGraph(nn.Module):

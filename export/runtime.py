@@ -20,7 +20,7 @@ from PIL import Image
 
 from core.errors import KnownError
 from core.text import CLS_ID, EmptyTextError, Tokenizer, pre_caption
-from export.bundle import Bundle, load_bundle
+from export.bundle import Bundle, check_graph_io, load_bundle
 from export.preprocess import Preprocess
 from export.regions import normalised_boxes_to_patch_masks
 
@@ -155,12 +155,22 @@ class Runtime:
                 created = ort.InferenceSession(str(path), sess_options=options, providers=self._providers)
             except Exception as err:  # onnxruntime raises its own untyped errors for bad graphs
                 raise KnownError(f"{path}: onnxruntime cannot load this graph: {err}") from err
+            inputs = [i.name for i in created.get_inputs()]
+            outputs = [o.name for o in created.get_outputs()]
+            check_graph_io(self._bundle.path, graph, path.name, inputs, outputs)
             if self._request == "cuda" and CUDA not in created.get_providers():
                 raise ProviderError(
                     "CUDA was requested but onnxruntime could not start it (see its log above)"
                 )
             self._sessions[graph] = created
             return created
+
+    def open_graphs(self, graphs: Sequence[str]) -> None:
+        """Create these graphs' sessions now (each checked against its role), so that a bundle with a
+        wrong graph is refused before the caller reads any photo."""
+        for graph in graphs:
+            if self._bundle.has_graph(graph):
+                self.session(graph)
 
     def run(self, graph: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """One call of one graph, no batching (the other methods batch)."""

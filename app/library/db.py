@@ -19,7 +19,13 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from app.library.errors import DatabaseBusyError, DatabaseIOError, LibraryError
+from app.library.errors import (
+    DatabaseBusyError,
+    DatabaseIOError,
+    DiskFullError,
+    LibraryError,
+    disk_full_message,
+)
 from app.library.integrity import damaged_error, mark_damaged, refuse_if_damaged
 from app.library.migrations import SCHEMA_VERSION, migrate, user_version
 
@@ -45,10 +51,14 @@ def known_sqlite_errors(path: str | Path) -> Iterator[None]:
             raise DatabaseIOError(message) from err
         if "unable to open" in text:
             raise LibraryError(f"{path}: cannot open the library database ({text})") from err
-        if "disk" in text or "full" in text or "readonly" in text:
+        if "full" in text:
+            raise DiskFullError(disk_full_message(path, f"SQLite: {text}")) from err
+        if "disk" in text or "readonly" in text:
             raise LibraryError(f"{path}: cannot write the library database ({text})") from err
         raise
     except sqlite3.DatabaseError as err:
+        if type(err) is not sqlite3.DatabaseError:  # IntegrityError, ProgrammingError...: our bugs
+            raise
         if "malformed" in str(err):  # a damaged page: stop writing until `multigrain recover`
             mark_damaged(Path(path), str(err))
             raise damaged_error(Path(path), str(err)) from err
@@ -56,11 +66,22 @@ def known_sqlite_errors(path: str | Path) -> Iterator[None]:
         raise LibraryError(f"{path}: not a Multigrain library, or a damaged one ({err})") from err
 
 
+def make_library_folder(folder: Path) -> None:
+    """Create the folder the database lives in, or say in words why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # read-only place, a file where a folder should be, no permission
+        raise LibraryError(
+            f"cannot create the library's folder {folder} ({err.strerror or err}): choose a folder you "
+            "can write, with --db FILE or by setting MULTIGRAIN_HOME"
+        ) from err
+
+
 def connect(path: str | Path) -> Database:
     """A connection with this app's settings, without migrating (``open_db`` migrates)."""
     path = Path(path)
+    make_library_folder(path.parent)
     with known_sqlite_errors(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S)
         try:
             conn.text_factory = _decode_text

@@ -24,7 +24,9 @@ nearly the same pixels as from a full decode.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +40,15 @@ from core.errors import KnownError
 
 pillow_heif.register_heif_opener()
 
-# 200 megapixels: above every camera sensor sold (150 MP medium format) with room for stitched
-# panoramas; a 200 MP PNG still decodes within 600 MB.
+# 200 megapixels: above every camera sensor sold (150 MP medium format, 200 MP phone JPEGs) with room
+# for stitched panoramas. This bounds the header; what is actually decoded is bounded by the next one.
 MAX_PIXELS = 200_000_000
+# The memory ceiling of one decode is 600 MB. A decode holds the pixels two or three times over (the
+# decoded image, its RGB conversion, the EXIF-upright or ICC copy: up to 12 bytes a pixel with alpha),
+# so at most 50 megapixels are decoded. A JPEG above that is decoded reduced (draft) when the caller
+# allows it (``min_side``: the indexer, search by image); formats that cannot be reduced while
+# decoding (PNG, TIFF, WebP, ...) are refused above it. Measured: a 196-megapixel PNG took 1.65 GB.
+MAX_DECODED_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -68,9 +76,23 @@ class Decoded:
     format: str  # Pillow's format name, e.g. "JPEG", "HEIF"
 
 
+def require_photo_file(path: str | Path) -> None:
+    """Refuse ``path`` unless it is a regular file: reading a FIFO (or a device) named like a photo
+    would wait forever, or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise DecodeError(f"cannot read the file: {err.strerror or err}") from err
+    if stat.S_ISDIR(mode):
+        raise DecodeError("cannot read the file: it is a folder, not an image")
+    if not stat.S_ISREG(mode):
+        raise DecodeError("not a regular file (a pipe, device or socket), so it is not read")
+
+
 def decode_image(path: str | Path, min_side: int | None = None) -> Decoded:
     """Decode ``path`` safely (see the module docstring). ``min_side``: allow a JPEG to be decoded at a
     reduced scale whose sides stay >= ``min_side``; None decodes at full size."""
+    require_photo_file(path)
     try:
         image = Image.open(path)
     except UnidentifiedImageError as err:
@@ -81,6 +103,8 @@ def decode_image(path: str | Path, min_side: int | None = None) -> Decoded:
         size = f"{int(claimed.group(1)):,} pixels, " if claimed else ""
         raise DecodeError(f"image too large ({size}limit {MAX_PIXELS:,})") from err
     except OSError as err:
+        if err.errno is None:  # Pillow's own parse errors ("Truncated File Read") carry no errno
+            raise DecodeError(f"damaged or unsupported image ({err})") from err
         raise DecodeError(f"cannot read the file: {err.strerror or err}") from err
     except Exception as err:  # a malformed header: the file's problem, not ours (module docstring)
         raise DecodeError(f"damaged or unsupported image ({type(err).__name__}: {err})") from err
@@ -97,10 +121,15 @@ def _decode_open(image: Image.Image, min_side: int | None) -> Decoded:
         raise DecodeError(
             f"image too large ({width} x {height} = {width * height:,} pixels, limit {MAX_PIXELS:,})"
         )
-    exif = _exif(image)
     try:
         if min_side and fmt in _JPEG_FORMATS:
             image.draft("RGB", (min_side, min_side))
+    except Exception as err:  # a header the draft cannot use: the file's problem
+        raise DecodeError(_load_failure(fmt, err)) from err
+    # Before reading EXIF: Pillow decodes a whole PNG to look for an EXIF chunk after the pixels.
+    _refuse_above_decode_ceiling(image, fmt)
+    exif = _exif(image)
+    try:
         image.load()  # a freshly opened file is at its first frame (GIF, WebP, multi-page TIFF)
     except Exception as err:  # truncated data, a corrupt stream, a decoder error
         raise DecodeError(_load_failure(fmt, err)) from err
@@ -109,6 +138,16 @@ def _decode_open(image: Image.Image, min_side: int | None) -> Decoded:
     upright = _upright(image, exif)
     rgb = embedded_to_srgb(upright, image.info.get("icc_profile")) or _to_rgb(upright)
     return Decoded(rgb, width, height, _taken_at(exif), fmt)
+
+
+def _refuse_above_decode_ceiling(image: Image.Image, fmt: str) -> None:
+    """``image.size`` is what ``load`` will decode (a JPEG draft has already reduced it)."""
+    width, height = image.size
+    if width * height > MAX_DECODED_PIXELS:
+        raise DecodeError(
+            f"image too large to decode ({fmt} {width} x {height} = {width * height:,} pixels; "
+            f"Multigrain decodes at most {MAX_DECODED_PIXELS:,} pixels at once)"
+        )
 
 
 def _unidentified(path: str | Path) -> str:

@@ -29,6 +29,11 @@ class ImageEncoder(Protocol):
         """S: the model sees S x S pixels."""
         ...
 
+    def open_graphs(self, graphs: Sequence[str]) -> None:
+        """Load these graphs now, refusing a bundle whose graphs are not what they claim, before any
+        photo is read (``KnownError``)."""
+        ...
+
     def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
         """PIL images -> (B, 3, S, S) float32. Called from several threads at once: must be pure."""
         ...

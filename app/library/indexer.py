@@ -183,11 +183,15 @@ class Indexer:
                 known.update(store.photo_states(self.db, root, self.model, BOX_SET_NAME))
 
         todo, unchanged = self._plan(scan, known, folder_ids, retry_errors)
-        failed = self._record_scan_problems(scan, folder_ids)
+        failed, known_failures = self._record_scan_problems(scan, {} if retry_errors else known, folder_ids)
+        unchanged += known_failures
         removed = self._remove_vanished(scan, known)
         store.mark_pending(self.db, [(t.path, t.folder_id, t.size, t.mtime_ns) for t in todo])
         report.counts = store.RunCounts(
-            total=len(scan.files) + failed, unchanged=unchanged, failed=failed, removed=removed
+            total=len(scan.files) + failed + known_failures,
+            unchanged=unchanged,
+            failed=failed,
+            removed=removed,
         )
 
         finished = self._pipeline(todo, report, progress, cancel)
@@ -221,17 +225,22 @@ class Indexer:
             todo.append(_Task(found.path, folder_ids[found.root], found.size, found.mtime_ns))
         return todo, unchanged
 
-    def _record_scan_problems(self, scan: ScanResult, folder_ids: dict[str, int]) -> int:
-        """Photo-named entries the scan could not stat (broken links, loops): rows with status 'error'."""
+    def _record_scan_problems(
+        self, scan: ScanResult, known: dict[str, store.PhotoState], folder_ids: dict[str, int]
+    ) -> tuple[int, int]:
+        """Photo-named entries the scan could not read (broken links, loops, FIFOs): rows with status
+        'error'. Returns (new failures, failures already recorded): an entry unchanged since a run that
+        recorded it is counted unchanged, like a photo that failed to decode, not failed on every run."""
         problems = [p for p in scan.problems if p.is_photo]
+        new = [p for p in problems if not _already_failed(known.get(p.path), p)]
         now = time.time()
         with self.db.atomic():
-            for p in problems:
+            for p in new:
                 row = store.PhotoRecord(
                     p.path, folder_ids[p.root], p.size, p.mtime_ns, "error", error=p.message
                 )
                 store.save_photo(self.db, row, now)
-        return len(problems)
+        return len(new), len(problems) - len(new)
 
     def _remove_vanished(self, scan: ScanResult, known: dict[str, store.PhotoState]) -> int:
         """Delete rows of known photos the scan did not find, except under folders it could not list."""
@@ -337,4 +346,13 @@ def _record(p: _Prepared) -> store.PhotoRecord:
         return store.PhotoRecord(t.path, t.folder_id, t.size, t.mtime_ns, "error", error=p.error)
     return store.PhotoRecord(
         t.path, t.folder_id, t.size, t.mtime_ns, "ok", p.content_hash, p.width, p.height, p.taken_at
+    )
+
+
+def _already_failed(state: store.PhotoState | None, problem: ScanProblem) -> bool:
+    """The entry was recorded as an error by an earlier run and has not changed since."""
+    return (
+        state is not None
+        and state.status == "error"
+        and (state.size, state.mtime_ns) == (problem.size, problem.mtime_ns)
     )

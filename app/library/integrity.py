@@ -32,13 +32,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.library.errors import LibraryError
+from app.library.errors import DamagedLibraryError, damaged_message
 
 KEEP_BACKUPS = 3
-
-
-class LibraryDamagedError(LibraryError):
-    """The library is marked damaged: nothing may write to it until it is recovered."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +54,11 @@ def damage_mark(db_path: Path) -> Path:
 
 def damage_reason(db_path: Path) -> str | None:
     """Why the library at ``db_path`` is marked damaged, or None when it is not."""
-    try:
-        return str(json.loads(damage_mark(db_path).read_text())["reason"])
-    except FileNotFoundError:
+    mark = damage_mark(db_path)
+    if not mark.is_file():  # also when the library's folder is not there (or not a folder)
         return None
+    try:
+        return str(json.loads(mark.read_text())["reason"])
     except (OSError, ValueError, KeyError, TypeError):
         return "a damage mark that cannot be read"
 
@@ -72,11 +69,8 @@ def mark_damaged(db_path: Path, reason: str) -> None:
         damage_mark(db_path).write_text(json.dumps({"reason": reason, "at": time.time()}))
 
 
-def damaged_error(db_path: Path, reason: str) -> LibraryDamagedError:
-    return LibraryDamagedError(
-        f"{db_path}: the library is damaged ({reason}). Nothing will be written to it until you run "
-        "`multigrain recover`, which restores the last good backup and keeps what can still be read."
-    )
+def damaged_error(db_path: Path, reason: str) -> DamagedLibraryError:
+    return DamagedLibraryError(damaged_message(db_path, reason))
 
 
 def refuse_if_damaged(db_path: Path) -> None:

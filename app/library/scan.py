@@ -213,7 +213,8 @@ class _Walk:
                     self.result.files.append(FoundFile(entry.path, root, st.st_size, st.st_mtime_ns))
                 else:  # a FIFO or device named .jpg would block or never end when read
                     message = "not a regular file (a device, pipe or socket with a photo's name)"
-                    self.result.problems.append(ScanProblem(entry.path, root, message, True))
+                    problem = ScanProblem(entry.path, root, message, True, st.st_size, st.st_mtime_ns)
+                    self.result.problems.append(problem)
         return subdirs
 
 

@@ -43,6 +43,9 @@ class FakeRuntime:
         self.images_encoded = 0
         self.region_calls = 0
 
+    def open_graphs(self, graphs: Sequence[str]) -> None:
+        """Nothing to load."""
+
     def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
         s = self.image_size
         out = np.empty((len(images), 3, s, s), dtype=np.float32)

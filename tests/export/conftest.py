@@ -1,35 +1,13 @@
-"""Export fixtures: one tiny checkpoint and its bundles, exported once per test session."""
+"""Export fixtures: the fp16 and int8 bundles made from the tiny fp32 bundle (tests/conftest.py), once per
+test session."""
 
 from __future__ import annotations
 
 import pathlib
 
 import pytest
-from trained_like import randomised
 
-from engine.checkpoint import save_checkpoint
 from engine.model.xvlm import XVLM
-
-
-@pytest.fixture(scope="session")
-def tiny_model() -> XVLM:
-    return randomised("test-tiny")
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_model: XVLM) -> pathlib.Path:
-    return save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "test-tiny")
-
-
-@pytest.fixture(scope="session")
-def fp32_bundle(
-    tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: pathlib.Path, tiny_model: XVLM
-) -> pathlib.Path:
-    from export.build import export_bundle
-
-    out = tmp_path_factory.mktemp("bundles") / "fp32"
-    export_bundle(tiny_checkpoint, out, "fp32", model=tiny_model, log=lambda _: None)
-    return out
 
 
 def _derived_bundle(

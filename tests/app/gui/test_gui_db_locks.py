@@ -260,7 +260,7 @@ def test_a_damaged_library_is_reported_on_start_and_not_written(
     db_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from app.library.integrity import LibraryDamagedError
+    from app.library.errors import DamagedLibraryError
 
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -272,9 +272,9 @@ def test_a_damaged_library_is_reported_on_start_and_not_written(
     monkeypatch.setattr("app.gui.main_window.show_error", lambda _parent, err, *_: shown.append(err))
     window = make_window()
     qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT)
-    assert isinstance(shown[0], LibraryDamagedError) and "multigrain recover" in str(shown[0])
+    assert isinstance(shown[0], DamagedLibraryError) and "multigrain recover" in str(shown[0])
     before = db_path.read_bytes()
     window.indexer.index(None)
     qtbot.waitUntil(lambda: len(shown) >= 2, timeout=TIMEOUT)
-    assert isinstance(shown[1], LibraryDamagedError)
+    assert isinstance(shown[1], DamagedLibraryError)
     assert db_path.read_bytes() == before

@@ -15,7 +15,7 @@ from photo_files import write_photos
 from app.index_library import index_library
 from app.library import integrity
 from app.library.db import open_db
-from app.library.errors import LibraryError
+from app.library.errors import DamagedLibraryError, LibraryError
 from app.library.recovery import recover
 from cli.main import main
 
@@ -100,12 +100,12 @@ def test_damage_is_found_marked_and_stops_all_writing(
 
     before = db_path.read_bytes()
     write_photos(photos / "a", 1, prefix="late", first_colour=90)
-    with pytest.raises(integrity.LibraryDamagedError, match="multigrain recover"):
+    with pytest.raises(DamagedLibraryError, match="multigrain recover"):
         index(db_path, FakeRuntime(), [photos / "a"])
     assert db_path.read_bytes() == before  # nothing was written
 
-    code, out, _ = cli(capsys, "status", "--db", str(db_path))
-    assert code == 1 and "integrity: DAMAGED" in out and "multigrain recover" in out
+    code, _, err = cli(capsys, "status", "--db", str(db_path))
+    assert code == 2 and "is damaged" in err and "multigrain recover" in err
 
 
 def test_damage_met_while_reading_marks_the_library(library: tuple[Path, Path]) -> None:
@@ -113,7 +113,7 @@ def test_damage_met_while_reading_marks_the_library(library: tuple[Path, Path]) 
     damage(db_path, range(2, 40))
     db = open_db(db_path, writable=False)
     try:
-        with pytest.raises(integrity.LibraryDamagedError):
+        with pytest.raises(DamagedLibraryError):
             from app.library.db import known_sqlite_errors
 
             with known_sqlite_errors(db_path):
