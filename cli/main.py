@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable
 
-from core.arg_types import finite_float, positive_int
+from core.arg_types import finite_float, non_negative_int, positive_int
 from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily
@@ -176,7 +176,13 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--after", help="only photos taken on or after this date (YYYY-MM-DD)")
     p.add_argument("--before", help="only photos taken on or before this date (YYYY-MM-DD)")
     p.add_argument("--sort", choices=("score", "date"), default="score", help="order of the matching photos")
-    p.add_argument("--rerank", type=int, default=0, metavar="K", help="re-rank the first K with the ITM head")
+    p.add_argument(
+        "--rerank",
+        type=non_negative_int,
+        default=0,
+        metavar="K",
+        help="re-rank the first K with the ITM head",
+    )
     p.add_argument("--all", action="store_true", help="no relevance cutoff: rank every photo")
     _library_args(p)
     p.set_defaults(handler="app.commands:search")

@@ -24,10 +24,19 @@ def finite_float(text: str) -> float:
 
 def positive_int(text: str) -> int:
     """A count option's value (results to show, photos per batch): a whole number of at least 1."""
+    return _whole_number(text, least=1)
+
+
+def non_negative_int(text: str) -> int:
+    """A count option where 0 means none (photos to re-rank): a whole number of at least 0."""
+    return _whole_number(text, least=0)
+
+
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
     return value

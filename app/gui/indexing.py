@@ -25,8 +25,9 @@ from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
 from app.library import store
-from app.library.db import known_sqlite_errors, open_db
+from app.library.db import open_db
 from app.library.errors import is_io_error
+from app.library.faults import library_faults
 from app.library.indexer import IndexReport, Progress
 from app.library.integrity import check_library, damaged_error
 
@@ -218,10 +219,11 @@ class IndexController(QObject):
 
     # ----- worker thread ----------------------------------------------------------------------------
     def _guarded(self, work: Callable[[], T]) -> Callable[[], T]:
-        """``work`` with SQLite's environment failures in words (a damaged page marks the library)."""
+        """``work`` with the library's environment failures in words: a damaged page (which marks the
+        library), a full disk, a busy or unopenable database (``app.library.faults``)."""
 
         def guarded() -> T:
-            with known_sqlite_errors(self.db_path):
+            with library_faults(self.db_path):  # a full disk too, as the CLI says it
                 return work()
 
         return guarded

@@ -1,4 +1,6 @@
 """The fault suite: the library under a full disk, damaged files and hostile input, one test per case.
+The window's lock-loss and display faults are in tests/app/gui/ (they need its fixtures) and carry the
+same ``fault`` mark, so ``pytest -m fault`` runs the whole suite.
 
 Commands run in-process through ``cli.main.main`` with a fake model (``search_fakes.TextTable``), so no
 test needs torch or a bundle except the bundle faults, which export a tiny one.
@@ -16,6 +18,15 @@ from search_fakes import TextTable
 
 from app import commands
 from cli.main import main
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder belongs to the fault suite (``pytest -m fault``), with the window's
+    fault tests in tests/app/gui/ that carry the mark themselves."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.fault)
 
 
 @pytest.fixture

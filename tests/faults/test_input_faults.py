@@ -29,6 +29,7 @@ from app.search import Searcher
         ("search", "dog", "--top", "0"),
         ("search", "dog", "--top", "-3"),
         ("index", "PHOTOS", "--batch-size", "0"),
+        ("search", "dog", "--rerank", "-1"),
     ],
 )
 def test_options_refuse_values_no_command_can_use(

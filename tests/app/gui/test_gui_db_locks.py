@@ -29,7 +29,10 @@ from app.legacy import default_library
 REPO = Path(__file__).resolve().parents[3]
 TIMEOUT = 20_000
 
-pytestmark = pytest.mark.skipif(not Path("/proc/locks").exists(), reason="counts locks in /proc/locks")
+pytestmark = [
+    pytest.mark.fault,
+    pytest.mark.skipif(not Path("/proc/locks").exists(), reason="counts locks in /proc/locks"),
+]
 
 
 def held_locks(db_path: Path) -> int:

@@ -16,6 +16,7 @@ from app.gui.platform_check import (
     xcb_plugin,
 )
 
+pytestmark = pytest.mark.fault
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 libraries")
 
 

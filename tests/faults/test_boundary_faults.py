@@ -16,7 +16,7 @@ from app.library.db import open_db
 from app.library.index_lock import IndexerBusyError, current_indexer
 from app.library.indexer import Indexer
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_index(db_path: Path, folders: list[Path], **kwargs: object):
