@@ -104,6 +104,14 @@ def test_one_indexer_per_library_and_the_second_is_told_who(tmp_path: Path) -> N
         assert current_indexer(db_path).pid == holder.pid
         with pytest.raises(IndexerBusyError, match=f"process {holder.pid} on "):
             run_index(db_path, [photos])
+        status = subprocess.run(
+            [sys.executable, "-m", "cli.main", "status", "--db", str(db_path)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert f"indexing now: process {holder.pid} on " in status.stdout, status.stderr
     finally:
         holder.kill()
         holder.wait()
