@@ -109,9 +109,16 @@ class MainWindow(QMainWindow):
         self._menus()
         self._connect()
         self._restore()
+        # The library's quick check reads the whole file: after the first load, so it never delays the
+        # window's first search (integrity.py has its cost).
+        self.engine.ready.connect(
+            lambda _state: self.indexer.check_health(), Qt.ConnectionType.SingleShotConnection
+        )
+        self.engine.unavailable.connect(
+            lambda _error: self.indexer.check_health(), Qt.ConnectionType.SingleShotConnection
+        )
         self.engine.load()
         self.indexer.refresh_folders()
-        self.indexer.check_health()
 
     # ----- building --------------------------------------------------------------------------------
     def _build(self) -> None:
