@@ -219,6 +219,18 @@ def _demo_and_tuning_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler="app.tune:run_tuning")
 
+    p = sub.add_parser(
+        "tune-view", help="calibrate the result view: box confidence, best region, text/image balance"
+    )
+    p.add_argument("--bundle", help="model bundle (default: the demo int8 bundle)")
+    p.add_argument("--data-root", default="data/world", help="world folder with grounding/ and retrieval/")
+    p.add_argument("--split", default="val", help="the split to calibrate on")
+    p.add_argument("--limit", type=int, help="only the first N grounding expressions")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: its default)")
+    p.add_argument("--settings", help="search_settings.json to start from (its weights score the balance)")
+    p.add_argument("--settings-out", help="write the settings with the calibrated view here")
+    p.set_defaults(handler="app.tune_view:run_tune_view")
+
 
 def _app_bench_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
