@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QSlider,
-    QToolButton,
     QStackedWidget,
+    QToolButton,
     QWidget,
 )
 
