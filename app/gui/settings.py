@@ -1,7 +1,10 @@
 """The window's preferences (QSettings) and where the app keeps its files.
 
-Preferences: QSettings under organisation and application "Multigrain" (the registry on Windows, a
-plist on macOS, ``~/.config/Multigrain/Multigrain.conf`` on Linux); tests hand ``Prefs`` an INI file.
+Preferences belong to the library in use (``library_prefs``): an INI file beside its database, so a
+library under another ``MULTIGRAIN_HOME`` (or ``--db``) keeps its own model choice, "demo offered",
+window state and last query. ``Prefs()`` alone is QSettings under organisation and application
+"Multigrain" (the registry on Windows, a plist on macOS, ``~/.config/Multigrain/Multigrain.conf`` on
+Linux), the place before preferences moved to the library; tests hand ``Prefs`` an INI file.
 
 Files: the library, thumbnails and imported bundles live in ``app.home.data_dir()``, the folder the
 command line uses too, so ``multigrain index`` and the window share one library. It is the platform's
@@ -35,6 +38,16 @@ def user_bundles_dir() -> Path:
 def repo_bundles_dir() -> Path:
     """Bundles built by the setup script in a source checkout."""
     return home.REPO / "bundles"
+
+
+def prefs_path(db_path: Path) -> Path:
+    """The preferences file of the library at ``db_path``: beside it, named after it."""
+    return db_path.with_name(db_path.stem + ".preferences.ini")
+
+
+def library_prefs(db_path: Path) -> Prefs:
+    """The preferences of the library at ``db_path``."""
+    return Prefs(QSettings(str(prefs_path(Path(db_path))), QSettings.Format.IniFormat))
 
 
 class Prefs:
