@@ -140,7 +140,17 @@ def _library_args(p: argparse.ArgumentParser, bundle: bool = True) -> None:
 
 def _library_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="index folders of photos into the library (incremental)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="folders to index (added to the library)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="folders to index (added to the library; none: all, with --retry-failed)",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="read again the files that could not be read before, even if unchanged",
+    )
     p.add_argument("--batch-size", type=int, default=16, help="photos encoded per batch")
     p.add_argument(
         "--follow-links",
@@ -164,7 +174,10 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--image", help="an example image file")
     p.add_argument(
-        "--image-weight", type=float, default=0.5, help="share of the image when there is text too"
+        "--image-weight",
+        type=float,
+        default=None,
+        help="share of the image when there is text too (default: the bundle's measured balance, else 0.5)",
     )
     p.add_argument("--negative-weight", type=float, default=0.5, help="total weight of the negative terms")
     p.add_argument("--top", type=int, default=20, help="results to show")

@@ -556,6 +556,7 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"{state.identity} · {state.photos:,} photos searchable")
         self.refine.set_calibrated_z(state.calibrated_z, state.tuned)
         self.refine.set_default_image_weight(state.view.image_weight)
+        self.refine.set_span(state.first_day, state.last_day)
         self.result_view.view_settings = state.view
         if self.request is not None:
             self.run_search(self.request)  # the index changed: the same query, fresh results

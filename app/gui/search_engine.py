@@ -122,6 +122,8 @@ class LibraryState:
     tuned: bool
     load_ms: float
     view: ViewSettings = field(default_factory=ViewSettings)  # what the result view may claim
+    first_day: str | None = None  # the library's oldest and newest photo dates, ``YYYY-MM-DD``
+    last_day: str | None = None
 
 
 @dataclass
@@ -171,6 +173,7 @@ class _Worker:
             bool(self.base_settings.tuned),
             (time.perf_counter() - started) * 1e3,
             self.base_settings.view,
+            *_span(searcher.index.times),
         )
 
     def close(self) -> None:
@@ -382,6 +385,17 @@ class SearchEngine(QObject):
             )
             for hit in hits
         ]
+
+
+def _span(times: Any) -> tuple[str | None, str | None]:
+    """The first and last day of the index's times (local wall-clock seconds), or None for none."""
+    import numpy as np
+
+    known = times[np.isfinite(times)]
+    if known.size == 0:
+        return None, None
+    first, last = (EPOCH + timedelta(seconds=float(t)) for t in (known.min(), known.max()))
+    return first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
 
 
 def _group(hit: Hit, request: SearchRequest, matched: int) -> str | None:

@@ -206,13 +206,28 @@ class RefineBox(QGroupBox):
         self.folder.clear()
         self.folder.addItem("All folders", None)
         for folder in folders:
-            self.folder.addItem(os.path.basename(folder.path.rstrip(os.sep)) or folder.path, folder.path)
-            self.folder.setItemData(self.folder.count() - 1, folder.path, Qt.ItemDataRole.ToolTipRole)
+            self._add_folder(os.path.basename(folder.path.rstrip(os.sep)) or folder.path, folder.path)
+            for sub in folder.subfolders:  # indented under it, named from the folder down
+                self._add_folder("    " + os.path.relpath(sub, folder.path), sub)
         found = self.folder.findData(current) if current else 0
         self.folder.setCurrentIndex(max(0, found))
         self.folder.blockSignals(False)
         if current and found < 0:
             self.changed.emit()  # the filtered folder was removed
+
+    def _add_folder(self, label: str, path: str) -> None:
+        self.folder.addItem(label, path)
+        self.folder.setItemData(self.folder.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+
+    def set_span(self, first: str | None, last: str | None) -> None:
+        """The library's own span of dates (``YYYY-MM-DD``) as the date range's default, so turning the
+        range on hides nothing until it is narrowed; a range in use is left alone."""
+        if self.use_dates.isChecked() or not first or not last:
+            return
+        for edit, day in ((self.after, first), (self.before, last)):
+            edit.blockSignals(True)
+            edit.setDate(QDate.fromString(day, "yyyy-MM-dd"))
+            edit.blockSignals(False)
 
     # ----- reactions -------------------------------------------------------------------------------
     def _weight_moved(self, value: int, emit: bool = True) -> None:

@@ -305,6 +305,19 @@ def photos_per_folder(db: Database) -> list[tuple[str, int]]:
     return [(path, int(n)) for path, n in rows]
 
 
+def failed_photos(db: Database) -> list[tuple[str, str]]:
+    """(path, reason) of every photo that could not be read, by path."""
+    rows = db.execute(
+        "SELECT path, coalesce(error, 'unknown reason') FROM photos WHERE status = 'error' ORDER BY path"
+    )
+    return [(str(path), str(reason)) for path, reason in rows.fetchall()]
+
+
+def photo_folders(db: Database) -> set[str]:
+    """Every folder that directly holds a known photo (subfolders of the library's folders too)."""
+    return {os.path.dirname(path) for (path,) in db.execute("SELECT path FROM photos").fetchall()}
+
+
 def folder_counts(db: Database, model: str) -> list[FolderCounts]:
     """Every folder's photos by state for ``model``, by folder path, in one query."""
     rows = db.execute(
