@@ -85,6 +85,7 @@ class IndexController(QObject):
     finished = Signal(object)  # IndexOutcome, after a run or a removal (the search index changed)
     folders = Signal(object)  # list[FolderStatus]
     failures = Signal(object)  # list[(path, reason)] of the files that could not be read
+    caption_saved = Signal(int, str, object)  # photo id, caption, the XMP sidecar written (or None)
     failed = Signal(object)  # exception
     # A run failed with SQLite's "disk I/O error": every connection of the process must close before
     # the library opens again. The window has the search engine reopen, then calls ``retry_lost``.
@@ -127,6 +128,31 @@ class IndexController(QObject):
     def refresh_folders(self) -> None:
         run_task(
             self._guarded(self._statuses), self.folders.emit, self.failed.emit, pool=self._pool, context=self
+        )
+
+    def save_caption(self, photo_id: int, text: str, write_xmp: bool) -> None:
+        """A person's caption for a photo, stored, embedded and searchable (``app.edit_caption``); runs
+        after an index run in progress. Arrives as ``caption_saved``, a problem as ``failed``."""
+
+        def save() -> tuple[int, str, str | None]:
+            from app.edit_caption import set_caption
+
+            db = open_db(self.db_path)
+            try:
+                return (
+                    photo_id,
+                    text,
+                    set_caption(db, self.db_path, self.holder.get(), photo_id, text, write_xmp),
+                )
+            finally:
+                db.close()
+
+        run_task(
+            self._guarded(save),
+            lambda done: self.caption_saved.emit(*done),
+            self.failed.emit,
+            pool=self._pool,
+            context=self,
         )
 
     def list_failures(self) -> None:

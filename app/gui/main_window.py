@@ -196,6 +196,7 @@ class MainWindow(QMainWindow):
         column.addWidget(self.grid, 1)
 
         self.result_view = ResultView(self.holder, self.pool)
+        self.result_view.db_path = str(self.db_path)
         self.result_view.hide()
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -281,6 +282,8 @@ class MainWindow(QMainWindow):
         self.result_view.closed.connect(self.close_result)
         self.result_view.similar.connect(self.find_similar)
         self.result_view.failed.connect(self.notify)
+        self.result_view.caption_edited.connect(self.indexer.save_caption)
+        self.indexer.caption_saved.connect(self._caption_saved)
         self.search.into_results.connect(self.focus_results)
         self.grid.customContextMenuRequested.connect(self._context_menu)
 
@@ -463,6 +466,13 @@ class MainWindow(QMainWindow):
         paths = [row.path for row in self.selected_rows()]
         QGuiApplication.clipboard().setText("\n".join(paths))
         self.statusBar().showMessage(f"Copied {len(paths)} path{'s' if len(paths) != 1 else ''}", 4000)
+
+    def _caption_saved(self, photo_id: int, text: str, sidecar: str | None) -> None:
+        """Searchable at once: the index reloads (and the current search runs again) with the caption."""
+        self.result_view.caption_saved(photo_id, text, sidecar)
+        where = f" and written to {os.path.basename(sidecar)}" if sidecar else ""
+        self.statusBar().showMessage(f"Caption {'saved' if text else 'removed'}{where}: searchable now", 8000)
+        self.engine.load(refresh=True)
 
     def notify(self, message: str) -> None:
         """A failure the person should see, in the window (not only on stderr)."""

@@ -32,7 +32,16 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
 )
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.grounding import Grounding
 from app.gui.bundles import ModelHolder
@@ -181,11 +190,24 @@ def open_path(path: str, what: str = "photo") -> str | None:
     return None
 
 
+def read_caption(db_path: str, photo_id: int) -> str:
+    """Worker thread: the caption shown for a photo (its own connection, read only)."""
+    from app.edit_caption import photo_caption
+    from app.library.db import open_db
+
+    db = open_db(db_path, writable=False)
+    try:
+        return photo_caption(db, photo_id)
+    finally:
+        db.close()
+
+
 class ResultView(QWidget):
     step = Signal(int)  # -1: previous result, +1: next
     closed = Signal()
     similar = Signal(object)  # ResultRow: find photos like it
     failed = Signal(str)  # a sentence: opening the photo or its folder did not work
+    caption_edited = Signal(int, str, bool)  # photo id, the new caption, write an XMP sidecar too
 
     def __init__(self, holder: ModelHolder, pool: Pool | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -197,6 +219,7 @@ class ResultView(QWidget):
         self._token = 0
         self.grounding: Grounding | None = None
         self.view_settings = ViewSettings()  # the bundle's calibration (the window sets it)
+        self.db_path: str | None = None  # the library, for the caption (the window sets it)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.canvas = PhotoCanvas()
@@ -261,7 +284,42 @@ class ResultView(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.details)
         layout.addWidget(self.box_line)
+        layout.addLayout(self._build_caption())
         layout.addLayout(buttons)
+
+    def _build_caption(self) -> QHBoxLayout:
+        self.caption = QLineEdit()
+        self.caption.setObjectName("caption")
+        self.caption.setPlaceholderText("Add a caption: it is searched too")
+        self.caption.textEdited.connect(lambda _: self.save_caption_button.setEnabled(True))
+        self.caption.returnPressed.connect(self.save_caption)
+        self.caption_xmp = QCheckBox("XMP sidecar")
+        self.caption_xmp.setObjectName("captionXmp")
+        self.caption_xmp.setToolTip("Also write the caption to the photo's .xmp sidecar, for other programs")
+        self.save_caption_button = QPushButton("Save")
+        self.save_caption_button.setObjectName("saveCaption")
+        self.save_caption_button.setEnabled(False)
+        self.save_caption_button.clicked.connect(self.save_caption)
+        for widget in (self.caption_xmp, self.save_caption_button):
+            widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        row = QHBoxLayout()
+        row.addWidget(self.caption, 1)
+        row.addWidget(self.caption_xmp)
+        row.addWidget(self.save_caption_button)
+        return row
+
+    def save_caption(self) -> None:
+        if self.row is not None:
+            self.save_caption_button.setEnabled(False)
+            self.caption_edited.emit(
+                self.row.photo_id, self.caption.text().strip(), self.caption_xmp.isChecked()
+            )
+            self.setFocus()
+
+    def caption_saved(self, photo_id: int, text: str, sidecar: str | None) -> None:
+        if self.row is not None and self.row.photo_id == photo_id:
+            self.caption.setText(text)
+            self.save_caption_button.setEnabled(False)
 
     # ----- showing ---------------------------------------------------------------------------------
     def show_row(self, row: ResultRow, query_text: str, searched: bool = True) -> None:
@@ -291,6 +349,17 @@ class ResultView(QWidget):
         self.box_line.setText(
             "Finding the words in the photo…" if self.text else "Grounding needs words in the query."
         )
+        self.caption.clear()
+        self.save_caption_button.setEnabled(False)
+        if self.db_path is not None:
+            db_path, photo_id = self.db_path, row.photo_id
+            run_task(
+                lambda: read_caption(db_path, photo_id),
+                lambda text: self._caption_loaded(token, text),
+                lambda err: None,  # no caption shown; the photo itself is what matters here
+                pool=self.pool,
+                context=self,
+            )
         run_task(
             lambda: load_photo(row.path),
             lambda shown: self._photo_loaded(token, shown),
@@ -307,6 +376,10 @@ class ResultView(QWidget):
                 pool=self.pool,
                 context=self,
             )
+
+    def _caption_loaded(self, token: int, text: str) -> None:
+        if token == self._token and not self.save_caption_button.isEnabled():  # not while being edited
+            self.caption.setText(text)
 
     def _photo_loaded(self, token: int, shown: Shown) -> None:
         if token == self._token:

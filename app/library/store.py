@@ -279,6 +279,12 @@ def photo_paths(db: Database, ids: Sequence[int] | None = None) -> dict[int, str
     return found
 
 
+def photo_content_hash(db: Database, photo_id: int) -> str | None:
+    """The content hash of one photo (None: no such photo, or not read yet, or unreadable)."""
+    row = db.execute("SELECT content_hash FROM photos WHERE id = ?", [photo_id]).fetchone()
+    return None if row is None else row[0]
+
+
 def photo_hashes(db: Database) -> dict[int, str | None]:
     """id -> content hash of every photo (None: not read yet, or unreadable)."""
     return dict(db.execute("SELECT id, content_hash FROM photos").fetchall())

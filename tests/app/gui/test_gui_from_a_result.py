@@ -188,3 +188,33 @@ def test_the_last_query_is_restored_on_start_when_asked(qtbot, make_window, pref
     assert blocker.args[0].request.text == "a blue square"
     prefs.restore_query = False
     assert make_window().search.query.text() == ""
+
+
+# ----- 7. captions -----------------------------------------------------------------------------------
+def test_a_caption_edited_in_the_result_view_is_searchable_at_once(
+    qtbot, make_window, runtime, indexed: Path
+) -> None:
+    from app.library.captions import parse_xmp_description
+
+    window = searched(qtbot, make_window(), "a red square")
+    target = window.model.row_at(5)
+    window.open_result(window.model.index(5, 0))
+    view = window.result_view
+    qtbot.waitUntil(lambda: view.grounding is not None, timeout=TIMEOUT)
+    assert view.caption.text() == ""
+    encodes = runtime._image_encodes
+    qtbot.keyClicks(view.caption, "grandma's purple kite")
+    view.caption_xmp.setChecked(True)
+    with qtbot.waitSignal(window.indexer.caption_saved, timeout=TIMEOUT):
+        view.save_caption_button.click()
+    assert runtime._image_encodes == encodes  # the photo was not encoded again
+    sidecar = Path(os.path.splitext(target.path)[0] + ".xmp")
+    assert parse_xmp_description(sidecar.read_bytes()) == "grandma's purple kite"
+    assert "searchable now" in window.statusBar().currentMessage()
+    window.close_result()
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
+        window.search.query.setText("grandma's purple kite")
+    assert window.model.row_at(0).photo_id == target.photo_id  # found by its caption
+    # Shown again when the photo is opened.
+    window.open_result(window.model.index(0, 0))
+    qtbot.waitUntil(lambda: view.caption.text() == "grandma's purple kite", timeout=TIMEOUT)
