@@ -261,3 +261,17 @@ def test_the_folder_filter_offers_subfolders_and_dates_default_to_the_library(
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
         refine.folder.setCurrentIndex(2)
     assert blocker.args[0].considered == 2
+
+
+def test_new_photos_appear_without_update(qtbot, make_window, indexed: Path) -> None:
+    from photo_files import write_jpeg
+
+    write_jpeg(indexed / "album" / "new1.jpg", (10, 200, 10))  # added while the app was closed
+    window = make_window(rescan_every_s=3600)
+    qtbot.waitUntil(
+        lambda: window.engine.state is not None and window.engine.state.photos == 13, timeout=TIMEOUT
+    )
+    assert window.rescan_timer.isActive() and window.rescan_timer.interval() == 3_600_000
+    write_jpeg(indexed / "other" / "new2.jpg", (10, 10, 200))  # added while it runs
+    window.rescan_timer.timeout.emit()  # the period has passed
+    qtbot.waitUntil(lambda: window.engine.state.photos == 14, timeout=TIMEOUT)
