@@ -198,7 +198,7 @@ def test_negative_terms_filters_and_sort(qtbot, make_window, indexed: Path) -> N
         window.refine.use_dates.setChecked(True)
     assert window.model.rowCount() == 4
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
-        window.refine.before.setDate(window.refine.after.date())
+        window.refine.before.setDate(window.refine.after.date().addDays(-1))  # a range before any photo
     assert window.model.rowCount() == 0
     assert "No photos to search in" in window.summary.text()
 
