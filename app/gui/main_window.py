@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         self._folders_known = False
         self.search_started = self.results_at = 0.0  # perf_counter times, for measurements
         self._quiet_run = False  # the running index run is a rescan: say something only if it found some
+        self._focus_when_shown = False  # Enter was pressed while its search ran: focus its results
         self.rescan_timer = QTimer(self)
         self.rescan_timer.setObjectName("rescanTimer")
         self.rescan_timer.timeout.connect(self.rescan)
@@ -333,6 +334,8 @@ class MainWindow(QMainWindow):
         self.model.set_outcome(outcome)
         self.results_at = time.perf_counter()
         self._show_summary(outcome)
+        if self._focus_when_shown:
+            self.focus_results()
         if self.result_view.isVisible():
             first = self._first_photo_index()
             if first.isValid() and not outcome.browsing:
@@ -348,7 +351,9 @@ class MainWindow(QMainWindow):
         return QModelIndex()
 
     def focus_results(self) -> None:
-        """Down or Enter in the search box: the keys go on to the results, the first photo current."""
+        """Down or Enter in the search box: the keys go on to the results, the first photo current (the
+        new results' first photo when a search is still running)."""
+        self._focus_when_shown = self.engine.latest != self.model.generation
         first = self._first_photo_index()
         if not first.isValid():
             return
