@@ -268,6 +268,7 @@ def test_new_photos_appear_without_update(qtbot, make_window, indexed: Path) -> 
 
     write_jpeg(indexed / "album" / "new1.jpg", (10, 200, 10))  # added while the app was closed
     window = make_window(rescan_every_s=3600)
+    window.first_rescan_delay_ms = 0
     qtbot.waitUntil(
         lambda: window.engine.state is not None and window.engine.state.photos == 13, timeout=TIMEOUT
     )
