@@ -219,3 +219,15 @@ def test_a_caption_edited_in_the_result_view_is_searchable_at_once(
     # Shown again when the photo is opened.
     window.open_result(window.model.index(0, 0))
     qtbot.waitUntil(lambda: view.caption.text() == "grandma's purple kite", timeout=TIMEOUT)
+
+
+# ----- 2. the measured text/image balance ------------------------------------------------------------
+def test_the_text_image_balance_starts_at_the_bundles_measured_value(
+    qtbot, make_window, runtime, prefs, indexed: Path
+) -> None:
+    runtime.manifest["search_settings"] = {"view": {"image_weight": 0.3, "tuned": True}}
+    window = ready(qtbot, make_window())
+    assert window.refine.weight.value() == 30 and window.refine.image_weight == 0.3
+    window.refine.weight.setValue(60)  # the person's own choice wins from now on
+    window.close()
+    assert ready(qtbot, make_window()).refine.weight.value() == 60
