@@ -8,8 +8,8 @@ Honest boxes. The grounded box is drawn solid only when its ITM confidence reach
 calibrated threshold (``ViewSettings.box_confidence``, ``multigrain tune-view``); below it the view
 says it is not sure where the thing is and draws a faint dashed guess (on the world's validation split
 such boxes were still right 65 % of the time, so hiding them would hide more right boxes than wrong).
-The best candidate region is drawn only when the bundle measured it to help, for words, and only while
-there is no sure box.
+The best candidate region is drawn only when the bundle measured it to help, for words, on a match
+(not a weaker one), and only while there is no sure box.
 
 Keys: Left/Right step through the results, Escape closes, Enter opens the photo in the system viewer.
 """
@@ -331,7 +331,7 @@ class ResultView(QWidget):
         self.text = split_terms(query_text)[0]
         self.grounding = None
         self.canvas.image, self.canvas.grounding, self.canvas.sure = None, None, True
-        self.canvas.region = row.region if self._region_helps() else None
+        self.canvas.region = row.region if self._region_helps(row) else None
         self.canvas.message = "Loading…"
         self.canvas.update()
         self.title.setText(os.path.basename(row.path))
@@ -416,9 +416,11 @@ class ResultView(QWidget):
                 f"Not sure where “{g.text}” is in this photo: the dotted box is only a guess ({numbers})."
             )
 
-    def _region_helps(self) -> bool:
-        """The best region is drawn only where measured to help: for words, when the bundle says so."""
-        return bool(self.text) and self.view_settings.best_region
+    def _region_helps(self, row: ResultRow) -> bool:
+        """The best region is drawn only where measured to help: for words, when the bundle says so, and
+        on a match (it was measured on photos that hold the thing; a weaker match may not, and its best
+        region would mark empty sand)."""
+        return bool(self.text) and self.view_settings.best_region and row.group != WEAKER_GROUP
 
     def _ground_failed(self, token: int, error: BaseException) -> None:
         if token == self._token:

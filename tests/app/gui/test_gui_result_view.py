@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 from app.gui.results_model import PathRole
+from app.gui.search_engine import WEAKER_GROUP
 from core.search_settings import ViewSettings
 
 TIMEOUT = 10_000
@@ -99,6 +101,11 @@ def test_the_best_region_is_drawn_only_where_measured_to_help(qtbot, make_window
     window.result_view.view_settings = ViewSettings(best_region=True, box_confidence=1e9)
     window.open_result(window.model.index(1, 0))
     assert window.result_view.canvas.region is not None
+    # Not on a weaker match: the thing may not be in the photo at all.
+    window.close_result()
+    weaker = replace(window.model.row_at(2), group=WEAKER_GROUP)
+    window.result_view.show_row(weaker, "a red square")
+    assert window.result_view.canvas.region is None
 
 
 def test_keys_step_through_results_and_escape_closes(qtbot, make_window, indexed: Path, opened) -> None:
