@@ -120,6 +120,9 @@ class _ProgressLine:
 def index(args: argparse.Namespace) -> int:
     from app.index_library import index_library
 
+    retry = bool(getattr(args, "retry_failed", False))
+    if not args.paths and not retry:
+        raise KnownError("name the folders to index (or --retry-failed to read the unreadable files again)")
     folders = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
     for folder in folders:
         if not os.path.isdir(folder):
@@ -131,12 +134,13 @@ def index(args: argparse.Namespace) -> int:
             db,
             db_path,
             runtime,
-            folders,
+            folders or None,  # none named (--retry-failed): every folder of the library
             thumbs_dir(db_path),
             args.batch_size,
             _ProgressLine(),
             cancel,
             follow_links=getattr(args, "follow_links", False),
+            retry_errors=retry,
         )
     report = update.report
     c = report.counts
@@ -190,18 +194,21 @@ def forget(args: argparse.Namespace) -> int:
 # ----- search -----------------------------------------------------------------------------------------
 @_library_command
 def search(args: argparse.Namespace) -> int:
-    from app.query import make_query
+    from app.query import Query, make_query
     from app.search import Searcher
 
-    query = make_query(
-        args.query or "",
-        image=args.image,
-        image_weight=args.image_weight,
-        negative_weight=args.negative_weight,
-        folder=args.folder,
-        after=args.after,
-        before=args.before,
-    )
+    def query_with(image_weight: float) -> Query:
+        return make_query(
+            args.query or "",
+            image=args.image,
+            image_weight=image_weight,
+            negative_weight=args.negative_weight,
+            folder=args.folder,
+            after=args.after,
+            before=args.before,
+        )
+
+    query = query_with(0.5 if args.image_weight is None else args.image_weight)  # a bad query fails first
     if args.folder and not os.path.isdir(args.folder):
         print(
             f"warning: {shown(args.folder)} is not a folder here: only photos indexed from it can match",
@@ -210,6 +217,8 @@ def search(args: argparse.Namespace) -> int:
     db, db_path = open_library(args, must_exist=True, writable=False)
     runtime = load_model(args)
     searcher = Searcher(db, db_path, runtime)
+    if args.image_weight is None:  # the bundle's measured balance of text and image (``tune-view``)
+        query = query_with(searcher.settings.view.image_weight)
     if searcher.index.n == 0:
         raise KnownError(
             f"no photos in {db_path} are indexed with {runtime.identity}: run `multigrain index FOLDER`"

@@ -50,12 +50,14 @@ def index_library(
     progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
     follow_links: bool = False,
+    retry_errors: bool = False,
 ) -> LibraryUpdate:
     """Index ``folders`` (None: every folder of the library) with ``runtime`` and make them searchable.
-    ``follow_links``: follow symbolic links that leave the folders (``scan``)."""
+    ``follow_links``: follow symbolic links that leave the folders (``scan``); ``retry_errors``: read
+    again the files that could not be read, even unchanged (a changed one is always read again)."""
     runtime.open_graphs(INDEX_GRAPHS)  # a swapped or damaged graph is refused before any photo is read
     indexer = Indexer(db, runtime, thumbs, batch_size=batch_size)
-    report = indexer.index(folders, progress, cancel, follow_links=follow_links)
+    report = indexer.index(folders, progress, cancel, retry_errors=retry_errors, follow_links=follow_links)
     captions = index_captions(db, runtime, since=store.run_started_at(db, report.run_id))
     cache = vectorcache.build(db, db_path, runtime.identity, BOX_SET_NAME)
     counts = report.counts

@@ -97,6 +97,7 @@ class Terms:
 
 
 SortOrder = Literal["score", "date"]  # best first, or newest first among the photos above the cutoff
+BrowseOrder = Literal["month", "folder"]  # an empty query's timeline: newest first, or folder by folder
 CutoffSource = Literal["library", "world", "none"]  # whose score distribution the cutoff's z is against
 
 
@@ -138,6 +139,8 @@ class Hit:
     content_hash: str | None = None  # names the photo's thumbnail
     missing: bool = False  # the file is not there now, nor its folder (an unplugged drive, a renamed
     # folder not indexed again yet); a file gone from a folder that is there is never a hit
+    rank: int = 0  # position in the ranking shown (matches first, then any weaker photos)
+    moment: float | None = None  # local wall-clock seconds of EXIF taken_at, else of the file's mtime
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ class Ranking:
     cutoff: AppliedCutoff
     cosines: RankCosines
     itm: np.ndarray | None = None  # ITM logits of the re-ranked first ones (NaN for the rest)
+    weaker: int = 0  # after all ``matched``, this many best photos below the cutoff (asked for)
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -201,7 +205,9 @@ class RankedPhotos:
     page, the GUI further ones as its grid scrolls). Keeps the index and connection it was ranked with:
     positions point into that index."""
 
-    def __init__(self, ranking: Ranking, index: VectorIndex, db: Database, main_vector: np.ndarray) -> None:
+    def __init__(
+        self, ranking: Ranking, index: VectorIndex, db: Database, main_vector: np.ndarray | None
+    ) -> None:
         self.ranking, self.index, self.db, self.main_vector = ranking, index, db, main_vector
 
     def __len__(self) -> int:
@@ -218,6 +224,11 @@ class RankedPhotos:
     @property
     def cutoff(self) -> AppliedCutoff:
         return self.ranking.cutoff
+
+    @property
+    def weaker(self) -> int:
+        """Photos below the cutoff ranked after the matches (the window shows them under a divider)."""
+        return self.ranking.weaker
 
     def page(self, start: int, stop: int) -> list[Hit]:
         """Hits of the photos ranked ``start`` to ``stop`` (past the end: fewer, or none). Photos removed
@@ -268,21 +279,33 @@ class RankedPhotos:
             itm=None if itm is None or np.isnan(itm) else itm,
             region=self._best_box(int(ranking.positions[i])),
             content_hash=row.content_hash,
+            rank=i,
+            moment=_finite(self.index.times[int(ranking.positions[i])]),
         )
 
     def _best_box(self, position: int) -> tuple[float, float, float, float] | None:
         """The candidate box that best matches the query's main term, when the index holds every box."""
-        if self.index.box_count != len(BOXES):
+        if self.index.box_count != len(BOXES) or self.main_vector is None:
             return None
         box, _ = self.index.best_region(self.main_vector, position)
         x, y, w, h = (float(v) for v in BOXES[box])
         return (x, y, w, h)
 
 
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def newest_first(positions: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Order of ``positions`` newest first (``times``: of every index position; NaN, an unknown date,
+    goes last); photos of the same date keep their order."""
+    return np.argsort(-np.nan_to_num(times[positions], nan=-np.inf), kind="stable")
+
+
 def by_date(ranking: Ranking, times: np.ndarray) -> Ranking:
-    """``ranking`` newest first (``times``: of every index position; NaN, an unknown date, goes last);
-    photos of the same date keep their order."""
-    order = np.argsort(-np.nan_to_num(times[ranking.positions], nan=-np.inf), kind="stable")
+    """``ranking``'s matches newest first; weaker photos below the cutoff stay after them, best first."""
+    head = min(ranking.matched, len(ranking))
+    order = np.concatenate([newest_first(ranking.positions[:head], times), np.arange(head, len(ranking))])
     return ranking.take(order)
 
 
@@ -455,6 +478,50 @@ class Searcher:
             hidden if "text" in [labels[i] for i in keep] else None,
         )
 
+    def with_photo(self, terms: Terms | None, photo_id: int, image_weight: float) -> Terms:
+        """A query by example of a library photo, from its stored global embedding (no decoding, no
+        encoding): alone, or added to ``terms`` (the query's words) with ``image_weight``."""
+        position = self.index.position(photo_id)
+        if position is None:
+            raise QueryError("that photo is no longer searchable: update the library and try again")
+        vector = self.index.global_vector(position)
+        if terms is None:
+            return Terms(vector[None], np.ones(1, np.float32), ("image",), 0)
+        has_text = "text" in terms.labels
+        share = image_weight if has_text else 1.0
+        weights = terms.weights.copy()
+        weights[np.array([label == "text" for label in terms.labels])] *= 1.0 - share
+        return replace(
+            terms,
+            vectors=np.vstack([terms.vectors, vector[None]]),
+            weights=np.append(weights, share).astype(np.float32),
+            labels=(*terms.labels, "image"),
+            main=terms.main if has_text else len(terms.labels),
+        )
+
+    def browse(self, query: Query, by: BrowseOrder = "month") -> RankedPhotos:
+        """Every photo passing the query's filters, for browsing: newest first, or by folder (then newest
+        first within it); scores are 0 and no photo is cut."""
+        mask = self.filter_mask(query)
+        positions = np.flatnonzero(mask)
+        order = newest_first(positions, self.index.times)
+        positions = positions[order]
+        if by == "folder":
+            paths = store.photo_paths(self.db)  # one query for the whole library: cheaper than chunks
+            folders = np.array([os.path.dirname(paths.get(int(i), "")) for i in self.index.ids[positions]])
+            positions = positions[np.argsort(folders, kind="stable")]
+        zeros = np.zeros(positions.size, np.float32)
+        ranking = Ranking(
+            positions=positions,
+            scores=zeros,
+            z=None,
+            matched=int(positions.size),
+            considered=int(positions.size),
+            cutoff=NO_CUTOFF,
+            cosines=RankCosines(zeros, zeros, np.full(positions.size, np.nan, np.float32)),
+        )
+        return RankedPhotos(ranking, self.index, self.db, None)
+
     # ----- ranking ---------------------------------------------------------------------------------
     def filter_mask(self, query: Query) -> np.ndarray:
         """(N,) bool: usable photos that pass the query's folder and date filters."""
@@ -513,9 +580,17 @@ class Searcher:
         return None
 
     def rank(
-        self, query: Query, terms: Terms | None = None, *, use_cutoff: bool = True, limit: int | None = None
+        self,
+        query: Query,
+        terms: Terms | None = None,
+        *,
+        use_cutoff: bool = True,
+        limit: int | None = None,
+        weaker: int = 0,
     ) -> Ranking:
-        """The photos passing the filters (and the cutoff), best first: all, or the first ``limit``."""
+        """The photos passing the filters (and the cutoff), best first: all, or the first ``limit``; then
+        the best ``weaker`` photos that pass the filters but not the cutoff, so a query whose matches
+        are few still has something to show."""
         index, w = self.index, self.settings
         terms = terms if terms is not None else self.encode(query)
         mask = self.filter_mask(query)
@@ -548,6 +623,11 @@ class Searcher:
         kept = np.flatnonzero(keep)
         # Only the first ``limit`` are ordered: a full sort of a million scores would cost 100 ms.
         order = kept[_top(scores[kept], kept.size if limit is None else limit)]
+        below = np.zeros(0, np.int64)
+        if weaker > 0 and z is not None and (limit is None or order.size == kept.size):
+            rest = np.flatnonzero(mask[rows] & ~keep)
+            below = rest[_top(scores[rest], weaker)]
+            order = np.concatenate([order, below])
         caption_by_pos = np.full(index.n, np.nan, np.float32)
         if cap_rows.size:
             caption_by_pos[cap_rows] = cap_main
@@ -561,6 +641,7 @@ class Searcher:
             cosines=RankCosines(
                 global_cos[terms.main, order], regions[terms.main, order], caption_by_pos[rows[order]]
             ),
+            weaker=int(below.size),
         )
 
     def search(

@@ -158,6 +158,15 @@ class VectorIndex:
         cos = queries @ self.caption_vectors[self._caption_order].T
         return self._caption_photos, np.maximum.reduceat(cos, self._caption_starts, axis=1)
 
+    def global_vector(self, position: int) -> np.ndarray:
+        """The stored global embedding (D,) of the photo at ``position``, unit length (from int8)."""
+        a = self._arrays
+        vector = np.asarray(a["global.i8"][: self.dim, position], np.float32) * float(
+            a["global.f32"][position]
+        )
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm > 0 else vector
+
     def best_region(self, query: np.ndarray, position: int) -> tuple[int, float]:
         """Which of the K boxes of one photo matches a query vector best, and its cosine."""
         k = self.box_count

@@ -141,7 +141,17 @@ def _library_args(p: argparse.ArgumentParser, bundle: bool = True) -> None:
 
 def _library_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="index folders of photos into the library (incremental)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="folders to index (added to the library)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="folders to index (added to the library; none: all, with --retry-failed)",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="read again the files that could not be read before, even if unchanged",
+    )
     p.add_argument("--batch-size", type=positive_int, default=16, help="photos encoded per batch")
     p.add_argument(
         "--follow-links",
@@ -165,7 +175,10 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--image", help="an example image file")
     p.add_argument(
-        "--image-weight", type=finite_float, default=0.5, help="share of the image when there is text too"
+        "--image-weight",
+        type=finite_float,
+        default=None,
+        help="share of the image when there is text too (default: the bundle's measured balance, else 0.5)",
     )
     p.add_argument(
         "--negative-weight", type=finite_float, default=0.5, help="total weight of the negative terms"
@@ -227,6 +240,18 @@ def _demo_and_tuning_commands(sub: argparse._SubParsersAction) -> None:
         help="also write the chosen settings here (as a checkpoint's search_settings.json, bundles ship it)",
     )
     p.set_defaults(handler="app.tune:run_tuning")
+
+    p = sub.add_parser(
+        "tune-view", help="calibrate the result view: box confidence, best region, text/image balance"
+    )
+    p.add_argument("--bundle", help="model bundle (default: the demo int8 bundle)")
+    p.add_argument("--data-root", default="data/world", help="world folder with grounding/ and retrieval/")
+    p.add_argument("--split", default="val", help="the split to calibrate on")
+    p.add_argument("--limit", type=int, help="only the first N grounding expressions")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: its default)")
+    p.add_argument("--settings", help="search_settings.json to start from (its weights score the balance)")
+    p.add_argument("--settings-out", help="write the settings with the calibrated view here")
+    p.set_defaults(handler="app.tune_view:run_tune_view")
 
 
 def _app_bench_commands(sub: argparse._SubParsersAction) -> None:

@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 DEFAULT_Z = 3.0  # used only for a bundle never tuned: a robust z-score, not a cosine, so model-agnostic
+# A bundle whose view was never calibrated: the ITM head's even odds (a logit of 0) is the line between
+# "sure" and "not sure", and the coarse best-region box stays hidden (not measured to help).
+DEFAULT_BOX_CONFIDENCE = 0.0
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,27 @@ class Cutoff:
 
 
 @dataclass(frozen=True)
+class ViewSettings:
+    """What the result view may claim, measured by ``multigrain tune-view`` on the world's validation
+    split: the grounded box is drawn as sure only when its ITM confidence reaches ``box_confidence``;
+    the best candidate region is drawn only when ``best_region`` (it was measured to land on the
+    referent more often than chance); ``image_weight`` is the default share of an example image in a
+    text-plus-image query, chosen so both parts move the score alike."""
+
+    box_confidence: float = DEFAULT_BOX_CONFIDENCE
+    best_region: bool = False
+    image_weight: float = 0.5
+    tuned: bool = False
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SearchSettings:
     w_global: float = 0.5  # cosine of the query with the photo's global embedding
     w_region: float = 0.5  # cosine with its best-matching candidate region
     w_caption: float = 0.5  # caption cosine, centred on the query's median caption cosine
     cutoff: Cutoff = field(default_factory=Cutoff)
+    view: ViewSettings = field(default_factory=ViewSettings)  # absent in bundles built before: defaults
     tuned: bool = False
     source: str = "defaults (bundle not tuned: run `multigrain tune-search`)"
     report: dict[str, Any] = field(default_factory=dict)  # the measurements behind the choice
@@ -47,7 +66,9 @@ class SearchSettings:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         cutoff = known.pop("cutoff", None) or {}
         cutoff = Cutoff(**{k: v for k, v in cutoff.items() if k in Cutoff.__dataclass_fields__})
-        return cls(**known, cutoff=cutoff)
+        view = known.pop("view", None) or {}
+        view = ViewSettings(**{k: v for k, v in view.items() if k in ViewSettings.__dataclass_fields__})
+        return cls(**known, cutoff=cutoff, view=view)
 
 
 class SettingsError(ValueError):
@@ -65,6 +86,11 @@ def parse_settings(data: object) -> SearchSettings:
     weights = (settings.w_global, settings.w_region, settings.w_caption)
     if not all(isinstance(w, int | float) and 0.0 <= w <= 1.0 for w in weights):
         raise SettingsError(f"weights must be numbers in [0, 1], got {weights}")
+    view = settings.view
+    if not isinstance(view.image_weight, int | float) or not 0.0 <= view.image_weight <= 1.0:
+        raise SettingsError(f"view image_weight must be a number in [0, 1], got {view.image_weight!r}")
+    if not isinstance(view.box_confidence, int | float):
+        raise SettingsError(f"view box_confidence must be a number, got {view.box_confidence!r}")
     if not isinstance(settings.cutoff.z, int | float):
         raise SettingsError(f"cutoff z must be a number, got {settings.cutoff.z!r}")
     return settings

@@ -1,7 +1,9 @@
 #!/usr/bin/env python
-"""Render the main window with demo results and one result open (its grounded box drawn) to a PNG.
+"""Render the main window with demo results and one result open (its grounded box drawn) to a PNG,
+and, before searching, the library's timeline (the search box empty) to another.
 
-    .venv/bin/python scripts/screenshot_gui.py [--bundle DIR] [--out docs/gui.png] [--query TEXT]
+    .venv/bin/python scripts/screenshot_gui.py [--bundle DIR] [--out docs/gui.png]
+        [--timeline-out docs/gui-timeline.png] [--query TEXT]
 
 Offscreen (no display needed). The bundle: ``--bundle``, else the app's default (``$MULTIGRAIN_BUNDLE``,
 then ``bundles/demo-int8``, ``bundles/demo``), else a random-weight test-tiny bundle exported in a
@@ -59,10 +61,37 @@ def choose_bundle(named: str | None, work: Path) -> tuple[Path, bool]:
     return tiny / "bundle", True
 
 
+def settle(app: object, window: object) -> None:
+    """Wait for the thumbnails of the first screen, then let the window paint."""
+    from app.gui.results_model import ThumbRole
+
+    model = window.model  # type: ignore[attr-defined]
+    visible = [r for r in range(min(model.rowCount(), 24)) if not model.is_heading(r)]
+    for row in visible:
+        model.data(model.index(row, 0), ThumbRole)
+    wait(
+        app,
+        lambda: all(model.data(model.index(r, 0), ThumbRole) is not None for r in visible),
+        120,
+        "thumbnails",
+    )
+    for _ in range(20):
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.02)
+
+
+def save(window: object, out: Path, what: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out)):  # type: ignore[attr-defined]
+        raise SystemExit(f"cannot write {out}")
+    print(f"wrote {out}: {window.width()}x{window.height()}, {what}")  # type: ignore[attr-defined]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", help="model bundle (default: the app's default, else test-tiny)")
     parser.add_argument("--out", default=str(REPO / "docs" / "gui.png"))
+    parser.add_argument("--timeline-out", default=str(REPO / "docs" / "gui-timeline.png"))
     parser.add_argument(
         "--query", default="a dog in the night sky", help="a query whose scene is in the demo library"
     )
@@ -89,8 +118,6 @@ def main() -> int:
     from app.gui import style
     from app.gui.bundles import ModelHolder
     from app.gui.main_window import MainWindow
-    from app.gui.results_model import ThumbRole
-    from app.gui.search_panel import RELEVANCE_ALL
     from app.gui.settings import QT_APP_NAME, Prefs
 
     app = QApplication([sys.argv[0]])
@@ -107,39 +134,25 @@ def main() -> int:
     window.add_folders([str(photos)])
     wait(app, lambda: finished, 600, "indexing")
     wait(app, lambda: window.engine.state is not None and window.engine.state.photos > 0, 120, "the index")
+    note = " (random-weight test-tiny bundle: layout only)" if fallback else ""
+
+    # The library's timeline: the search box empty, newest first, by month.
+    wait(app, lambda: window.model.photo_count() > 0, 120, "the timeline")
+    settle(app, window)
+    save(window, Path(args.timeline_out), f"bundle {bundle}{note}")
 
     window.search.query.setText(args.query)
     window.search.flush()
     wait(app, lambda: window.model.generation == window.engine.latest, 120, "results")
-    if window.model.rowCount() == 0:  # nothing above the cutoff (a random model): rank them all
-        window.refine.relevance.setValue(RELEVANCE_ALL)
-        window.search.flush()
-        wait(app, lambda: window.model.rowCount() > 0, 120, "results")
-    window.grid.setCurrentIndex(window.model.index(0, 0))
-    window.open_result(window.model.index(0, 0))
+    first = window._first_photo_index()
+    window.grid.setCurrentIndex(first)
+    window.open_result(first)
     view = window.result_view
     wait(app, lambda: view.canvas.image is not None, 120, "the photo")
     if view.text:
         wait(app, lambda: view.grounding is not None or "box" in view.box_line.text(), 120, "grounding")
-    visible = range(min(window.model.rowCount(), 24))
-    for row in visible:
-        window.model.data(window.model.index(row, 0), ThumbRole)
-    wait(
-        app,
-        lambda: all(window.model.data(window.model.index(r, 0), ThumbRole) is not None for r in visible),
-        120,
-        "thumbnails",
-    )
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
-
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(out)):
-        raise SystemExit(f"cannot write {out}")
-    note = " (random-weight test-tiny bundle: layout only)" if fallback else ""
-    print(f"wrote {out}: {window.width()}x{window.height()}, bundle {bundle}{note}")
+    settle(app, window)
+    save(window, Path(args.out), f"bundle {bundle}{note}")
     window.close()
     if scratch is not None:
         scratch.cleanup()

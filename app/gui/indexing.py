@@ -49,6 +49,7 @@ class FolderStatus:
     failed: int  # ... that could not be read
     pending: int  # ... waiting for (or interrupted in) an index run
     exists: bool  # False: missing (an unplugged drive); its photos are kept
+    subfolders: tuple[str, ...] = ()  # folders inside it that hold photos, for the folder filter
 
 
 @dataclass
@@ -63,9 +64,18 @@ class LostRun:
 
 
 def folder_statuses(db: object, model: str) -> list[FolderStatus]:
-    """Per folder counts, in one query (worker thread)."""
+    """Per folder counts, in one query, and the subfolders that hold photos (worker thread)."""
+    holding = store.photo_folders(db)  # type: ignore[arg-type]
     return [
-        FolderStatus(c.path, c.photos, c.indexed, c.failed, c.pending, os.path.isdir(c.path))
+        FolderStatus(
+            c.path,
+            c.photos,
+            c.indexed,
+            c.failed,
+            c.pending,
+            os.path.isdir(c.path),
+            tuple(sorted(d for d in holding if d.startswith(c.path.rstrip(os.sep) + os.sep))),
+        )
         for c in store.folder_counts(db, model)  # type: ignore[arg-type]
     ]
 
@@ -75,6 +85,8 @@ class IndexController(QObject):
     state_changed = Signal(object)  # State
     finished = Signal(object)  # IndexOutcome, after a run or a removal (the search index changed)
     folders = Signal(object)  # list[FolderStatus]
+    failures = Signal(object)  # list[(path, reason)] of the files that could not be read
+    caption_saved = Signal(int, str, object)  # photo id, caption, the XMP sidecar written (or None)
     failed = Signal(object)  # exception
     # A run failed with SQLite's "disk I/O error": every connection of the process must close before
     # the library opens again. The window has the search engine reopen, then calls ``retry_lost``.
@@ -119,9 +131,41 @@ class IndexController(QObject):
             self._guarded(self._statuses), self.folders.emit, self.failed.emit, pool=self._pool, context=self
         )
 
-    def index(self, folders: Sequence[str] | None = None) -> None:
-        """Index ``folders`` (added to the library if new) or, with None, every folder of the library.
-        During a run the request waits for it to end."""
+    def save_caption(self, photo_id: int, text: str, write_xmp: bool) -> None:
+        """A person's caption for a photo, stored, embedded and searchable (``app.edit_caption``); runs
+        after an index run in progress. Arrives as ``caption_saved``, a problem as ``failed``."""
+
+        def save() -> tuple[int, str, str | None]:
+            from app.edit_caption import set_caption
+
+            db = open_db(self.db_path)
+            try:
+                return (
+                    photo_id,
+                    text,
+                    set_caption(db, self.db_path, self.holder.get(), photo_id, text, write_xmp),
+                )
+            finally:
+                db.close()
+
+        run_task(
+            self._guarded(save),
+            lambda done: self.caption_saved.emit(*done),
+            self.failed.emit,
+            pool=self._pool,
+            context=self,
+        )
+
+    def list_failures(self) -> None:
+        """The files that could not be read, with their reasons; arrives as ``failures``."""
+        run_task(
+            self._guarded(self._failures), self.failures.emit, self.failed.emit, pool=self._pool, context=self
+        )
+
+    def index(self, folders: Sequence[str] | None = None, retry_errors: bool = False) -> None:
+        """Index ``folders`` (added to the library if new) or, with None, every folder of the library;
+        ``retry_errors``: read the unreadable files again too. During a run the request waits for it
+        to end (as an ordinary update)."""
         wanted = {os.path.abspath(f) for f in folders} if folders is not None else set()
         if self._state is not State.IDLE:
             if folders is None or self._queued == set():
@@ -136,7 +180,7 @@ class IndexController(QObject):
         chosen = sorted(wanted) if folders is not None else None
         self._job = chosen
         run_task(
-            self._guarded(lambda: self._run(chosen)),
+            self._guarded(lambda: self._run(chosen, retry_errors)),
             self._on_done,
             self._on_failed,
             pool=self._pool,
@@ -254,7 +298,14 @@ class IndexController(QObject):
             self._resume.wait(0.1)
         self.parked.clear()
 
-    def _run(self, folders: list[str] | None) -> IndexOutcome:
+    def _failures(self) -> list[tuple[str, str]]:
+        db = open_db(self.db_path)
+        try:
+            return store.failed_photos(db)
+        finally:
+            db.close()
+
+    def _run(self, folders: list[str] | None, retry_errors: bool = False) -> IndexOutcome:
         from app.index_library import index_library
 
         runtime = self.holder.get()
@@ -269,6 +320,7 @@ class IndexController(QObject):
                 self.batch_size,
                 self._on_progress,
                 self._cancel,
+                retry_errors=retry_errors,
             )
             return IndexOutcome(update.report, folder_statuses(db, runtime.identity))
         finally:

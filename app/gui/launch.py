@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from app.gui import style
     from app.gui.bundles import ModelHolder
     from app.gui.main_window import MainWindow
-    from app.gui.settings import QT_APP_NAME, Prefs
+    from app.gui.settings import QT_APP_NAME, library_prefs
     from app.legacy import default_library
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     app.setApplicationName(QT_APP_NAME)
     app.setApplicationDisplayName("Multigrain")
     style.apply(app)  # type: ignore[arg-type]
-    prefs = Prefs()
-    bundle = _bundle(args, prefs.bundle)
     db_path = Path(args.db).expanduser() if getattr(args, "db", None) else default_library()
+    prefs = library_prefs(db_path)  # the model choice, "demo offered", window state: this library's
+    bundle = _bundle(args, prefs.bundle)
     window = MainWindow(db_path, ModelHolder(bundle), prefs)
     _report_bugs_in(window)
     window.show()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTreeWidget,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.failures_dialog import FailuresDialog
 from app.gui.file_dialogs import choose_folder
 from app.gui.indexing import FolderStatus, IndexController, IndexOutcome, State
 from app.gui.settings import Prefs
@@ -73,6 +75,7 @@ class LibraryPanel(QWidget):
         super().__init__(parent)
         self.controller = controller
         self.prefs = prefs
+        self.failures_dialog: FailuresDialog | None = None
 
         title = QLabel("Library")
         title.setObjectName("panelTitle")
@@ -108,7 +111,7 @@ class LibraryPanel(QWidget):
         self.empty_hint.setObjectName("hint")
         return self.empty_hint
 
-    def _build_folder_buttons(self) -> QHBoxLayout:
+    def _build_folder_buttons(self) -> QVBoxLayout:
         self.add_button = QPushButton("Add folder…")
         self.add_button.setObjectName("addFolder")
         self.add_button.clicked.connect(self.choose_folder)
@@ -120,11 +123,20 @@ class LibraryPanel(QWidget):
         self.reindex_button.setObjectName("reindex")
         self.reindex_button.setToolTip("Look for new, changed and removed photos in every folder")
         self.reindex_button.clicked.connect(lambda: self.controller.index(None))
+        self.failures_button = QPushButton()
+        self.failures_button.setObjectName("failuresButton")
+        self.failures_button.setFlat(True)
+        self.failures_button.setToolTip("Which files could not be read, and why; retry them")
+        self.failures_button.clicked.connect(self.controller.list_failures)
+        self.failures_button.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.reindex_button)
-        return buttons
+        column = QVBoxLayout()
+        column.addLayout(buttons)
+        column.addWidget(self.failures_button)
+        return column
 
     def _build_progress_box(self) -> QWidget:
         self.progress = QProgressBar()
@@ -155,10 +167,20 @@ class LibraryPanel(QWidget):
         controller.folders.connect(self.show_folders)
         controller.progress.connect(self.show_progress)
         controller.state_changed.connect(self.show_state)
+        controller.failures.connect(self.show_failures)
         self.show_state(State.IDLE)
         self.show_folders([])
 
     # ----- folders ---------------------------------------------------------------------------------
+    def show_failures(self, failures: list[tuple[str, str]]) -> FailuresDialog:
+        if self.failures_dialog is None:
+            self.failures_dialog = FailuresDialog(self)
+            self.failures_dialog.retry.connect(lambda: self.controller.index(None, retry_errors=True))
+        self.failures_dialog.show_failures(failures)
+        self.failures_dialog.show()
+        self.failures_dialog.raise_()
+        return self.failures_dialog
+
     def choose_folder(self) -> None:
         folder = choose_folder(self, "Add a folder of photos", self.prefs.last_dir)
         if folder:
@@ -166,9 +188,30 @@ class LibraryPanel(QWidget):
             self.add_requested.emit([folder])
 
     def _remove(self) -> None:
+        """Ask first: forgetting a folder drops its photos' vectors, which take long to compute again."""
         paths = [item.data(0, Qt.ItemDataRole.UserRole) for item in self.tree.selectedItems()]
-        if paths:
-            self.controller.remove_folders(paths)
+        if not paths:
+            return
+        names = ", ".join(os.path.basename(p.rstrip(os.sep)) or p for p in paths)
+        box = QMessageBox(self)
+        box.setObjectName("removeBox")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Remove from the library?")
+        box.setText(f"Remove {names} from the library?")
+        box.setInformativeText(
+            "Its photos will no longer be found by search. The files stay where they are; adding the "
+            "folder again indexes them again."
+        )
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(lambda: self.controller.remove_folders(paths))
+        box.open()
+
+    def _show_failed_count(self, folders: list[FolderStatus]) -> None:
+        failed = sum(f.failed for f in folders)
+        self.failures_button.setText(f"{failed:,} file{'s' if failed != 1 else ''} could not be read…")
+        self.failures_button.setVisible(failed > 0)
 
     def show_folders(self, folders: list[FolderStatus]) -> None:
         self.tree.clear()
@@ -184,6 +227,7 @@ class LibraryPanel(QWidget):
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
         self.empty_hint.setVisible(not folders)
+        self._show_failed_count(folders)
         self._update_buttons()
 
     def folder_paths(self) -> list[str]:

@@ -12,13 +12,24 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QModelIndex, QSize, Qt, QThreadPool, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QObject, QPoint, QSize, Qt, QThreadPool, QTimer
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
     QLabel,
     QListView,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -32,9 +43,9 @@ from app.gui.indexing import FolderStatus, IndexController, IndexOutcome, State
 from app.gui.library_panel import LibraryPanel, run_summary
 from app.gui.models_dialog import ModelsDialog
 from app.gui.processes import Step, StepProcess
-from app.gui.result_view import ResultView
-from app.gui.results_model import ResultsModel
-from app.gui.search_engine import LibraryState, Page, SearchEngine, SearchOutcome, SearchRequest
+from app.gui.result_view import ResultView, open_path
+from app.gui.results_model import PHOTO_MIME, ResultsModel
+from app.gui.search_engine import LibraryState, Page, ResultRow, SearchEngine, SearchOutcome, SearchRequest
 from app.gui.search_panel import RefineBox, SearchPanel, preview
 from app.gui.settings import Prefs, data_dir
 from app.gui.tasks import Pool
@@ -45,15 +56,47 @@ from core.errors import KnownError
 
 DEMO_PHOTOS = 200
 REFRESH_WHILE_INDEXING_S = 15.0  # how often a long index run makes its photos searchable
+# New photos appear without Update: the folders are rescanned when the window opens and then this
+# often. Chosen over watching folders by measuring: a scan of 100,000 unchanged photos costs 1.1-1.8 s
+# of one core (a stat per file, docs/benchmarks.md), so every 10 minutes is about 0.3 % of a core,
+# with no per-folder watch limits (inotify's default is 8,192 watches) and no platform differences.
+RESCAN_EVERY_S = 600.0
+# The first rescan waits this long after the index is loaded: started with the load, it delayed "ready
+# to search" at 100,000 photos by 0.9 s (scripts/bench_gui.py, 4.1 s against 3.3 s on a loaded machine).
+FIRST_RESCAN_DELAY_MS = 5000
 
 
 def default_demo_command() -> list[str]:
     return [sys.executable, "-m", "app.gui.demo_photos"]
 
 
+SHORTCUTS = (
+    ("Ctrl+F", "Go to the search box"),
+    ("Down or Enter (in the search box)", "Go to the results"),
+    ("Arrow keys (in the results)", "Move between photos"),
+    ("Space", "Preview the photo: show it large with its box"),
+    ("Left / Right (in the preview)", "Previous / next photo"),
+    ("Enter (in the preview)", "Open the photo in the system's viewer"),
+    ("Escape (in the preview)", "Back to the results"),
+    ("Ctrl+Shift+S", "Find photos similar to the current one"),
+    ("Ctrl+A, Shift/Ctrl+click", "Select several photos (right-click for what to do with them)"),
+    ("Ctrl+O", "Add a folder"),
+)
+
+
+def dropped_photo_ids(mime: QMimeData) -> list[int]:
+    """Library photo ids dragged from the results grid."""
+    if not mime.hasFormat(PHOTO_MIME):
+        return []
+    text = bytes(mime.data(PHOTO_MIME).data()).decode()
+    return [int(part) for part in text.split(",") if part.strip().isdigit()]
+
+
 def dropped_paths(mime: QMimeData) -> tuple[list[str], list[str]]:
-    """Local folders and image files among a drop's URLs."""
+    """Local folders and image files among a drop's URLs (none for photos dragged from the grid)."""
     folders, images = [], []
+    if mime.hasFormat(PHOTO_MIME):
+        return folders, images
     for url in mime.urls() if mime.hasUrls() else []:
         if not url.isLocalFile():
             continue
@@ -79,9 +122,11 @@ class MainWindow(QMainWindow):
         demo_command: list[str] | None = None,
         index_batch_size: int = 16,
         offer_demo: bool = True,
+        rescan_every_s: float | None = RESCAN_EVERY_S,
     ) -> None:
         """``pool``/``engine_pool``/``index_pool``: where thumbnails and grounding, searches, and index
-        runs go (tests pass synchronous pools); the commands replace child processes in tests."""
+        runs go (tests pass synchronous pools); the commands replace child processes in tests;
+        ``rescan_every_s``: how often the folders are looked at for new photos (None: only on Update)."""
         super().__init__()
         self.setWindowTitle("Multigrain")
         self.setObjectName("mainWindow")
@@ -99,6 +144,14 @@ class MainWindow(QMainWindow):
         self._last_refresh = 0.0
         self._folders_known = False
         self.search_started = self.results_at = 0.0  # perf_counter times, for measurements
+        self._quiet_run = False  # the running index run is a rescan: say something only if it found some
+        self._focus_when_shown = False  # Enter was pressed while its search ran: focus its results
+        self.rescan_timer = QTimer(self)
+        self.rescan_timer.setObjectName("rescanTimer")
+        self.rescan_timer.timeout.connect(self.rescan)
+        self.first_rescan_delay_ms = FIRST_RESCAN_DELAY_MS
+        if rescan_every_s is not None:
+            self.rescan_timer.setInterval(round(rescan_every_s * 1000))
 
         self.engine = SearchEngine(self.db_path, holder, engine_pool, parent=self)
         self.indexer = IndexController(self.db_path, holder, index_pool, index_batch_size, parent=self)
@@ -153,7 +206,10 @@ class MainWindow(QMainWindow):
         self.grid.setGridSize(QSize(CELL.width() + 4, CELL.height() + 4))
         self.grid.setSpacing(0)
         self.grid.setWordWrap(False)
-        self.grid.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        self.grid.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+        self.grid.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.installEventFilter(self)
         self.grid.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
         self.grid.verticalScrollBar().setSingleStep(24)
         self.grid.setItemDelegate(ThumbDelegate(self.grid))
@@ -165,6 +221,7 @@ class MainWindow(QMainWindow):
         column.addWidget(self.grid, 1)
 
         self.result_view = ResultView(self.holder, self.pool)
+        self.result_view.db_path = str(self.db_path)
         self.result_view.hide()
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -209,15 +266,28 @@ class MainWindow(QMainWindow):
         find = QAction("&Find", self, shortcut=QKeySequence.StandardKey.Find)
         find.triggered.connect(lambda: self.search.query.setFocus())
         library.addAction(find)
+        self.similar_action = QAction("Find &similar", self, shortcut=QKeySequence("Ctrl+Shift+S"))
+        self.similar_action.triggered.connect(self._similar_to_current)
+        library.addAction(self.similar_action)
+        library.addSeparator()
+        self.restore_action = QAction("&Restore the last search on start", self, checkable=True)
+        self.restore_action.setChecked(self.prefs.restore_query)
+        self.restore_action.toggled.connect(lambda on: setattr(self.prefs, "restore_query", on))
+        library.addAction(self.restore_action)
         models = self.menuBar().addMenu("&Models")
         manage = QAction("&Manage models…", self)
         manage.triggered.connect(self.open_models)
         models.addAction(manage)
+        help_menu = self.menuBar().addMenu("&Help")
+        keys = QAction("&Keyboard shortcuts", self, shortcut=QKeySequence.StandardKey.HelpContents)
+        keys.triggered.connect(self.show_shortcuts)
+        help_menu.addAction(keys)
 
     def _connect(self) -> None:
         self.search.requested.connect(self.run_search)
         self.search.cleared.connect(self.clear_results)
         self.engine.results.connect(self.show_results)
+        self.engine.browsed.connect(self.show_results)
         self.engine.page.connect(self._page)
         self.engine.failed.connect(self._search_failed)
         self.engine.ready.connect(self._engine_ready)
@@ -235,6 +305,12 @@ class MainWindow(QMainWindow):
         self.grid.selectionModel().currentChanged.connect(self._current_changed)
         self.result_view.step.connect(self.step_result)
         self.result_view.closed.connect(self.close_result)
+        self.result_view.similar.connect(self.find_similar)
+        self.result_view.failed.connect(self.notify)
+        self.result_view.caption_edited.connect(self.indexer.save_caption)
+        self.indexer.caption_saved.connect(self._caption_saved)
+        self.search.into_results.connect(self.focus_results)
+        self.grid.customContextMenuRequested.connect(self._context_menu)
 
     def _restore(self) -> None:
         geometry = self.prefs.window_state("geometry")
@@ -244,6 +320,8 @@ class MainWindow(QMainWindow):
         if splitter is not None:
             self.splitter.restoreState(splitter)
             self.result_view.hide()
+        if self.prefs.restore_query and self.prefs.last_query:
+            self.search.query.setText(self.prefs.last_query)  # searches once the index is ready
 
     # ----- searching -------------------------------------------------------------------------------
     def run_search(self, request: SearchRequest) -> None:
@@ -254,22 +332,45 @@ class MainWindow(QMainWindow):
             self.summary.setText("Searching…")
 
     def clear_results(self) -> None:
+        """Nothing to search for: show the library as a timeline (or folder by folder)."""
         self.request = None
-        self.engine.cancel()
-        self.model.clear()
         self.close_result()
-        self._show_summary()
+        self.browse()
+
+    def browse(self) -> None:
+        self.search_started = time.perf_counter()
+        self.engine.search(self.search.current())
 
     def show_results(self, outcome: SearchOutcome) -> None:
         self.model.set_outcome(outcome)
         self.results_at = time.perf_counter()
         self._show_summary(outcome)
+        if self._focus_when_shown:
+            self.focus_results()
         if self.result_view.isVisible():
-            if self.model.rowCount():
-                self.grid.setCurrentIndex(self.model.index(0, 0))
-                self.open_result(self.model.index(0, 0))
+            first = self._first_photo_index()
+            if first.isValid() and not outcome.browsing:
+                self.grid.setCurrentIndex(first)
+                self.open_result(first)
             else:
                 self.close_result()
+
+    def _first_photo_index(self) -> QModelIndex:
+        for row in range(min(self.model.rowCount(), 2)):  # at most one heading comes first
+            if not self.model.is_heading(row):
+                return self.model.index(row, 0)
+        return QModelIndex()
+
+    def focus_results(self) -> None:
+        """Down or Enter in the search box: the keys go on to the results, the first photo current (the
+        new results' first photo when a search is still running)."""
+        self._focus_when_shown = self.engine.latest != self.model.generation
+        first = self._first_photo_index()
+        if not first.isValid():
+            return
+        self.grid.setFocus()
+        if not self.grid.currentIndex().isValid() or self.model.is_heading(self.grid.currentIndex().row()):
+            self.grid.setCurrentIndex(first)
 
     def _page(self, page: Page) -> None:
         self.model.add_page(page)
@@ -282,6 +383,9 @@ class MainWindow(QMainWindow):
             show_error(self, error, "Search")
 
     def _show_summary(self, outcome: SearchOutcome | None = None) -> None:
+        if outcome is not None and outcome.browsing:
+            self.summary.setText(self._browse_summary(outcome))
+            return
         if outcome is None:
             state = self.engine.state
             if state is not None and state.photos == 0:
@@ -293,14 +397,29 @@ class MainWindow(QMainWindow):
                 )
             return
         cut = outcome.cutoff
+        like = f"Like {outcome.request.similar_name}: " if outcome.request.similar_to is not None else ""
         if outcome.matched == 0 and outcome.considered == 0:
             text = "No photos to search in (check the folder and date filters)."
+        elif cut.source == "none":
+            text = f"{outcome.matched:,} of {outcome.considered:,} photos, best first"
         elif outcome.matched == 0:
-            text = f"No photo of {outcome.considered:,} passes the relevance cutoff: move the slider left."
+            text = f"No clear match among {outcome.considered:,} photos; the closest ones are below"
         else:
-            what = "above the cutoff" if cut.source != "none" else "ranked"
-            text = f"{outcome.matched:,} of {outcome.considered:,} photos {what}"
-        self.summary.setText(f"{text} · {outcome.elapsed_ms:.0f} ms")
+            noun = "match" if outcome.matched == 1 else "matches"
+            text = f"{outcome.matched:,} {noun} of {outcome.considered:,} photos"
+            if outcome.weaker:
+                text += ", then weaker matches"
+        self.summary.setText(f"{like}{text} · {outcome.elapsed_ms:.0f} ms")
+
+    @staticmethod
+    def _browse_summary(outcome: SearchOutcome) -> str:
+        if outcome.matched == 0:
+            return "No photos here yet (or none in the folder and dates chosen): add a folder of photos."
+        how = "folder by folder" if outcome.request.browse == "folder" else "newest first, by month"
+        return (
+            f"All {outcome.matched:,} photos, {how}. Type what you are looking for, or drop a photo "
+            "here to find similar ones."
+        )
 
     # ----- one result ------------------------------------------------------------------------------
     def open_result(self, index: QModelIndex) -> None:
@@ -314,7 +433,7 @@ class MainWindow(QMainWindow):
             # Room for three columns of results when there is space; the photo gets the rest.
             grid = max(rest // 2, min(rest - 420, 3 * self.grid.gridSize().width() + 48))
             self.splitter.setSizes([sizes[0], grid, rest - grid])
-        self.result_view.show_row(row, self.request.text if self.request else "")
+        self.result_view.show_row(row, self.request.text if self.request else "", self.request is not None)
         self.result_view.setFocus()
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
@@ -324,8 +443,10 @@ class MainWindow(QMainWindow):
     def step_result(self, delta: int) -> None:
         current = self.grid.currentIndex()
         row = (current.row() if current.isValid() else -1) + delta
-        if self.model.canFetchMore(QModelIndex()) and row >= self.model.rowCount() - 1:
+        if self.model.canFetchMore(QModelIndex()) and row >= self.model.rowCount() - 2:
             self.model.fetchMore(QModelIndex())
+        if self.model.is_heading(row):
+            row += delta  # headings are stepped over
         if 0 <= row < self.model.rowCount():
             index = self.model.index(row, 0)
             self.grid.setCurrentIndex(index)  # opens it through ``_current_changed``
@@ -336,6 +457,98 @@ class MainWindow(QMainWindow):
         if self.result_view.isVisible():
             self.result_view.hide()
             self.grid.setFocus()
+
+    # ----- from a result ---------------------------------------------------------------------------
+    def selected_rows(self) -> list[ResultRow]:
+        """The selected photos in grid order (the current one when nothing is selected)."""
+        indexes = sorted(self.grid.selectionModel().selectedIndexes(), key=lambda i: i.row())
+        if not indexes and self.grid.currentIndex().isValid():
+            indexes = [self.grid.currentIndex()]
+        return [row for i in indexes if (row := self.model.row_at(i.row())) is not None]
+
+    def find_similar(self, row: ResultRow) -> None:
+        """Photos like ``row``, from its stored vectors, through the search engine's one door."""
+        self.search.show_similar(row.photo_id, row.path)
+        self.request = self.search.current()
+        self.search_started = time.perf_counter()
+        self.engine.find_similar(row, self.request)
+
+    def _similar_to_current(self) -> None:
+        rows = self.selected_rows()
+        if rows:
+            self.find_similar(rows[0])
+
+    def open_selected(self) -> None:
+        for row in self.selected_rows():
+            if problem := open_path(row.path):
+                self.notify(problem)
+                return
+
+    def show_selected_folders(self) -> None:
+        folders = dict.fromkeys(os.path.dirname(row.path) for row in self.selected_rows())
+        for folder in folders:
+            if problem := open_path(folder, "folder"):
+                self.notify(problem)
+                return
+
+    def copy_selected_paths(self) -> None:
+        paths = [row.path for row in self.selected_rows()]
+        QGuiApplication.clipboard().setText("\n".join(paths))
+        self.statusBar().showMessage(f"Copied {len(paths)} path{'s' if len(paths) != 1 else ''}", 4000)
+
+    def _caption_saved(self, photo_id: int, text: str, sidecar: str | None) -> None:
+        """Searchable at once: the index reloads (and the current search runs again) with the caption."""
+        self.result_view.caption_saved(photo_id, text, sidecar)
+        where = f" and written to {os.path.basename(sidecar)}" if sidecar else ""
+        self.statusBar().showMessage(f"Caption {'saved' if text else 'removed'}{where}: searchable now", 8000)
+        self.engine.load(refresh=True)
+
+    def notify(self, message: str) -> None:
+        """A failure the person should see, in the window (not only on stderr)."""
+        self.statusBar().showMessage(message, 15000)
+
+    def _context_menu(self, point: QPoint) -> None:
+        menu = self.result_menu()
+        if menu is not None:
+            menu.popup(self.grid.viewport().mapToGlobal(point))
+
+    def result_menu(self) -> QMenu | None:
+        """What can be done with the selected photos (None: nothing selected)."""
+        rows = self.selected_rows()
+        if not rows:
+            return None
+        many = len(rows) > 1
+        menu = QMenu(self)
+        menu.setObjectName("resultMenu")
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        similar = menu.addAction("Find similar", lambda: self.find_similar(rows[0]))
+        similar.setEnabled(not many)
+        menu.addSeparator()
+        menu.addAction(f"Open {len(rows)} photos" if many else "Open", self.open_selected)
+        menu.addAction("Show in folder", self.show_selected_folders)
+        menu.addAction(f"Copy {len(rows)} paths" if many else "Copy path", self.copy_selected_paths)
+        return menu
+
+    def show_shortcuts(self) -> QMessageBox:
+        box = QMessageBox(self)
+        box.setObjectName("shortcutsBox")
+        box.setWindowTitle("Keyboard shortcuts")
+        rows = "".join(
+            f"<tr><td><b>{key}</b></td><td>&nbsp;&nbsp;{what}</td></tr>" for key, what in SHORTCUTS
+        )
+        box.setText(f"<table>{rows}</table>")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Space in the grid previews the current photo (the list view would toggle its selection)."""
+        space = isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Space
+        current = self.grid.currentIndex()
+        if watched is self.grid and event.type() == QEvent.Type.KeyPress and space and current.isValid():
+            self.open_result(current)
+            return True
+        return super().eventFilter(watched, event)
 
     # ----- the library -----------------------------------------------------------------------------
     def add_folders(self, folders: list[str]) -> None:
@@ -349,8 +562,21 @@ class MainWindow(QMainWindow):
         self.refine.set_folders(folders)
         first = not self._folders_known
         self._folders_known = True
+        if folders:
+            self._start_rescanning()
         if first and not folders and self.offer_demo and not self.prefs.demo_offered:
             QTimer.singleShot(0, self, self.offer_demo_library)
+
+    def rescan(self) -> None:
+        """Look for new, changed and removed photos in every folder, quietly (no status unless found)."""
+        if (
+            self.holder.bundle is None
+            or self.indexer.state is not State.IDLE
+            or not self.library.folder_paths()
+        ):
+            return
+        self._quiet_run = True
+        self.indexer.index(None)
 
     def _index_progress(self, _progress: object) -> None:
         # A long first index makes its photos searchable as it goes, not only at the end.
@@ -365,6 +591,11 @@ class MainWindow(QMainWindow):
 
     def _indexed(self, outcome: IndexOutcome) -> None:
         self._last_refresh = 0.0
+        quiet, self._quiet_run = self._quiet_run, False
+        if quiet and outcome.report is not None:
+            c = outcome.report.counts
+            if c.total == c.unchanged and not c.removed:
+                return  # a rescan that found nothing new: nothing to say, nothing to reload
         self.statusBar().showMessage(run_summary(outcome), 15000)
         if outcome.report is not None and outcome.report.problems:
             problem = outcome.report.problems[0]
@@ -378,13 +609,25 @@ class MainWindow(QMainWindow):
         self.engine.reopen()  # closes this process's other connection; then the indexer runs again
 
     # ----- the engine ------------------------------------------------------------------------------
+    def _start_rescanning(self) -> None:
+        """Once the index is loaded and the folders are known: rescan soon (photos added while the app
+        was closed), then every ``rescan_every_s``."""
+        ready = self.engine.state is not None and self._folders_known and self.library.folder_paths()
+        if ready and self.rescan_timer.interval() > 0 and not self.rescan_timer.isActive():
+            self.rescan_timer.start()
+            QTimer.singleShot(self.first_rescan_delay_ms, self, self.rescan)
+
     def _engine_ready(self, state: LibraryState) -> None:
+        self._start_rescanning()
         self.model_label.setText(f"{state.identity} · {state.photos:,} photos searchable")
         self.refine.set_calibrated_z(state.calibrated_z, state.tuned)
+        self.refine.set_default_image_weight(state.view.image_weight)
+        self.refine.set_span(state.first_day, state.last_day)
+        self.result_view.view_settings = state.view
         if self.request is not None:
             self.run_search(self.request)  # the index changed: the same query, fresh results
-        elif not self.model.rowCount():
-            self._show_summary()
+        elif self.search.current().is_empty:
+            self.browse()  # the library's timeline, fresh
 
     def _engine_unavailable(self, error: BaseException) -> None:
         text = short(error)
@@ -471,19 +714,35 @@ class MainWindow(QMainWindow):
     # ----- drag and drop ---------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         folders, images = dropped_paths(event.mimeData())
-        if folders or images:
+        if folders or images or dropped_photo_ids(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         folders, images = dropped_paths(event.mimeData())
-        if folders or images:
+        if folders or images or self._photo_drop_here(event):
             event.acceptProposedAction()
         else:
             event.ignore()
 
+    def _photo_drop_here(self, event: QDragMoveEvent | QDropEvent) -> bool:
+        """A photo dragged from the grid is dropped on the search bar: find similar."""
+        if not dropped_photo_ids(event.mimeData()):
+            return False
+        at = self.search.mapFrom(self, event.position().toPoint())
+        return self.search.rect().contains(at)
+
     def dropEvent(self, event: QDropEvent) -> None:
+        ids = dropped_photo_ids(event.mimeData())
+        if ids:
+            row = self.model.row_of_id(ids[0])
+            if row is None or not self._photo_drop_here(event):
+                event.ignore()
+                return
+            event.acceptProposedAction()
+            self.find_similar(row)
+            return
         folders, images = dropped_paths(event.mimeData())
         if not folders and not images:
             event.ignore()
@@ -498,6 +757,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.prefs.set_window_state("geometry", self.saveGeometry())
         self.prefs.set_window_state("splitter", self.splitter.saveState())
+        self.prefs.last_query = self.search.query.text()
         self.prefs.sync()
         if self.demo is not None:
             self.demo.shutdown()

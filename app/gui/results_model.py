@@ -3,23 +3,39 @@
 A search may match 100,000 photos. The model holds the rows fetched so far and says it can fetch more
 (``canFetchMore``) while the ranking has more; the view calls ``fetchMore`` as it scrolls near the end,
 which asks the search engine for the next page (on its worker) and inserts the rows when they come.
-Thumbnails are asked of the ``ThumbLoader`` when a row's ``ThumbRole`` is read (that is, painted).
+Thumbnails are asked of the ``ThumbLoader`` when a row's ``ThumbRole`` is read (that is, painted),
+so a 100k-photo timeline loads only the thumbnails scrolled into view.
+
+Headings. Rows carry the group they belong to (a month or a folder of the timeline, "Weaker matches"
+after a search's matches); where the group changes the model puts a heading item, which the delegate
+paints as a label and which cannot be selected. ``row_at`` answers None for a heading.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QMimeData,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QUrl,
+)
 
 from app.gui.search_engine import Page, ResultRow, SearchOutcome
 from app.gui.thumb_loader import ThumbLoader
 
 Index = QModelIndex | QPersistentModelIndex
+PHOTO_MIME = "application/x-multigrain-photo-ids"  # comma-separated photo ids of a drag from the grid
 
 
 class Role(IntEnum):
@@ -31,6 +47,7 @@ class Role(IntEnum):
     TakenAt = Qt.ItemDataRole.UserRole + 6
     Region = Qt.ItemDataRole.UserRole + 7  # best candidate box (x, y, w, h) fractions, or None
     Row = Qt.ItemDataRole.UserRole + 8  # the whole ResultRow
+    Heading = Qt.ItemDataRole.UserRole + 9  # the heading's text on a heading item, else None
 
 
 # Kept as module names too, as other code and tests spell them.
@@ -47,6 +64,16 @@ def format_date(taken_at: str | None) -> str:
         return taken_at[:10]
 
 
+@dataclass(frozen=True)
+class Heading:
+    """A group's label among the rows (a month, a folder, "Weaker matches")."""
+
+    text: str
+
+
+Item = ResultRow | Heading
+
+
 class ResultsModel(QAbstractListModel):
     def __init__(
         self,
@@ -58,10 +85,11 @@ class ResultsModel(QAbstractListModel):
         super().__init__(parent)
         self._thumbs = thumbs
         self._fetch = fetch
-        self._rows: list[ResultRow] = []
+        self._rows: list[Item] = []
         self._row_of_path: dict[str, int] = {}
         self._generation = -1
         self._matched = 0
+        self._total = 0  # rows the ranking holds: the matches and any weaker photos
         self._next = 0  # ranking position where the next page starts
         self._pending = False
         if thumbs is not None:
@@ -71,10 +99,11 @@ class ResultsModel(QAbstractListModel):
     def set_outcome(self, outcome: SearchOutcome) -> None:
         """Replace the rows with a new search's first page."""
         self.beginResetModel()
-        self._rows = list(outcome.rows)
-        self._row_of_path = {row.path: i for i, row in enumerate(self._rows)}
+        self._rows, self._row_of_path = [], {}
+        self._append(outcome.rows)
         self._generation = outcome.generation
         self._matched = outcome.matched
+        self._total = outcome.total
         self._next = outcome.stop
         self._pending = False
         self.endResetModel()
@@ -84,7 +113,7 @@ class ResultsModel(QAbstractListModel):
     def clear(self) -> None:
         self.beginResetModel()
         self._rows, self._row_of_path = [], {}
-        self._generation, self._matched, self._next, self._pending = -1, 0, 0, False
+        self._generation, self._matched, self._total, self._next, self._pending = -1, 0, 0, 0, False
         self.endResetModel()
 
     def add_page(self, page: Page) -> None:
@@ -94,11 +123,32 @@ class ResultsModel(QAbstractListModel):
         self._next = page.stop
         if page.rows:
             first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(page.rows) - 1)
-            for i, row in enumerate(page.rows):
-                self._row_of_path[row.path] = first + i
-            self._rows.extend(page.rows)
+            added = len(self._with_headings(page.rows))
+            self.beginInsertRows(QModelIndex(), first, first + added - 1)
+            self._append(page.rows)
             self.endInsertRows()
+
+    def _last_group(self) -> str | None:
+        last = next((item for item in reversed(self._rows) if isinstance(item, ResultRow)), None)
+        return last.group if last is not None else None
+
+    def _with_headings(self, rows: list[ResultRow]) -> list[Item]:
+        """``rows`` with a heading before each one whose group differs from the row before it."""
+        items: list[Item] = []
+        group = self._last_group()
+        for i, row in enumerate(rows):
+            starts = row.group != group if (self._rows or i) else row.group is not None
+            if starts and row.group is not None:
+                items.append(Heading(row.group))
+            group = row.group
+            items.append(row)
+        return items
+
+    def _append(self, rows: list[ResultRow]) -> None:
+        for item in self._with_headings(rows):
+            if isinstance(item, ResultRow):
+                self._row_of_path[item.path] = len(self._rows)
+            self._rows.append(item)
 
     @property
     def matched(self) -> int:
@@ -108,8 +158,21 @@ class ResultsModel(QAbstractListModel):
     def generation(self) -> int:
         return self._generation
 
+    @property
+    def total(self) -> int:
+        return self._total
+
     def row_at(self, row: int) -> ResultRow | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        """The photo at ``row``; None past the end or on a heading."""
+        item = self._rows[row] if 0 <= row < len(self._rows) else None
+        return item if isinstance(item, ResultRow) else None
+
+    def is_heading(self, row: int) -> bool:
+        return 0 <= row < len(self._rows) and isinstance(self._rows[row], Heading)
+
+    def photo_count(self) -> int:
+        """Photos among the rows (headings left out)."""
+        return sum(isinstance(item, ResultRow) for item in self._rows)
 
     # ----- QAbstractListModel ----------------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
@@ -120,7 +183,7 @@ class ResultsModel(QAbstractListModel):
             not parent.isValid()
             and self._fetch is not None
             and not self._pending
-            and self._next < self._matched
+            and self._next < self._total
         )
 
     def fetchMore(self, parent: Index) -> None:
@@ -129,9 +192,28 @@ class ResultsModel(QAbstractListModel):
             self._fetch(self._generation, self._next)
 
     def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+        if not index.isValid() or self.is_heading(index.row()):
+            return Qt.ItemFlag.NoItemFlags  # a heading: painted, never selected or stepped onto
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemIsDragEnabled  # onto the search box: find similar; elsewhere: the files
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def mimeTypes(self) -> list[str]:
+        return [PHOTO_MIME, "text/uri-list"]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
+        """The dragged photos: their ids (for "find similar") and their files (for other programs)."""
+        rows = [row for index in indexes if (row := self.row_at(index.row())) is not None]
+        mime = QMimeData()
+        mime.setData(PHOTO_MIME, QByteArray(",".join(str(row.photo_id) for row in rows).encode()))
+        mime.setUrls([QUrl.fromLocalFile(row.path) for row in rows])
+        return mime
+
+    def row_of_id(self, photo_id: int) -> ResultRow | None:
+        return next((i for i in self._rows if isinstance(i, ResultRow) and i.photo_id == photo_id), None)
 
     def roleNames(self) -> dict[int, bytes]:
         names = dict(super().roleNames())
@@ -142,12 +224,15 @@ class ResultsModel(QAbstractListModel):
         if not index.isValid() or not 0 <= index.row() < len(self._rows) or index.column() != 0:
             return None
         row = self._rows[index.row()]
+        if isinstance(row, Heading):
+            return row.text if role in (Qt.ItemDataRole.DisplayRole, Role.Heading) else None
         if role == Qt.ItemDataRole.DisplayRole:
             return os.path.basename(row.path)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            z = f", z {row.z:.1f}" if row.z is not None else ""
+        if role == Qt.ItemDataRole.ToolTipRole:  # scores only in the details pane, for the curious
             date = format_date(row.taken_at)
-            return f"{row.path}\nscore {row.score:.3f}{z}" + (f"\n{date}" if date else "")
+            return row.path + (f"\n{date}" if date else "")
+        if role == Role.Heading:
+            return None
         if role == Role.Path:
             return row.path
         if role == Role.Score:

@@ -17,9 +17,11 @@ ranking, its date order and the pages are search's own (``app.search.RankedPhoto
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,11 +34,17 @@ from app.library.db import known_sqlite_errors, open_db
 from app.library.errors import is_io_error
 from app.library.thumbs import thumb_path
 from app.query import make_query
+from core.search_settings import ViewSettings
 
 if TYPE_CHECKING:  # app.search loads on the worker, when the first search needs it
-    from app.search import AppliedCutoff, Hit, RankedPhotos, SortOrder
+    from app.search import AppliedCutoff, BrowseOrder, Hit, RankedPhotos, SortOrder
 
 PAGE = 240  # rows per page: a few screens of thumbnails
+# Photos below the cutoff shown after the matches, under a "weaker matches" divider: enough that a
+# query with few or no matches still fills several screens, few enough to rank in a millisecond.
+WEAKER = 480
+WEAKER_GROUP = "Weaker matches"
+EPOCH = datetime(1970, 1, 1)  # the index's times count local wall-clock seconds from here
 T = TypeVar("T")
 
 
@@ -53,10 +61,14 @@ class SearchRequest:
     before: str | None = None
     cutoff_offset: float | None = 0.0  # added to the bundle's calibrated z; None: no cutoff
     sort: SortOrder = "score"
+    similar_to: int | None = None  # a library photo as the example (its stored vectors)
+    similar_name: str = ""  # ... and its file name, for the window's words
+    browse: BrowseOrder = "month"  # how an empty query shows the library
 
     @property
     def is_empty(self) -> bool:
-        return not self.text.strip() and not self.image
+        """Nothing to search for: the window shows the library as a timeline instead."""
+        return not self.text.strip() and not self.image and self.similar_to is None
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class ResultRow:
     height: int | None
     region: tuple[float, float, float, float] | None  # best candidate box, fractions (x, y, w, h)
     thumb: str | None  # thumbnail file (may be missing: then the photo itself is decoded)
+    group: str | None = None  # the heading it goes under: a month, a folder, "Weaker matches"
 
 
 @dataclass
@@ -82,6 +95,13 @@ class SearchOutcome:
     considered: int
     cutoff: AppliedCutoff
     elapsed_ms: float
+    weaker: int = 0  # photos below the cutoff ranked after the matches
+    browsing: bool = False  # the library's timeline (an empty query), not a search
+
+    @property
+    def total(self) -> int:
+        """Rows the grid can page through."""
+        return self.matched + self.weaker
 
 
 @dataclass
@@ -101,6 +121,9 @@ class LibraryState:
     calibrated_z: float
     tuned: bool
     load_ms: float
+    view: ViewSettings = field(default_factory=ViewSettings)  # what the result view may claim
+    first_day: str | None = None  # the library's oldest and newest photo dates, ``YYYY-MM-DD``
+    last_day: str | None = None
 
 
 @dataclass
@@ -109,6 +132,7 @@ class _Ranked:
 
     generation: int
     photos: RankedPhotos
+    request: SearchRequest
 
 
 class _Worker:
@@ -148,6 +172,8 @@ class _Worker:
             float(self.base_settings.cutoff.z),
             bool(self.base_settings.tuned),
             (time.perf_counter() - started) * 1e3,
+            self.base_settings.view,
+            *_span(searcher.index.times),
         )
 
     def close(self) -> None:
@@ -173,6 +199,7 @@ class SearchEngine(QObject):
     """Runs searches and page fetches on its worker; see the module docstring."""
 
     results = Signal(object)  # SearchOutcome (of the latest generation only)
+    browsed = Signal(object)  # SearchOutcome of an empty query: the library's timeline
     page = Signal(object)  # Page
     failed = Signal(int, object)  # generation, exception
     ready = Signal(object)  # LibraryState, after the index (re)loads
@@ -261,7 +288,7 @@ class SearchEngine(QObject):
 
     def _on_results(self, outcome: SearchOutcome | None) -> None:
         if outcome is not None and outcome.generation == self._latest:
-            self.results.emit(outcome)
+            (self.browsed if outcome.browsing else self.results).emit(outcome)
 
     def _on_page(self, page: Page | None) -> None:
         if page is not None and page.generation == self._latest:
@@ -289,18 +316,49 @@ class SearchEngine(QObject):
         if searcher.index.n == 0:
             from app.search import NO_CUTOFF
 
-            return SearchOutcome(generation, request, [], 0, 0, 0, NO_CUTOFF, 0.0)
-        terms = searcher.encode(query)
-        if generation != self._latest:
-            return None
-        ranking = searcher.rank(query, terms, use_cutoff=request.cutoff_offset is not None, limit=None)
-        ranked = searcher.ordered(ranking, terms, sort=request.sort)
-        worker.ranked = _Ranked(generation, ranked)
+            return SearchOutcome(generation, request, [], 0, 0, 0, NO_CUTOFF, 0.0, browsing=request.is_empty)
+        if request.is_empty:
+            ranked = searcher.browse(query, request.browse)
+        else:
+            terms = searcher.encode(query) if not query.is_empty else None
+            if request.similar_to is not None:
+                terms = searcher.with_photo(terms, request.similar_to, request.image_weight)
+            assert terms is not None  # a request that is not empty has words, an image or a photo
+            if generation != self._latest:
+                return None
+            use_cutoff = request.cutoff_offset is not None
+            ranking = searcher.rank(query, terms, use_cutoff=use_cutoff, limit=None, weaker=WEAKER)
+            ranked = searcher.ordered(ranking, terms, sort=request.sort)
+        worker.ranked = _Ranked(generation, ranked, request)
         stop = min(PAGE, len(ranked))
-        rows = self._rows(ranked.page(0, stop))
+        rows = self._rows(ranked.page(0, stop), request, ranked.matched)
         elapsed = (time.perf_counter() - started) * 1e3
         return SearchOutcome(
-            generation, request, rows, stop, ranked.matched, ranked.considered, ranked.cutoff, elapsed
+            generation,
+            request,
+            rows,
+            stop,
+            ranked.matched,
+            ranked.considered,
+            ranked.cutoff,
+            elapsed,
+            ranked.weaker,
+            request.is_empty,
+        )
+
+    def find_similar(self, row: ResultRow, request: SearchRequest | None = None) -> int:
+        """Search for photos like ``row``, from its stored vectors (nothing decoded or encoded again),
+        with ``request``'s filters; returns the generation. The one door for "more like this": a
+        better similarity can replace what runs behind it."""
+        base = request if request is not None else SearchRequest()
+        return self.search(
+            replace(
+                base,
+                text="",
+                image=None,
+                similar_to=row.photo_id,
+                similar_name=os.path.basename(row.path),
+            )
         )
 
     def _page(self, generation: int, start: int) -> Page | None:
@@ -308,9 +366,10 @@ class SearchEngine(QObject):
         if ranked is None or ranked.generation != generation or generation != self._latest:
             return None
         stop = min(start + PAGE, len(ranked.photos))
-        return Page(generation, start, stop, self._rows(ranked.photos.page(start, stop)))
+        rows = self._rows(ranked.photos.page(start, stop), ranked.request, ranked.photos.matched)
+        return Page(generation, start, stop, rows)
 
-    def _rows(self, hits: list[Hit]) -> list[ResultRow]:
+    def _rows(self, hits: list[Hit], request: SearchRequest, matched: int) -> list[ResultRow]:
         return [
             ResultRow(
                 hit.photo_id,
@@ -322,6 +381,35 @@ class SearchEngine(QObject):
                 hit.height,
                 hit.region,
                 str(thumb_path(self.thumbs_dir, hit.content_hash)) if hit.content_hash else None,
+                _group(hit, request, matched),
             )
             for hit in hits
         ]
+
+
+def _span(times: Any) -> tuple[str | None, str | None]:
+    """The first and last day of the index's times (local wall-clock seconds), or None for none."""
+    import numpy as np
+
+    known = times[np.isfinite(times)]
+    if known.size == 0:
+        return None, None
+    first, last = (EPOCH + timedelta(seconds=float(t)) for t in (known.min(), known.max()))
+    return first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
+
+
+def _group(hit: Hit, request: SearchRequest, matched: int) -> str | None:
+    """The heading a row goes under: its month or folder when browsing, "Weaker matches" for a photo
+    below the cutoff, none for a match."""
+    if not request.is_empty:
+        return WEAKER_GROUP if hit.rank >= matched else None
+    if request.browse == "folder":
+        return os.path.dirname(hit.path)
+    return month_of(hit.moment)
+
+
+def month_of(moment: float | None) -> str:
+    """Local wall-clock seconds (the index's times: EXIF date, else file time) -> ``'May 2024'``."""
+    if moment is None:
+        return "Date unknown"
+    return (EPOCH + timedelta(seconds=moment)).strftime("%B %Y")

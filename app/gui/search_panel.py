@@ -1,7 +1,8 @@
 """The query: a text field with live results, an example image, and the refinements beside the grid.
 
-``SearchPanel`` is the bar above the results (the text, the example image); ``RefineBox`` holds the
-weight of text against image, the relevance cutoff, the sort order and the folder and date filters.
+``SearchPanel`` is the bar above the results (the text, the example image or library photo);
+``RefineBox`` holds the weight of text against image, the strictness (the relevance cutoff in plain
+words), the sort order, how an empty query browses the library, and the folder and date filters.
 Any change restarts a short timer (``DEBOUNCE_MS``); when it fires, one ``SearchRequest`` goes out, so
 typing "red car" searches once after the pause rather than seven times.
 """
@@ -11,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
+from PySide6.QtCore import QDate, QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QImage, QImageReader, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QSlider,
+    QStackedWidget,
     QToolButton,
     QWidget,
 )
@@ -35,10 +37,15 @@ from app.gui.settings import Prefs
 # Long enough to coalesce a burst of keystrokes, short enough that keystroke-to-painted stays under
 # 150 ms at 10k photos (a search there costs ~25 ms, and results of superseded queries are dropped).
 DEBOUNCE_MS = 70
-RELEVANCE_ALL = 0  # slider position: no cutoff, every photo ranked
-RELEVANCE_CALIBRATED = 20  # the bundle's calibrated cutoff
-RELEVANCE_MAX = 40
-RELEVANCE_STEP = 0.1  # z per slider step
+# Strictness in words, each an offset to the bundle's calibrated z (None: no cutoff). "Balanced" is the
+# calibrated cutoff itself (tune-search: about 1 % of non-matching world pairs pass it); "Strict" asks
+# one robust standard deviation more. Photos below the cutoff still show, under "Weaker matches".
+STRICTNESS: tuple[tuple[str, float | None, str], ...] = (
+    ("Strict", 1.0, "Only clear matches above the line; the rest under “Weaker matches”."),
+    ("Balanced", 0.0, "The model's calibrated line between matches and weaker photos."),
+    ("Show all", None, "Every photo, best first, with no line drawn."),
+)
+DEFAULT_STRICTNESS = "Balanced"
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.webp *.heic *.heif *.tif *.tiff *.bmp *.gif)"
 
 
@@ -53,11 +60,12 @@ def preview(path: str, side: int = 64) -> QImage:
     return reader.read()
 
 
-def relevance_offset(position: int) -> float | None:
-    """Slider position -> offset added to the calibrated z (None: no cutoff)."""
-    if position <= RELEVANCE_ALL:
-        return None
-    return round((position - RELEVANCE_CALIBRATED) * RELEVANCE_STEP, 3)
+def strictness_offset(name: str) -> float | None:
+    """A strictness's offset to the calibrated z (None: no cutoff); an unknown name is Balanced."""
+    for known, offset, _ in STRICTNESS:
+        if known == name:
+            return offset
+    return 0.0
 
 
 class RefineBox(QGroupBox):
@@ -67,6 +75,8 @@ class RefineBox(QGroupBox):
         super().__init__("Refine", parent)
         self.prefs = prefs
         self._calibrated_z = 3.0
+        self._tuned = True
+        self._tuned_weight = 0.5  # the bundle's measured default, used until the person moves the slider
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
@@ -74,23 +84,29 @@ class RefineBox(QGroupBox):
         self.weight = QSlider(Qt.Orientation.Horizontal)
         self.weight.setObjectName("imageWeight")
         self.weight.setRange(0, 100)
-        self.weight.setValue(round(prefs.image_weight * 100))
+        stored_weight = prefs.image_weight
+        self.weight.setValue(round((stored_weight if stored_weight is not None else 0.5) * 100))
         self.weight_label = QLabel()
         self.weight.valueChanged.connect(self._weight_moved)
         form.addRow(self.weight_label, self.weight)
 
-        self.relevance = QSlider(Qt.Orientation.Horizontal)
-        self.relevance.setObjectName("relevance")
-        self.relevance.setRange(RELEVANCE_ALL, RELEVANCE_MAX)
-        stored = prefs.relevance
-        self.relevance.setValue(stored if RELEVANCE_ALL <= stored <= RELEVANCE_MAX else RELEVANCE_CALIBRATED)
-        self.relevance.setToolTip(
-            "How sure a match must be. The middle is the model's calibrated cutoff; far left shows every "
-            "photo, best first."
-        )
-        self.relevance_label = QLabel()
-        self.relevance.valueChanged.connect(self._relevance_moved)
-        form.addRow(self.relevance_label, self.relevance)
+        self.strictness = QComboBox()
+        self.strictness.setObjectName("strictness")
+        for name, _, explained in STRICTNESS:
+            self.strictness.addItem(name, name)
+            self.strictness.setItemData(self.strictness.count() - 1, explained, Qt.ItemDataRole.ToolTipRole)
+        found = self.strictness.findData(prefs.strictness)
+        self.strictness.setCurrentIndex(found if found >= 0 else self.strictness.findData(DEFAULT_STRICTNESS))
+        self.strictness.currentIndexChanged.connect(self._strictness_changed)
+        form.addRow("Matches", self.strictness)
+
+        self.browse = QComboBox()
+        self.browse.setObjectName("browse")
+        self.browse.addItem("Timeline (by month)", "month")
+        self.browse.addItem("By folder", "folder")
+        self.browse.setCurrentIndex(max(0, self.browse.findData(prefs.browse)))
+        self.browse.setToolTip("How the library shows when the search box is empty")
+        self.browse.currentIndexChanged.connect(self._browse_changed)
 
         self.sort = QComboBox()
         self.sort.setObjectName("sort")
@@ -98,7 +114,13 @@ class RefineBox(QGroupBox):
         self.sort.addItem("Newest first", "date")
         self.sort.setCurrentIndex(max(0, self.sort.findData(prefs.sort)))
         self.sort.currentIndexChanged.connect(self._sort_changed)
-        form.addRow("Order", self.sort)
+        # One row for both orders: the sort of a search's results, or how an empty query browses.
+        self.order = QStackedWidget()
+        self.order.addWidget(self.sort)
+        self.order.addWidget(self.browse)
+        self.order.setSizePolicy(self.sort.sizePolicy())
+        self.order.setMaximumHeight(self.sort.sizeHint().height())
+        form.addRow("Order", self.order)
 
         self.folder = QComboBox()
         self.folder.setObjectName("folderFilter")
@@ -125,7 +147,7 @@ class RefineBox(QGroupBox):
         form.addRow(self.use_dates, dates)
 
         self._weight_moved(self.weight.value(), emit=False)
-        self._relevance_moved(self.relevance.value(), emit=False)
+        self._show_strictness()
 
     # ----- values ----------------------------------------------------------------------------------
     @property
@@ -134,7 +156,11 @@ class RefineBox(QGroupBox):
 
     @property
     def cutoff_offset(self) -> float | None:
-        return relevance_offset(self.relevance.value())
+        return strictness_offset(str(self.strictness.currentData()))
+
+    @property
+    def browse_order(self) -> str:
+        return str(self.browse.currentData())
 
     @property
     def sort_order(self) -> str:
@@ -156,13 +182,23 @@ class RefineBox(QGroupBox):
         self.weight.setEnabled(both)
         self.weight_label.setEnabled(both)
 
+    def set_browsing(self, browsing: bool) -> None:
+        """An empty query browses the library: the order row offers the timeline's orders."""
+        self.order.setCurrentWidget(self.browse if browsing else self.sort)
+
     def set_calibrated_z(self, z: float, tuned: bool) -> None:
         self._calibrated_z = z
-        self.relevance.setToolTip(
-            self.relevance.toolTip().split("\n")[0]
-            + ("" if tuned else "\n(This model was not tuned: the cutoff is a default.)")
-        )
-        self._relevance_moved(self.relevance.value(), emit=False)
+        self._tuned = tuned
+        self._show_strictness()
+
+    def set_default_image_weight(self, weight: float) -> None:
+        """The bundle's measured text/image balance: the slider takes it unless the person set one."""
+        self._tuned_weight = weight
+        if self.prefs.image_weight is None:
+            self.weight.blockSignals(True)
+            self.weight.setValue(round(weight * 100))
+            self.weight.blockSignals(False)
+            self._weight_moved(self.weight.value(), emit=False)
 
     def set_folders(self, folders: list[FolderStatus]) -> None:
         current = self.folder_filter
@@ -170,13 +206,28 @@ class RefineBox(QGroupBox):
         self.folder.clear()
         self.folder.addItem("All folders", None)
         for folder in folders:
-            self.folder.addItem(os.path.basename(folder.path.rstrip(os.sep)) or folder.path, folder.path)
-            self.folder.setItemData(self.folder.count() - 1, folder.path, Qt.ItemDataRole.ToolTipRole)
+            self._add_folder(os.path.basename(folder.path.rstrip(os.sep)) or folder.path, folder.path)
+            for sub in folder.subfolders:  # indented under it, named from the folder down
+                self._add_folder("    " + os.path.relpath(sub, folder.path), sub)
         found = self.folder.findData(current) if current else 0
         self.folder.setCurrentIndex(max(0, found))
         self.folder.blockSignals(False)
         if current and found < 0:
             self.changed.emit()  # the filtered folder was removed
+
+    def _add_folder(self, label: str, path: str) -> None:
+        self.folder.addItem(label, path)
+        self.folder.setItemData(self.folder.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+
+    def set_span(self, first: str | None, last: str | None) -> None:
+        """The library's own span of dates (``YYYY-MM-DD``) as the date range's default, so turning the
+        range on hides nothing until it is narrowed; a range in use is left alone."""
+        if self.use_dates.isChecked() or not first or not last:
+            return
+        for edit, day in ((self.after, first), (self.before, last)):
+            edit.blockSignals(True)
+            edit.setDate(QDate.fromString(day, "yyyy-MM-dd"))
+            edit.blockSignals(False)
 
     # ----- reactions -------------------------------------------------------------------------------
     def _weight_moved(self, value: int, emit: bool = True) -> None:
@@ -185,20 +236,21 @@ class RefineBox(QGroupBox):
             self.prefs.image_weight = value / 100.0
             self.changed.emit()
 
-    def _relevance_moved(self, value: int, emit: bool = True) -> None:
-        offset = relevance_offset(value)
-        if offset is None:
-            text = "Relevance: all photos"
-        elif offset == 0:
-            text = f"Relevance: calibrated (z ≥ {self._calibrated_z:.1f})"
-        else:
-            text = (
-                f"Relevance: z ≥ {self._calibrated_z + offset:.1f} ({'stricter' if offset > 0 else 'looser'})"
-            )
-        self.relevance_label.setText(text)
-        if emit:
-            self.prefs.relevance = value
-            self.changed.emit()
+    def _show_strictness(self) -> None:
+        explained = self.strictness.currentData(Qt.ItemDataRole.ToolTipRole) or ""
+        untuned = "" if self._tuned else "\n(This model was not tuned: the line is a default.)"
+        offset = self.cutoff_offset
+        where = "no line" if offset is None else f"robust z ≥ {self._calibrated_z + offset:.1f}"
+        self.strictness.setToolTip(f"{explained}{untuned}\nFor the curious: {where}.")
+
+    def _strictness_changed(self) -> None:
+        self.prefs.strictness = str(self.strictness.currentData())
+        self._show_strictness()
+        self.changed.emit()
+
+    def _browse_changed(self) -> None:
+        self.prefs.browse = self.browse_order
+        self.changed.emit()
 
     def _sort_changed(self) -> None:
         self.prefs.sort = self.sort_order
@@ -215,15 +267,18 @@ class RefineBox(QGroupBox):
 
 
 class SearchPanel(QWidget):
-    """The query bar; emits ``requested`` (debounced) and ``cleared`` (nothing to search for)."""
+    """The query bar; emits ``requested`` (debounced), ``cleared`` (nothing to search for: the window
+    browses the library) and ``into_results`` (Down or Enter: the keys go on to the results)."""
 
     requested = Signal(object)  # SearchRequest
     cleared = Signal()
+    into_results = Signal()
 
     def __init__(self, refine: RefineBox, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.refine = refine
         self._image: str | None = None
+        self._similar: tuple[int, str] | None = None  # a library photo as the example: id, file name
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(DEBOUNCE_MS)
@@ -238,7 +293,8 @@ class SearchPanel(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.query.setFont(font)
         self.query.textChanged.connect(lambda _: self.schedule())
-        self.query.returnPressed.connect(self.flush)
+        self.query.returnPressed.connect(self._enter)
+        self.query.installEventFilter(self)
 
         self.example = QToolButton()
         self.example.setObjectName("exampleImage")
@@ -253,20 +309,40 @@ class SearchPanel(QWidget):
         row.addWidget(self.example)
         refine.changed.connect(self.schedule)
         self._show_example()
+        refine.set_browsing(True)
 
     # ----- the example image -----------------------------------------------------------------------
     @property
     def image(self) -> str | None:
         return self._image
 
+    @property
+    def similar_to(self) -> int | None:
+        return self._similar[0] if self._similar else None
+
     def set_image(self, path: str | None, preview: QImage | None = None) -> None:
         """Search by this example image (None: no example). Searches at once."""
         self._image = path
+        self._similar = None
         self._show_example(preview)
         self.flush()
 
+    def show_similar(self, photo_id: int, path: str) -> None:
+        """Show this library photo as the example, without searching (the window asks the engine)."""
+        self.timer.stop()
+        self._image = None
+        self._similar = (photo_id, Path(path).name)
+        self._show_example()
+        self.refine.set_browsing(False)
+
     def _show_example(self, preview: QImage | None = None) -> None:
-        if self._image is None:
+        if self._similar is not None:
+            name = self._similar[1]
+            self.example.setText(f"Like {name if len(name) < 18 else name[:15] + '…'}  ✕")
+            self.example.setToolTip(f"Photos like {name} from your library\nClick to remove it")
+            if preview is not None and not preview.isNull():
+                self.example.setIcon(QIcon(QPixmap.fromImage(preview)))
+        elif self._image is None:
             self.example.setText("Search by image…")
             self.example.setIcon(QIcon())
             self.example.setToolTip("Choose an example photo, or drop one onto the window")
@@ -276,10 +352,13 @@ class SearchPanel(QWidget):
             self.example.setToolTip(f"Example image: {self._image}\nClick to remove it")
             if preview is not None and not preview.isNull():
                 self.example.setIcon(QIcon(QPixmap.fromImage(preview)))
-        self.refine.set_both_kinds(bool(self._image) and bool(self.query.text().strip()))
+        self.refine.set_both_kinds(self._has_example() and bool(self.query.text().strip()))
+
+    def _has_example(self) -> bool:
+        return self._image is not None or self._similar is not None
 
     def _chip_clicked(self) -> None:
-        if self._image is not None:
+        if self._has_example():
             self.set_image(None)
         else:
             self.choose_image()
@@ -292,8 +371,22 @@ class SearchPanel(QWidget):
 
     # ----- requests --------------------------------------------------------------------------------
     def schedule(self) -> None:
-        self.refine.set_both_kinds(bool(self._image) and bool(self.query.text().strip()))
+        self.refine.set_both_kinds(self._has_example() and bool(self.query.text().strip()))
         self.timer.start()
+
+    def _show_browsing(self, request: SearchRequest) -> None:
+        self.refine.set_browsing(request.is_empty)
+
+    def _enter(self) -> None:
+        self.flush()
+        self.into_results.emit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        down = isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Down
+        if watched is self.query and event.type() == QEvent.Type.KeyPress and down:
+            self.into_results.emit()
+            return True
+        return super().eventFilter(watched, event)
 
     def current(self) -> SearchRequest:
         after, before = self.refine.date_range
@@ -305,13 +398,17 @@ class SearchPanel(QWidget):
             after=after,
             before=before,
             cutoff_offset=self.refine.cutoff_offset,
-            sort=self.refine.sort_order,
+            sort=self.refine.sort_order,  # type: ignore[arg-type]
+            similar_to=self.similar_to,
+            similar_name=self._similar[1] if self._similar else "",
+            browse=self.refine.browse_order,  # type: ignore[arg-type]
         )
 
     def flush(self) -> None:
         """Search now (the timer fired, Enter was pressed, or an image was dropped)."""
         self.timer.stop()
         request = self.current()
+        self._show_browsing(request)
         if request.is_empty:
             self.cleared.emit()
         else:

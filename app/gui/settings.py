@@ -1,7 +1,10 @@
 """The window's preferences (QSettings) and where the app keeps its files.
 
-Preferences: QSettings under organisation and application "Multigrain" (the registry on Windows, a
-plist on macOS, ``~/.config/Multigrain/Multigrain.conf`` on Linux); tests hand ``Prefs`` an INI file.
+Preferences belong to the library in use (``library_prefs``): an INI file beside its database, so a
+library under another ``MULTIGRAIN_HOME`` (or ``--db``) keeps its own model choice, "demo offered",
+window state and last query. ``Prefs()`` alone is QSettings under organisation and application
+"Multigrain" (the registry on Windows, a plist on macOS, ``~/.config/Multigrain/Multigrain.conf`` on
+Linux), the place before preferences moved to the library; tests hand ``Prefs`` an INI file.
 
 Files: the library, thumbnails and imported bundles live in ``app.home.data_dir()``, the folder the
 command line uses too, so ``multigrain index`` and the window share one library. It is the platform's
@@ -35,6 +38,16 @@ def user_bundles_dir() -> Path:
 def repo_bundles_dir() -> Path:
     """Bundles built by the setup script in a source checkout."""
     return home.REPO / "bundles"
+
+
+def prefs_path(db_path: Path) -> Path:
+    """The preferences file of the library at ``db_path``: beside it, named after it."""
+    return db_path.with_name(db_path.stem + ".preferences.ini")
+
+
+def library_prefs(db_path: Path) -> Prefs:
+    """The preferences of the library at ``db_path``."""
+    return Prefs(QSettings(str(prefs_path(Path(db_path))), QSettings.Format.IniFormat))
 
 
 class Prefs:
@@ -90,7 +103,10 @@ class Prefs:
 
     # ----- search ----------------------------------------------------------------------------------
     @property
-    def image_weight(self) -> float:
+    def image_weight(self) -> float | None:
+        """The person's text/image balance; None until they move the slider (the bundle's then)."""
+        if self._get("search/image_weight", None) is None:
+            return None
         return min(1.0, max(0.0, self._float("search/image_weight", 0.5)))
 
     @image_weight.setter
@@ -98,13 +114,39 @@ class Prefs:
         self.qsettings.setValue("search/image_weight", float(value))
 
     @property
-    def relevance(self) -> int:
-        """The relevance slider's position (see ``search_panel.RELEVANCE_*``)."""
-        return self._int("search/relevance", -1)
+    def strictness(self) -> str:
+        """The strictness's name (``search_panel.STRICTNESS``)."""
+        return str(self._get("search/strictness", "Balanced"))
 
-    @relevance.setter
-    def relevance(self, value: int) -> None:
-        self.qsettings.setValue("search/relevance", int(value))
+    @strictness.setter
+    def strictness(self, value: str) -> None:
+        self.qsettings.setValue("search/strictness", value)
+
+    @property
+    def browse(self) -> str:
+        value = str(self._get("search/browse", "month"))
+        return value if value in ("month", "folder") else "month"
+
+    @browse.setter
+    def browse(self, value: str) -> None:
+        self.qsettings.setValue("search/browse", value)
+
+    @property
+    def restore_query(self) -> bool:
+        """Whether the window opens with the last query in the search box."""
+        return str(self._get("search/restore_query", "false")).lower() == "true"
+
+    @restore_query.setter
+    def restore_query(self, value: bool) -> None:
+        self.qsettings.setValue("search/restore_query", "true" if value else "false")
+
+    @property
+    def last_query(self) -> str:
+        return str(self._get("search/last_query", ""))
+
+    @last_query.setter
+    def last_query(self, value: str) -> None:
+        self.qsettings.setValue("search/last_query", value)
 
     @property
     def sort(self) -> str:

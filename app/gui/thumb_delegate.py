@@ -1,4 +1,7 @@
-"""Paints one result: the thumbnail (or a placeholder while it loads), its score, name and date.
+"""Paints one result: the thumbnail (or a placeholder while it loads), its name and date; or a heading.
+
+Scores are not painted: a raw cosine means nothing to a person (they are in the details pane). A
+heading (a month, a folder, "Weaker matches") is painted as a label on its own cell.
 
 Every cell has the same size (``CELL``), so the view can lay out 100,000 rows without asking for each
 one's size hint.
@@ -16,7 +19,8 @@ CELL = QSize(184, 214)
 THUMB = QSize(168, 150)  # the image area inside a cell
 MARGIN = 8
 PLACEHOLDER = QColor("#e6e8ec")
-BADGE = QColor(20, 24, 32, 200)
+HEADING = QColor(47, 155, 255, 22)
+RULE = QColor("#2f9bff")
 
 
 class ThumbDelegate(QStyledItemDelegate):
@@ -35,6 +39,11 @@ class ThumbDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         cell = QRect(option.rect).adjusted(3, 3, -3, -3)  # type: ignore[attr-defined]
         palette = option.palette  # type: ignore[attr-defined]
+        heading = index.data(Role.Heading)
+        if heading is not None:
+            self._draw_heading(painter, cell, str(heading), palette.text().color())
+            painter.restore()
+            return
         selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
         if selected:
             painter.setPen(QPen(palette.highlight().color(), 2))
@@ -47,10 +56,7 @@ class ThumbDelegate(QStyledItemDelegate):
             THUMB.width(),
             THUMB.height(),
         )
-        drawn = self._draw_image(painter, area, index.data(Role.Thumb))
-        score = index.data(Role.Score)
-        if score is not None:
-            self._draw_badge(painter, drawn, f"{score:.2f}")
+        self._draw_image(painter, area, index.data(Role.Thumb))
 
         text_top = area.bottom() + 6
         metrics = QFontMetrics(option.font)  # type: ignore[attr-defined]
@@ -103,13 +109,17 @@ class ThumbDelegate(QStyledItemDelegate):
         painter.restore()
         return target
 
-    def _draw_badge(self, painter: QPainter, area: QRect, text: str) -> None:
-        painter.setFont(self._small)
-        metrics = QFontMetrics(self._small)
-        width, height = metrics.horizontalAdvance(text) + 12, metrics.height() + 4
-        badge = QRectF(area.right() - width - 4, area.bottom() - height - 4, width, height)
+    def _draw_heading(self, painter: QPainter, cell: QRect, text: str, colour: QColor) -> None:
+        """A group's label: a rule on the left and the text in large bold, wrapped to the cell."""
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(BADGE)
-        painter.drawRoundedRect(badge, height / 2, height / 2)
-        painter.setPen(QColor("white"))
-        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        painter.setBrush(HEADING)
+        painter.drawRoundedRect(QRectF(cell), 8, 8)
+        painter.setBrush(RULE)
+        painter.drawRoundedRect(QRectF(cell.left(), cell.top(), 5, cell.height()), 2, 2)
+        font = QFont(self._small)
+        font.setPointSizeF(self._small.pointSizeF() * 1.45)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(colour)
+        flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextWrapAnywhere
+        painter.drawText(cell.adjusted(16, 8, -8, -8), int(flags), text)

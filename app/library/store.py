@@ -279,6 +279,12 @@ def photo_paths(db: Database, ids: Sequence[int] | None = None) -> dict[int, str
     return found
 
 
+def photo_content_hash(db: Database, photo_id: int) -> str | None:
+    """The content hash of one photo (None: no such photo, or not read yet, or unreadable)."""
+    row = db.execute("SELECT content_hash FROM photos WHERE id = ?", [photo_id]).fetchone()
+    return None if row is None else row[0]
+
+
 def photo_hashes(db: Database) -> dict[int, str | None]:
     """id -> content hash of every photo (None: not read yet, or unreadable)."""
     return dict(db.execute("SELECT id, content_hash FROM photos").fetchall())
@@ -303,6 +309,19 @@ def photos_per_folder(db: Database) -> list[tuple[str, int]]:
         "SELECT f.path, count(p.id) FROM folders f LEFT JOIN photos p ON p.folder_id = f.id GROUP BY f.id"
     )
     return [(path, int(n)) for path, n in rows]
+
+
+def failed_photos(db: Database) -> list[tuple[str, str]]:
+    """(path, reason) of every photo that could not be read, by path."""
+    rows = db.execute(
+        "SELECT path, coalesce(error, 'unknown reason') FROM photos WHERE status = 'error' ORDER BY path"
+    )
+    return [(str(path), str(reason)) for path, reason in rows.fetchall()]
+
+
+def photo_folders(db: Database) -> set[str]:
+    """Every folder that directly holds a known photo (subfolders of the library's folders too)."""
+    return {os.path.dirname(path) for (path,) in db.execute("SELECT path FROM photos").fetchall()}
 
 
 def folder_counts(db: Database, model: str) -> list[FolderCounts]:

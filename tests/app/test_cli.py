@@ -287,3 +287,40 @@ def test_bench_ground_scores_both_passes_per_bundle(
 
     code, _, err = run(capsys, "bench-ground", "--data-root", str(world), "--split", "nope")
     assert code == 2 and err.startswith("multigrain bench-ground: ") and err.count("\n") == 1
+
+
+def swap_in_garbage(path: Path) -> bytes:
+    """Replace the photo at ``path`` with as many bytes that are no image; returns the photo's bytes."""
+    good = path.read_bytes()
+    path.write_bytes(b"x" * len(good))
+    return good
+
+
+def restore_quietly(path: Path, good: bytes) -> None:
+    """Put the photo back with the same size and modification time: to an update, nothing changed."""
+    stat = path.stat()
+    path.write_bytes(good)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_unreadable_files_are_read_again_when_they_change_or_when_asked(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = sorted(env.glob("*.jpg"))[0]
+    good = swap_in_garbage(photo)
+    code, out, _ = run(capsys, "index", str(env))
+    assert code == 0 and "1 failed" in out
+    restore_quietly(photo, good)
+    code, out, _ = run(capsys, "index", str(env))  # unchanged to the scan: not read again
+    assert code == 0 and "6 unchanged" in out and "5 photos searchable" in out
+    code, out, _ = run(capsys, "index", "--retry-failed")  # every folder, the unreadable read again
+    assert code == 0 and "1 encoded" in out and "0 failed" in out and "6 photos searchable" in out
+    # A file that failed and then changed (size or time) is read again by a plain update.
+    good = swap_in_garbage(photo)
+    os.utime(photo, ns=(1, 1))
+    assert "1 failed" in run(capsys, "index", str(env))[1]
+    photo.write_bytes(good)
+    code, out, _ = run(capsys, "index", str(env))
+    assert code == 0 and "0 failed" in out and "6 photos searchable" in out
+    code, _, err = run(capsys, "index")
+    assert code == 2 and "--retry-failed" in err

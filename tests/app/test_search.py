@@ -292,3 +292,49 @@ def test_weights_of_terms(lib: Library) -> None:
     assert terms.labels == ("text", "-cat", "-car")
     assert terms.weights.tolist() == pytest.approx([1.0, -0.3, -0.3])
     assert terms.vectors.shape == (3, DIM)
+
+
+# ----- weaker matches, a photo as the example, browsing ---------------------------------------------
+def test_weaker_photos_follow_the_matches_in_score_order_and_date_order_keeps_them_last(lib: Library) -> None:
+    lib.add_noise(120, away_from=CAR)
+    lib.add("car_2020.jpg", CAR, taken_at="2020-01-01T00:00:00")
+    lib.add("car_2023.jpg", unit(CAR + 0.05 * DOG), taken_at="2023-01-01T00:00:00")
+    lib.add("dog_2024.jpg", DOG, taken_at="2024-01-01T00:00:00")  # newer, and no match: stays below
+    s = searcher(lib)
+    query = make_query("car")
+    ranking = s.rank(query, weaker=500)  # more than there are: every other photo
+    assert ranking.matched == 2 and ranking.weaker == 121 and len(ranking) == 123
+    assert ranking.z is not None
+    assert (ranking.z[:2] >= 3.0).all() and (ranking.z[2:] < 3.0).all()
+    assert list(ranking.scores[2:]) == sorted(ranking.scores[2:], reverse=True)
+    dated = s.ordered(ranking, s.encode(query), sort="date")
+    hits = dated.page(0, 123)
+    assert [h.path.rsplit("/", 1)[-1] for h in hits[:2]] == ["car_2023.jpg", "car_2020.jpg"]
+    assert [h.rank for h in hits] == list(range(123)) and dated.weaker == 121
+
+
+def test_a_library_photo_is_an_example_from_its_stored_vectors(lib: Library) -> None:
+    lib.add_noise(60, away_from=CAR)
+    car = lib.add("car.jpg", CAR)
+    lib.add("car_like.jpg", unit(CAR + 0.2 * DOG))
+    s = searcher(lib)
+    terms = s.with_photo(None, car, 0.5)
+    assert terms.labels == ("image",)
+    ranking = s.rank(make_query(""), terms, use_cutoff=False, limit=2)
+    first = s.ordered(ranking, terms).page(0, 2)
+    assert [h.path.rsplit("/", 1)[-1] for h in first] == ["car.jpg", "car_like.jpg"]
+    # With words too, the words keep 1 - image weight of the score.
+    both = s.with_photo(s.encode(make_query("dog")), car, 0.3)
+    assert both.labels == ("text", "image") and both.weights.tolist() == pytest.approx([0.7, 0.3])
+
+
+def test_browsing_lists_every_photo_newest_first_or_by_folder(lib: Library) -> None:
+    lib.add("old.jpg", CAR, taken_at="2019-05-01T00:00:00", folder="a")
+    lib.add("new.jpg", DOG, taken_at="2024-05-01T00:00:00", folder="b")
+    lib.add("mid.jpg", CAT, taken_at="2021-05-01T00:00:00", folder="b")
+    s = searcher(lib)
+    by_month = s.browse(make_query(""), "month").page(0, 10)
+    assert [h.path.rsplit("/", 1)[-1] for h in by_month] == ["new.jpg", "mid.jpg", "old.jpg"]
+    by_folder = s.browse(make_query(""), "folder").page(0, 10)
+    assert [h.path.rsplit("/", 1)[-1] for h in by_folder] == ["old.jpg", "new.jpg", "mid.jpg"]  # a/, then b/
+    assert all(h.moment is not None for h in by_month)

@@ -98,6 +98,7 @@ def indexed(db_path: Path, runtime: GroundingFake, photos: Path) -> Path:
 def make_window(qtbot, db_path: Path, prefs: Prefs, runtime: GroundingFake) -> Callable[..., MainWindow]:
     def make(holder: ModelHolder | None = None, show: bool = True, **kwargs: object) -> MainWindow:
         kwargs.setdefault("offer_demo", False)
+        kwargs.setdefault("rescan_every_s", None)  # a test that wants rescans asks for them
         window = MainWindow(db_path, holder or ModelHolder.fixed(runtime), prefs, **kwargs)  # type: ignore[arg-type]
         qtbot.addWidget(window)
         if show:

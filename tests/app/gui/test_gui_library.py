@@ -3,6 +3,7 @@ removal, and searching while an index run goes on."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from gui_fakes import GroundingFake
 from photo_files import write_photos
 from PySide6.QtCore import QCoreApplication, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
 
 from app.gui.bundles import ModelHolder
 from app.gui.indexing import IndexController, State
@@ -108,8 +110,16 @@ def test_the_panel_adds_shows_and_removes_folders(qtbot, make_window, photos: Pa
 
     item.setSelected(True)
     assert panel.remove_button.isEnabled()
+    panel.remove_button.click()  # asks first: cancelled, nothing is removed
+    box = panel.findChild(QMessageBox, "removeBox")
+    assert box is not None and "album" in box.text()
+    box.reject()
+    qtbot.wait(50)
+    assert panel.tree.topLevelItemCount() == 1
+    panel.remove_button.click()
     with qtbot.waitSignal(window.indexer.finished, timeout=TIMEOUT):
-        panel.remove_button.click()
+        qtbot.waitUntil(lambda: panel.findChild(QMessageBox, "removeBox") is not None, timeout=TIMEOUT)
+        panel.findChild(QMessageBox, "removeBox").accept()
     qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 0, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: window.engine.state.photos == 0, timeout=TIMEOUT)
 
@@ -192,3 +202,77 @@ def test_an_unreadable_photo_is_reported_not_raised(qtbot, make_window, photos: 
     db = open_db(window.db_path)
     assert db.execute("SELECT count(*) FROM photos WHERE status = 'error'").fetchone()[0] == 1
     db.close()
+
+
+def test_unreadable_files_are_named_with_their_reasons_and_retried(
+    qtbot, make_window, db_path: Path, runtime: GroundingFake, photos: Path
+) -> None:
+    from gui_fakes import index_folder
+
+    photo = photos / "album" / "a000.jpg"
+    good = photo.read_bytes()
+    photo.write_bytes(b"x" * len(good))  # no image, same size as the photo
+    index_folder(db_path, runtime, [photos / "album", photos / "other"])
+    window = make_window()
+    panel = window.library
+    qtbot.waitUntil(lambda: panel.failures_button.isVisibleTo(panel), timeout=TIMEOUT)
+    assert panel.failures_button.text() == "1 file could not be read…"
+    with qtbot.waitSignal(window.indexer.failures, timeout=TIMEOUT):
+        panel.failures_button.click()
+    dialog = panel.failures_dialog
+    item = dialog.list.topLevelItem(0)
+    assert dialog.list.topLevelItemCount() == 1 and item.text(0) == "a000.jpg"
+    assert "not an image" in item.text(1)
+    # Fixed in place, same size and time: only Retry reads it again.
+    stat = photo.stat()
+    photo.write_bytes(good)
+    os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with qtbot.waitSignal(window.indexer.finished, timeout=TIMEOUT):
+        dialog.retry_button.click()
+    qtbot.waitUntil(lambda: not panel.failures_button.isVisibleTo(panel), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.engine.state.photos == 12, timeout=TIMEOUT)
+
+
+def test_the_folder_filter_offers_subfolders_and_dates_default_to_the_library(
+    qtbot, make_window, db_path: Path, runtime: GroundingFake, tmp_path: Path
+) -> None:
+    from gui_fakes import index_folder
+
+    root = tmp_path / "pictures"
+    write_photos(root / "2019" / "summer", 2, prefix="s")
+    write_photos(root / "2020", 2, prefix="w", first_colour=10)
+    for i, photo in enumerate(sorted(root.rglob("*.jpg"))):
+        os.utime(photo, (1_500_000_000 + i * 86_400 * 40,) * 2)  # July 2017 onwards, no EXIF date
+    index_folder(db_path, runtime, [root])
+    window = make_window()
+    refine = window.refine
+    qtbot.waitUntil(lambda: refine.folder.count() > 1, timeout=TIMEOUT)
+    labels = [refine.folder.itemText(i).strip() for i in range(refine.folder.count())]
+    assert labels == ["All folders", "pictures", "2019/summer", "2020"]
+    qtbot.waitUntil(lambda: window.engine.state is not None, timeout=TIMEOUT)
+    first, last = window.engine.state.first_day, window.engine.state.last_day
+    assert refine.after.date().toString("yyyy-MM-dd") == first and first.startswith("2017-07")
+    assert refine.before.date().toString("yyyy-MM-dd") == last
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
+        qtbot.keyClicks(window.search.query, "dog")
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
+        refine.use_dates.setChecked(True)  # the whole span: nothing hidden
+    assert blocker.args[0].considered == 4
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
+        refine.folder.setCurrentIndex(2)
+    assert blocker.args[0].considered == 2
+
+
+def test_new_photos_appear_without_update(qtbot, make_window, indexed: Path) -> None:
+    from photo_files import write_jpeg
+
+    write_jpeg(indexed / "album" / "new1.jpg", (10, 200, 10))  # added while the app was closed
+    window = make_window(rescan_every_s=3600)
+    window.first_rescan_delay_ms = 0
+    qtbot.waitUntil(
+        lambda: window.engine.state is not None and window.engine.state.photos == 13, timeout=TIMEOUT
+    )
+    assert window.rescan_timer.isActive() and window.rescan_timer.interval() == 3_600_000
+    write_jpeg(indexed / "other" / "new2.jpg", (10, 10, 200))  # added while it runs
+    window.rescan_timer.timeout.emit()  # the period has passed
+    qtbot.waitUntil(lambda: window.engine.state.photos == 14, timeout=TIMEOUT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 from app.gui.results_model import PathRole
+from app.gui.search_engine import WEAKER_GROUP
+from core.search_settings import ViewSettings
 
 TIMEOUT = 10_000
 
@@ -59,10 +62,50 @@ def test_opening_a_result_shows_it_with_its_grounded_box(qtbot, make_window, ind
     assert g.fraction == pytest.approx((0.38, 0.4325, 0.24, 0.135), abs=0.01)
     assert view.canvas.label.startswith("a red square")
     assert "box score" in view.box_line.text()
-    assert view.canvas.region is not None  # the best candidate region is drawn too
     assert view.title.text() == os.path.basename(window.model.data(first, PathRole))
     # The canvas paints without complaint.
     view.canvas.grab()
+
+
+def opened_first(qtbot, window, settings: ViewSettings):
+    window.result_view.view_settings = settings
+    first = window.model.index(0, 0)
+    window.grid.setCurrentIndex(first)
+    window.open_result(first)
+    view = window.result_view
+    qtbot.waitUntil(lambda: view.grounding is not None, timeout=TIMEOUT)
+    return view
+
+
+def test_a_box_below_the_calibrated_confidence_is_only_a_faint_guess(
+    qtbot, make_window, indexed: Path
+) -> None:
+    window = searched(qtbot, make_window)
+    sure = opened_first(qtbot, window, ViewSettings(box_confidence=-1e9))
+    assert sure.canvas.sure and sure.canvas.label == "a red square"  # no raw score on the photo
+    assert "Not sure" not in sure.box_line.text()
+    window.close_result()
+    unsure = opened_first(qtbot, window, ViewSettings(box_confidence=1e9))
+    assert not unsure.canvas.sure
+    assert "Not sure where “a red square” is" in unsure.box_line.text()
+    unsure.canvas.grab()  # the faint guess paints
+
+
+def test_the_best_region_is_drawn_only_where_measured_to_help(qtbot, make_window, indexed: Path) -> None:
+    window = searched(qtbot, make_window)
+    window.result_view.view_settings = ViewSettings(best_region=False)
+    window.open_result(window.model.index(0, 0))
+    assert window.result_view.canvas.region is None
+    window.close_result()
+    # Measured to help, and no sure box yet: the coarse region shows while grounding runs.
+    window.result_view.view_settings = ViewSettings(best_region=True, box_confidence=1e9)
+    window.open_result(window.model.index(1, 0))
+    assert window.result_view.canvas.region is not None
+    # Not on a weaker match: the thing may not be in the photo at all.
+    window.close_result()
+    weaker = replace(window.model.row_at(2), group=WEAKER_GROUP)
+    window.result_view.show_row(weaker, "a red square")
+    assert window.result_view.canvas.region is None
 
 
 def test_keys_step_through_results_and_escape_closes(qtbot, make_window, indexed: Path, opened) -> None:

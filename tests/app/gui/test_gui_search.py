@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,6 @@ from app.gui.bundles import ModelHolder
 from app.gui.main_window import MainWindow
 from app.gui.results_model import PathRole, ScoreRole, ThumbRole
 from app.gui.search_engine import SearchEngine, SearchRequest
-from app.gui.search_panel import RELEVANCE_ALL
 from app.gui.tasks import SyncPool
 
 TIMEOUT = 10_000
@@ -51,14 +51,30 @@ def test_typing_a_query_shows_results(qtbot, make_window: Callable[..., MainWind
     assert not window.model.data(first, ThumbRole).isNull()
 
 
-def test_clearing_the_query_clears_the_results(qtbot, make_window, indexed: Path) -> None:
+def test_an_empty_search_box_shows_the_library_as_a_timeline(qtbot, make_window, indexed: Path) -> None:
     window = make_window()
-    wait_ready(qtbot, window)
+    with qtbot.waitSignal(window.engine.browsed, timeout=TIMEOUT) as blocker:
+        wait_ready(qtbot, window)
+    assert blocker.args[0].browsing and window.model.photo_count() == 12
+    # The photos were written today: one month heading, then every photo, newest first.
+    assert window.model.is_heading(0) and not window.model.is_heading(1)
+    month = window.model.data(window.model.index(0, 0), Qt.ItemDataRole.DisplayRole)
+    assert month == datetime.now().strftime("%B %Y")
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
         qtbot.keyClicks(window.search.query, "dog")
-    with qtbot.waitSignal(window.search.cleared, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.engine.browsed, timeout=TIMEOUT):
         window.search.query.clear()
-    assert window.model.rowCount() == 0 and window.request is None
+    assert window.request is None and window.model.photo_count() == 12
+    # By folder: a heading per folder, its photos under it.
+    with qtbot.waitSignal(window.engine.browsed, timeout=TIMEOUT):
+        window.refine.browse.setCurrentIndex(window.refine.browse.findData("folder"))
+    headings = [
+        window.model.data(window.model.index(i, 0), Qt.ItemDataRole.DisplayRole)
+        for i in range(window.model.rowCount())
+        if window.model.is_heading(i)
+    ]
+    assert headings == [str(indexed / "album"), str(indexed / "other")]
+    assert window.prefs.browse == "folder"
 
 
 def test_stale_results_never_overwrite_newer_ones(qtbot, db_path: Path, photos: Path) -> None:
@@ -182,7 +198,7 @@ def test_negative_terms_filters_and_sort(qtbot, make_window, indexed: Path) -> N
         window.refine.use_dates.setChecked(True)
     assert window.model.rowCount() == 4
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
-        window.refine.before.setDate(window.refine.after.date())
+        window.refine.before.setDate(window.refine.after.date().addDays(-1))  # a range before any photo
     assert window.model.rowCount() == 0
     assert "No photos to search in" in window.summary.text()
 
@@ -192,18 +208,21 @@ def test_negative_terms_filters_and_sort(qtbot, make_window, indexed: Path) -> N
     assert window.prefs.sort == "date"
 
 
-def test_the_relevance_slider_moves_the_cutoff(qtbot, make_window, indexed: Path) -> None:
+def test_strictness_in_words_moves_the_cutoff(qtbot, make_window, indexed: Path) -> None:
     window = make_window()
     wait_ready(qtbot, window)
+    assert window.refine.strictness.currentText() == "Balanced"
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
         qtbot.keyClicks(window.search.query, "dog")
     assert blocker.args[0].request.cutoff_offset == 0.0
-    assert "calibrated" in window.refine.relevance_label.text()
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
-        window.refine.relevance.setValue(RELEVANCE_ALL)
+        window.refine.strictness.setCurrentText("Show all")
     assert blocker.args[0].request.cutoff_offset is None
-    assert window.refine.relevance_label.text() == "Relevance: all photos"
-    assert window.prefs.relevance == RELEVANCE_ALL
+    assert window.prefs.strictness == "Show all"
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
+        window.refine.strictness.setCurrentText("Strict")
+    assert blocker.args[0].request.cutoff_offset == 1.0
+    assert [window.refine.strictness.itemText(i) for i in range(3)] == ["Strict", "Balanced", "Show all"]
 
 
 def test_a_query_without_words_is_explained(qtbot, make_window, indexed: Path) -> None:
