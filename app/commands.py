@@ -335,6 +335,12 @@ def bench_search(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def bench_similar(args: argparse.Namespace) -> int:
+    from app.bench_similar import run_bench_similar
+
+    return run_bench_similar(args)
+
+
 def bench_ground(args: argparse.Namespace) -> int:
     from app.bench_ground import run_bench_ground
 

@@ -158,6 +158,26 @@ class VectorIndex:
         cos = queries @ self.caption_vectors[self._caption_order].T
         return self._caption_photos, np.maximum.reduceat(cos, self._caption_starts, axis=1)
 
+    def photo_vectors(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """One photo's own vectors, dequantised: its global embedding (D,) and its K regions (K, D); a
+        photo's vectors serve as a query (search by a photo already in the library)."""
+        global_ = self.global_vectors(np.array([position]))[0]
+        k = self.box_count
+        rows = slice(position * k, (position + 1) * k)
+        regions = np.asarray(self._arrays["region_rows.i8"][rows], np.float32)
+        regions *= np.asarray(self._arrays["regions.f32"][rows])[:, None]
+        return global_, regions
+
+    def global_vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The global embeddings (len(positions), D) of the photos at ``positions``, dequantised."""
+        positions = np.asarray(positions, np.int64)
+        columns = np.asarray(self._arrays["global.i8"][: self.dim, positions], np.float32)
+        return (columns * np.asarray(self._arrays["global.f32"][positions], np.float32)).T
+
+    def captions_of(self, position: int) -> np.ndarray:
+        """The caption vectors (C, D) of the photo at ``position`` (none: (0, D))."""
+        return self.caption_vectors[self.caption_rows == position]
+
     def best_region(self, query: np.ndarray, position: int) -> tuple[int, float]:
         """Which of the K boxes of one photo matches a query vector best, and its cosine."""
         k = self.box_count

@@ -233,6 +233,18 @@ def _app_bench_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--work", help="scratch folder (default: a temporary folder, removed after)")
     p.set_defaults(handler="app.commands:bench_search")
 
+    p = sub.add_parser("bench-similar", help="photo-to-photo search quality on the world, step by step")
+    p.add_argument("bundle", help="model bundle")
+    p.add_argument("--world", default="data/world", help="synthetic world folder (val and test splits)")
+    p.add_argument("--work", help="folder for the evaluation libraries (default: in the app data folder)")
+    p.add_argument("--caption-share", type=float, default=0.3, help="photos given a caption sidecar")
+    p.add_argument("--feedback-rounds", type=int, default=3, help="rounds of simulated feedback (0: none)")
+    p.add_argument(
+        "--time-at", type=int, default=100_000, help="library size for the feedback timing (0: none)"
+    )
+    p.add_argument("--out", help="also write the report as JSON here")
+    p.set_defaults(handler="app.commands:bench_similar")
+
     p = sub.add_parser(
         "bench-ground",
         help="grounding accuracy and time per expression: one pass against zoom-in, per bundle",
