@@ -178,6 +178,15 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
     _library_args(p)
     p.set_defaults(handler="app.commands:search")
 
+    p = sub.add_parser("similar", help="the photos most like one photo of the library, and why")
+    p.add_argument("photo", help="a photo file in the library")
+    p.add_argument("--right", nargs="*", default=[], metavar="PHOTO", help="photos marked right (feedback)")
+    p.add_argument("--wrong", nargs="*", default=[], metavar="PHOTO", help="photos marked wrong (feedback)")
+    p.add_argument("--top", type=int, default=20, help="results to show")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    _library_args(p)
+    p.set_defaults(handler="app.commands:similar")
+
     p = sub.add_parser("ground", help="find where a text is in one photo (box and score)")
     p.add_argument("photo", help="image file")
     p.add_argument("text", help="what to find")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+CAPTION_FUSIONS = ("centred", "z")
 DEFAULT_Z = 3.0  # used only for a bundle never tuned: a robust z-score, not a cosine, so model-agnostic
 
 
@@ -34,6 +35,11 @@ class SearchSettings:
     w_global: float = 0.5  # cosine of the query with the photo's global embedding
     w_region: float = 0.5  # cosine with its best-matching candidate region
     w_caption: float = 0.5  # caption cosine, centred on the query's median caption cosine
+    # How the caption term is calibrated: "centred" adds the centred cosine (it may sink a photo whose
+    # caption is unrelated); "z" adds max(0, robust z of the caption cosine - caption_floor), evidence
+    # that only lifts, so a photo is never ranked lower for lacking a caption (docs/similar.md).
+    caption_fusion: str = "centred"
+    caption_floor: float = 0.0
     cutoff: Cutoff = field(default_factory=Cutoff)
     tuned: bool = False
     source: str = "defaults (bundle not tuned: run `multigrain tune-search`)"
@@ -65,6 +71,12 @@ def parse_settings(data: object) -> SearchSettings:
     weights = (settings.w_global, settings.w_region, settings.w_caption)
     if not all(isinstance(w, int | float) and 0.0 <= w <= 1.0 for w in weights):
         raise SettingsError(f"weights must be numbers in [0, 1], got {weights}")
+    if settings.caption_fusion not in CAPTION_FUSIONS:
+        raise SettingsError(
+            f"caption_fusion must be one of {CAPTION_FUSIONS}, got {settings.caption_fusion!r}"
+        )
+    if not isinstance(settings.caption_floor, int | float):
+        raise SettingsError(f"caption_floor must be a number, got {settings.caption_floor!r}")
     if not isinstance(settings.cutoff.z, int | float):
         raise SettingsError(f"cutoff z must be a number, got {settings.cutoff.z!r}")
     return settings
