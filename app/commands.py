@@ -256,7 +256,7 @@ def similar(args: argparse.Namespace) -> int:
         return 0
     for rank, m in enumerate(matches, 1):
         if m.photo_id in paths:
-            print(f"{rank:3d}  {m.score:6.2f}  {_reason_words(m.reason):34s}  {shown(paths[m.photo_id])}")
+            print(f"{rank:3d}  {m.score:6.2f}  {_reason_words(m.reason):38s}  {shown(paths[m.photo_id])}")
     return 0
 
 

@@ -95,7 +95,10 @@ class Reason:
     box: Box | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "query_box": self.query_box, "box": self.box}
+        def rounded(box: Box | None) -> list[float] | None:
+            return None if box is None else [round(v, 4) for v in box]
+
+        return {"kind": self.kind, "query_box": rounded(self.query_box), "box": rounded(self.box)}
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ reasons given, and relevance feedback."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -231,3 +232,24 @@ def test_a_photo_not_in_the_library_is_one_sentence(lib: Library) -> None:
     lib.add("only.jpg", DOG)
     with pytest.raises(NotInLibrary, match="not in the searchable library"):
         similar_photos(index_of(lib), 999)
+
+
+# ----- the command line ---------------------------------------------------------------------------------
+def test_similar_on_the_command_line(
+    lib: Library, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app import commands
+    from cli.main import main
+
+    lib.add("query.jpg", unit(DOG + CAT))
+    lib.add("marked.jpg", unit(DOG + CAR))
+    add_backgrounds(lib, 30)
+    monkeypatch.setattr(commands, "load_model", lambda args: lib.runtime)
+    photos = lib.root / "photos"
+    argv = ["similar", str(photos / "query.jpg"), "--db", str(lib.path), "--top", "3", "--json"]
+    assert main([*argv, "--right", str(photos / "marked.jpg")]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert Path(results[0]["path"]).name == "marked.jpg"
+    assert results[0]["reason"]["kind"] in ("photo", "object", "caption")
+    assert main(["similar", str(photos / "nowhere.jpg"), "--db", str(lib.path)]) == 2
+    assert capsys.readouterr().err.strip().endswith("is not in the library: index its folder first")
