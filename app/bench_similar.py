@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from app.intervals import bootstrap_diff
 from app.similar import (
     DEFAULT_FUSION,
     PHOTO_ONLY,
@@ -47,7 +48,6 @@ from app.vectors import VectorIndex
 from world.geometry import relation
 
 K = 10
-BOOTSTRAP = 1000
 FEEDBACK_MARKS = 5  # photos marked per round, the first not yet marked
 OBJECT_WEIGHTS = (0.25, 0.5, 1.0, 2.0, 4.0)
 CAPTION_WEIGHTS = (0.25, 0.5, 1.0, 2.0)
@@ -222,17 +222,6 @@ def choose_fusion(run: SplitRun, log: Log) -> tuple[Fusion, dict[str, float]]:
 
 
 # ----- the table ------------------------------------------------------------------------------------------
-def bootstrap_diff(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of b - a over queries (both finite) and its 95 % paired bootstrap interval, in points."""
-    keep = np.isfinite(a) & np.isfinite(b)
-    d = (b - a)[keep] * 100
-    if d.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, d.size, (BOOTSTRAP, d.size))].mean(axis=1)
-    return float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
-
-
 def steps(chosen: Fusion) -> dict[str, Fusion]:
     return {
         "global vector": PHOTO_ONLY,

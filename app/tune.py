@@ -31,6 +31,7 @@ from sqlite_utils import Database
 
 from app.home import data_dir, resolve_bundle
 from app.index_library import index_library
+from app.intervals import bootstrap_diff
 from app.library import store
 from app.library.db import open_db
 from app.library.regions import BOX_SET_NAME
@@ -215,17 +216,31 @@ def tables(index: VectorIndex, runtime: Any, texts: list[str]) -> Tables:
     return Tables(g, r, c, centre, scale)
 
 
+def truth_ranks(scores: np.ndarray, gt: np.ndarray, relevant: list[np.ndarray] | None = None) -> np.ndarray:
+    """Per query, the rank (0: first) of its ground-truth photo, or with ``relevant`` of its best
+    relevant photo; ties count against it."""
+    if relevant is None:
+        truth = scores[np.arange(len(gt)), gt]
+    else:
+        truth = np.array([scores[i, rel].max() for i, rel in enumerate(relevant)])
+    return (scores > truth[:, None]).sum(axis=1)
+
+
 def recalls(scores: np.ndarray, gt: np.ndarray, relevant: list[np.ndarray] | None = None) -> dict[str, float]:
     """R@k: share of queries whose ground-truth photo (or, with ``relevant``, any relevant photo) ranks
     in the top k; ties count against it."""
     if len(gt) == 0:
         return {f"R@{k}": float("nan") for k in KS}
-    if relevant is None:
-        truth = scores[np.arange(len(gt)), gt]
-    else:
-        truth = np.array([scores[i, rel].max() for i, rel in enumerate(relevant)])
-    rank = (scores > truth[:, None]).sum(axis=1)
+    rank = truth_ranks(scores, gt, relevant)
     return {f"R@{k}": float((rank < k).mean()) for k in KS}
+
+
+def caption_change(t: Tables, qs: QuerySet, choice: Choice) -> dict[str, tuple[float, float, float]]:
+    """R@1 and R@10 with the chosen captioning minus without captions (same region share), per query:
+    the mean in points and its 95 % paired bootstrap interval."""
+    without = truth_ranks(t.scores(choice.lam, *NO_CAPTIONS), qs.gt, qs.relevant)
+    with_captions = truth_ranks(t.scores(choice.lam, *choice.captioning), qs.gt, qs.relevant)
+    return {f"R@{k}": bootstrap_diff(without < k, with_captions < k) for k in (1, 10)}
 
 
 def objective(metrics: list[dict[str, float]]) -> float:
@@ -460,15 +475,20 @@ def measure_on_test(
     sets: list[QuerySet],
     configs: dict[str, tuple[float, float, str, float]],
     choice: Choice,
-) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
-    """R@k of every query set under every configuration, and the chosen cutoff's rates on the captions."""
-    results: dict[str, dict[str, dict[str, float]]] = {}
+) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+    """R@k of every query set under every configuration (and what the chosen captioning changes, with its
+    interval), and the chosen cutoff's rates on the captions."""
+    results: dict[str, dict[str, Any]] = {}
     rates: dict[str, float] = {}
     for qs in sets:
         t = tables(test.index, runtime, qs.texts)
         results[f"{qs.name} ({len(qs.texts)})"] = {
             name: recalls(t.scores(*w), qs.gt, qs.relevant) for name, w in configs.items()
         }
+        if choice.wc:
+            results[f"{qs.name} ({len(qs.texts)})"]["captions' change, points [95 %]"] = caption_change(
+                t, qs, choice
+            )
         if qs.name == "captions":
             rates = cutoff_rates(t.scores(choice.lam, *choice.captioning), qs.gt, choice.cutoff.z)
     return results, rates
@@ -531,6 +551,10 @@ def print_report(report: dict[str, Any]) -> None:
     for set_name, configs in report["test"].items():
         print(f"  {set_name}")
         for name, m in configs.items():
+            if name.startswith("captions' change"):
+                cells = "  ".join(f"{k} {v[0]:+5.1f} [{v[1]:+5.1f}, {v[2]:+5.1f}]" for k, v in m.items())
+                print(f"    {name:74s} {cells}")
+                continue
             cells = "  ".join(f"{k} {v:6.1%}" for k, v in m.items())
             print(f"    {name:74s} {cells}")
     r = report["test_cutoff"]
