@@ -193,16 +193,17 @@ def mean_ndcg(run: SplitRun, fusion: Fusion) -> float:
 def choose_fusion(run: SplitRun, log: Log) -> tuple[Fusion, dict[str, float]]:
     """The object weight (captions off) by val nDCG@10; then the caption signals, weight and floor of
     the ``z`` fusion with the best val nDCG@10 among those that keep the photos without captions within
-    ``UNCAPTIONED_SLACK`` points of the visual fusion on the captioned queries, where captions act
-    (``SplitRun.uncaptioned_ndcg``). The signed methods are measured for the record but cannot be
-    chosen: they may rank a photo lower for its caption, or for lacking one."""
+    ``UNCAPTIONED_SLACK`` points of the visual fusion, for the queries with captions and for those
+    without alike (``SplitRun.uncaptioned_ndcg``). The signed methods are measured for the record but
+    cannot be chosen: they may rank a photo lower for its caption, or for lacking one."""
     by_object = {w: mean_ndcg(run, Fusion(w_object=w, w_caption=0.0)) for w in OBJECT_WEIGHTS}
     w_object = max(OBJECT_WEIGHTS, key=lambda w: by_object[w])
     tried: dict[str, float] = {f"object {w}": v for w, v in by_object.items()}
     best = Fusion(w_object=w_object, w_caption=0.0)
     best_value = by_object[w_object]
-    acting = run.captioned
-    least = float(np.nanmean(run.uncaptioned_ndcg(best)[acting])) - UNCAPTIONED_SLACK / 100
+    groups = (run.captioned, ~run.captioned)  # queries with captions, and without
+    visual = run.uncaptioned_ndcg(best)
+    least = [float(np.nanmean(visual[g])) - UNCAPTIONED_SLACK / 100 for g in groups]
     grid = itertools.product(SIGNAL_SETS, METHODS, CAPTION_WEIGHTS, CAPTION_FLOORS)
     for signals, method, wc, floor in grid:
         if method == "raw" and floor:
@@ -212,7 +213,8 @@ def choose_fusion(run: SplitRun, log: Log) -> tuple[Fusion, dict[str, float]]:
         tried[f"{'+'.join(signals)} {method} caption {wc} floor {floor}"] = value
         if method != "z" or value <= best_value + 1e-9:
             continue
-        if float(np.nanmean(run.uncaptioned_ndcg(fusion)[acting])) >= least:
+        kept = run.uncaptioned_ndcg(fusion)
+        if all(float(np.nanmean(kept[g])) >= bound for g, bound in zip(groups, least, strict=True)):
             best, best_value = fusion, value
     log(
         f"  val: w_object {best.w_object}, captions {best.method} {best.w_caption}, "
