@@ -49,8 +49,8 @@ from world.geometry import relation
 
 K = 10
 FEEDBACK_MARKS = 5  # photos marked per round, the first not yet marked
-OBJECT_WEIGHTS = (0.25, 0.5, 1.0, 2.0, 4.0)
-CAPTION_WEIGHTS = (0.25, 0.5, 1.0, 2.0)
+OBJECT_WEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+CAPTION_WEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0)
 CAPTION_FLOORS = (0.0, 1.0, 2.0)
 METHODS = ("z", "z-signed", "raw")
 SIGNAL_SETS = (QUERY_CAPTIONS, (*QUERY_CAPTIONS, "photo->caption"))

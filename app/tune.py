@@ -46,7 +46,6 @@ CAPTION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
 # The "z" caption fusion's weights (a z-score, not a cosine: ten times larger per unit) and floors.
 Z_CAPTION_WEIGHTS = (0.005, 0.01, 0.025, 0.05, 0.1)
 CAPTION_FLOORS = (2.0, 3.0, 4.0, 5.0)
-UNCAPTIONED_SLACK = 0.0  # mean R@k the queries for photos without captions may lose to captions, on val
 TARGET_FPR = 0.01
 KS = (1, 5, 10)
 SHORTCUT_SHARES = (0.005, 0.01, 0.02, 0.03, 0.05)
@@ -361,7 +360,7 @@ def run_tuning(args: argparse.Namespace) -> int:
     log: Log = lambda text: print(text, flush=True)  # noqa: E731
     log(f"tuning search for {runtime.identity} on {world} (work folder {work})")
     started = time.monotonic()
-    choice = choose_on_val(world, work, runtime, args.caption_share, log)
+    choice = choose_on_val(world, work, runtime, args.caption_share, log, args.uncaptioned_slack / 100)
     test = world_library(world, "test", work, runtime, args.caption_share, log)
     sets = query_sets_of_test(world, test)
     configs = configs_to_measure(choice, args.caption_share)
@@ -402,10 +401,13 @@ def _checked_world(path: str) -> Path:
     return world
 
 
-def choose_on_val(world: Path, work: Path, runtime: Any, caption_share: float, log: Log) -> Choice:
+def choose_on_val(
+    world: Path, work: Path, runtime: Any, caption_share: float, log: Log, slack: float = 0.0
+) -> Choice:
     """The region share, then the captioning (weight, fusion, floor), maximising the mean R@1/5/10 of the
-    val captions and small objects; a captioning must keep the captions of photos without a caption
-    within ``UNCAPTIONED_SLACK`` of no captions at all. Then the cutoff calibrated on the val captions."""
+    val captions and small objects; a captioning must keep the mean R@1/5/10 of the captions of photos
+    without a caption within ``slack`` of no captions at all. Then the cutoff calibrated on the val
+    captions."""
     val = world_library(world, "val", work, runtime, caption_share, log)
     positions = val.positions()
     captions = caption_queries(world, "val", positions)
@@ -428,7 +430,7 @@ def choose_on_val(world: Path, work: Path, runtime: Any, caption_share: float, l
     lam = max(LAMBDAS, key=lambda x: (round(by_lambda[x], 6), -abs(x - 0.5)))
     options = [(wc, "centred", 0.0) for wc in CAPTION_WEIGHTS]
     options += [(wc, "z", floor) for wc in Z_CAPTION_WEIGHTS for floor in CAPTION_FLOORS]
-    least = uncaptioned(lam, NO_CAPTIONS) - UNCAPTIONED_SLACK
+    least = uncaptioned(lam, NO_CAPTIONS) - slack
     fair = [c for c in options if c == NO_CAPTIONS or uncaptioned(lam, c) >= least]
     by_caption = {_captioning_name(c): score(lam, c) for c in options}
     captioning = max(fair, key=lambda c: (round(by_caption[_captioning_name(c)], 6), -c[0]))

@@ -215,6 +215,13 @@ def _demo_and_tuning_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--work", help="folder for the evaluation libraries (default: in the app data folder)")
     p.add_argument("--caption-share", type=float, default=0.3, help="photos given a caption sidecar")
     p.add_argument(
+        "--uncaptioned-slack",
+        type=float,
+        default=0.0,
+        metavar="POINTS",
+        help="mean R@1/5/10 the photos without captions may lose to a caption weight on val (default 0)",
+    )
+    p.add_argument(
         "--shortcut-split",
         choices=("test", "all", "none"),
         default="test",
