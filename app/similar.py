@@ -62,7 +62,9 @@ class Fusion:
 
 
 PHOTO_ONLY = Fusion(w_object=0.0, w_caption=0.0)
-DEFAULT_FUSION = Fusion()
+# Chosen on the world's validation split (seed 17) by ``multigrain bench-similar`` (docs/similar.md): the
+# object evidence outweighs the global view; the photo's z breaks ties between equally good objects.
+DEFAULT_FUSION = Fusion(w_object=16.0, w_caption=8.0, caption_floor=2.0)
 
 
 @dataclass(frozen=True)
@@ -139,15 +141,30 @@ def rocchio(
     return _unit(moved.astype(np.float32))
 
 
+def aligned_regions(query_regions: np.ndarray, photo_regions: list[np.ndarray]) -> np.ndarray:
+    """For each query region, its best-matching region in each photo: (K, M, D) for M photos' (K, D)
+    regions (the object evidence matches a region anywhere, so feedback moves it toward the same)."""
+    k, d = query_regions.shape
+    if not photo_regions:
+        return np.zeros((k, 0, d), np.float32)
+    picked = [regions[np.argmax(query_regions @ regions.T, axis=1)] for regions in photo_regions]
+    return np.stack(picked, axis=1).astype(np.float32)
+
+
 def with_feedback(
     index: VectorIndex, query: ExampleQuery, right: list[int], wrong: list[int]
 ) -> ExampleQuery:
-    """``query`` moved toward the photos at positions ``right`` and away from those at ``wrong`` (their
-    global embeddings); its regions and captions stay the example's own."""
-
+    """``query`` moved toward the photos at positions ``right`` and away from those at ``wrong``: its
+    global embedding by theirs, each of its regions by their best-matching regions (Rocchio on both);
+    its captions stay the example's own."""
     right_vectors = index.global_vectors(np.array(right, np.int64))
     wrong_vectors = index.global_vectors(np.array(wrong, np.int64))
-    return replace(query, global_=rocchio(query.global_, right_vectors, wrong_vectors))
+    right_regions = aligned_regions(query.regions, [index.photo_vectors(p)[1] for p in right])
+    wrong_regions = aligned_regions(query.regions, [index.photo_vectors(p)[1] for p in wrong])
+    regions = np.stack(
+        [rocchio(q, r, w) for q, r, w in zip(query.regions, right_regions, wrong_regions, strict=True)]
+    )
+    return replace(query, global_=rocchio(query.global_, right_vectors, wrong_vectors), regions=regions)
 
 
 # ----- evidence and fusion ------------------------------------------------------------------------------

@@ -20,9 +20,11 @@ from app.similar import (
     Evidence,
     Fusion,
     NotInLibrary,
+    example_of,
     fuse,
     rocchio,
     similar_photos,
+    with_feedback,
 )
 from app.vectors import VectorIndex, load_index
 
@@ -212,6 +214,22 @@ def test_rocchio_moves_the_query_toward_right_and_away_from_wrong() -> None:
     assert moved @ wrong < query @ wrong
     assert np.linalg.norm(moved) == pytest.approx(1.0)
     assert np.allclose(rocchio(query, np.zeros((0, DIM)), np.zeros((0, DIM))), query)
+
+
+def test_feedback_moves_the_regions_toward_the_marked_photos_matching_ones(lib: Library) -> None:
+    """The query's dog region moves toward the marked photo's dog (in another corner), its beach regions
+    toward the marked photo's beach, and away from the wrong photo's cat."""
+    query = lib.add("query.jpg", unit(BEACH + DOG), with_region(BEACH, 0, unit(DOG + 0.5 * SNOW)))
+    right = lib.add("right.jpg", unit(BEACH + DOG), with_region(unit(BEACH + 0.3 * CAR), 8, DOG))
+    wrong = lib.add("wrong.jpg", unit(CAT), np.tile(CAT, (K, 1)))
+    index = index_of(lib)
+    before = example_of(index, index.position(query))
+    after = with_feedback(index, before, [index.position(right)], [index.position(wrong)])
+    right_regions = index.photo_vectors(index.position(right))[1]
+    assert after.regions[0] @ right_regions[8] > before.regions[0] @ right_regions[8] + 0.05
+    assert after.regions[3] @ right_regions[3] > before.regions[3] @ right_regions[3]
+    assert np.all(after.regions @ CAT < before.regions @ CAT + 1e-6)
+    assert after.global_ @ CAT < before.global_ @ CAT
 
 
 def test_marking_a_photo_right_brings_photos_like_it_up(lib: Library) -> None:
