@@ -18,10 +18,10 @@ that have it (median and 1.4826 x MAD, as search's cutoff), and
 
     score = z_photo + w_object * z_object + w_caption * max(0, best caption z - caption_floor)
 
-A photo without a caption gets 0 from the caption term, exactly what a caption that says nothing about
-the query gets: lacking a caption never ranks a photo lower than having an unrelated one, and the
-order of the photos without captions among themselves is the order of their visual evidence. A query
-without a caption is ranked by its visual evidence alone. The weights were chosen on the world's
+A candidate without a caption gets from the caption term what its own photo earns against the query's
+caption (``caption->photo``), and nothing for the caption it lacks, exactly what a caption that says
+nothing about the query gets: lacking a caption never ranks a photo lower than having an unrelated
+one. A query without a caption is ranked by its visual evidence alone. The weights were chosen on the world's
 validation split (``multigrain bench-similar``, docs/similar.md).
 """
 
@@ -37,7 +37,8 @@ from app.search import robust_scale
 from app.vectors import VectorIndex
 
 # Above this many photos, regions and captions are scored for a shortlist picked by the global cosine
-# (as text search's two-stage mode): all of a 100,000-photo library's regions would take ~1 s.
+# (as text search's two-stage mode does), so a round of feedback stays fast in a large library. Its
+# recall against scoring every photo is not measured yet (the benchmark's libraries are below it).
 EXACT_SIMILAR = 20_000
 SHORTLIST_SIMILAR = 3000
 MIN_CAPTIONS = 20  # caption cosines needed to calibrate a caption signal (a z-score of fewer is noise)
