@@ -286,11 +286,21 @@ def _box(i: int) -> Box:
     return (x, y, w, h)
 
 
+def standing(evidence: Evidence, fusion: Fusion) -> dict[ReasonKind, np.ndarray]:
+    """How far each signal the fusion weighs puts every candidate above the others, on one scale (its
+    part of the score before its weight): what a reason compares. A weight multiplies every candidate's
+    part alike, so it says how much a signal counts, not which one singles a photo out."""
+    parts = contributions(evidence, fusion)
+    weights: dict[ReasonKind, float] = {"photo": 1.0, "object": fusion.w_object, "caption": fusion.w_caption}
+    return {kind: parts[kind] / weight for kind, weight in weights.items() if weight > 0}
+
+
 def reason_for(
     index: VectorIndex, query: ExampleQuery, parts: dict[ReasonKind, np.ndarray], at: int, position: int
 ) -> Reason:
     """Why the candidate ``at`` (into the evidence's rows; index position ``position``) matched: the
-    signal adding most to its score; for an object, the query box and the photo's box that match best."""
+    signal that singles it out most (``standing``); for an object, the query box and the photo's box
+    that match best."""
     kind: ReasonKind = max(parts, key=lambda k: float(parts[k][at]))
     if kind != "object" or index.box_count != len(BOXES):
         return Reason(kind)
@@ -305,8 +315,8 @@ def rank_similar(
 ) -> list[Match]:
     """The ``top`` photos most like ``query``, best first, each with its reason."""
     found = evidence(index, query)
-    parts = contributions(found, fusion)
-    scores = parts["photo"] + parts["object"] + parts["caption"]
+    scores = fuse(found, fusion)
+    parts = standing(found, fusion)
     order = np.argsort(-scores, kind="stable")[:top]
     return [
         Match(

@@ -22,8 +22,10 @@ from app.similar import (
     NotInLibrary,
     example_of,
     fuse,
+    reason_for,
     rocchio,
     similar_photos,
+    standing,
     with_feedback,
 )
 from app.vectors import VectorIndex, load_index
@@ -139,6 +141,19 @@ def test_too_few_captions_to_calibrate_add_nothing() -> None:
     rng = np.random.default_rng(1)
     found = random_evidence(rng, 200, np.arange(200) < 5)
     assert np.array_equal(fuse(found, FAIR), fuse(found, replace(FAIR, w_caption=0.0)))
+
+
+def test_the_reason_is_the_signal_that_singles_a_photo_out_not_the_heaviest() -> None:
+    """Objects weigh 16 times the photo; a candidate whose whole photo stands far above the rest while
+    its objects are ordinary matched for the whole photo."""
+    rng = np.random.default_rng(2)
+    found = random_evidence(rng, 100, np.zeros(100, bool))
+    found.photo[0], found.object[0] = 0.9, 0.45  # photo far above the crowd, objects a little
+    heavy = replace(FAIR, w_object=16.0, w_caption=8.0)
+    parts = standing(found, heavy)
+    assert set(parts) == {"photo", "object", "caption"}
+    assert reason_for(None, None, parts, 0, 0).kind == "photo"  # type: ignore[arg-type]
+    assert set(standing(found, replace(FAIR, w_object=0.0, w_caption=0.0))) == {"photo"}
 
 
 # ----- ranking a library, with reasons and feedback ------------------------------------------------------
