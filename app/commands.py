@@ -259,6 +259,72 @@ def _hit_json(hit: Any) -> dict[str, Any]:
     return out
 
 
+# ----- similar ----------------------------------------------------------------------------------------
+@_library_command
+def similar(args: argparse.Namespace) -> int:
+    """``multigrain similar PHOTO``: the library's photos most like one of its photos, with what made each
+    match; ``--right``/``--wrong`` move the query toward or away from marked photos (feedback)."""
+    from app.library import store
+    from app.library.presence import presence
+    from app.search import Searcher
+    from app.similar import NotInLibrary, similar_photos
+
+    db, db_path = open_library(args, must_exist=True, writable=False)
+    runtime = load_model(args)
+    index = Searcher(db, db_path, runtime).index
+    ids = _library_ids(db, [args.photo, *args.right, *args.wrong])
+    query, right = ids[0], tuple(ids[1 : 1 + len(args.right)])
+    wrong = tuple(ids[1 + len(args.right) :])
+    try:
+        matches = similar_photos(index, query, top=args.top, right=right, wrong=wrong)
+    except NotInLibrary as err:
+        raise KnownError(f"{shown(args.photo)}: {err}") from err
+    paths = store.photo_paths(db, [m.photo_id for m in matches])
+    shown_matches = [
+        (m, paths[m.photo_id], presence(paths[m.photo_id]))
+        for m in matches
+        if m.photo_id in paths and presence(paths[m.photo_id]) != "deleted"
+    ]
+    if args.json:
+        results = [
+            {
+                "path": json_path(path),
+                "score": m.score,
+                "reason": m.reason.to_json(),
+                "missing": state == "unreachable",
+            }
+            for m, path, state in shown_matches
+        ]
+        print(json_text({"photo": json_path(args.photo), "results": results}))
+        return 0
+    for rank, (m, path, state) in enumerate(shown_matches, 1):
+        gone = "  (missing: its folder is not reachable)" if state == "unreachable" else ""
+        print(f"{rank:3d}  {m.score:6.2f}  {_reason_words(m.reason):38s}  {shown(path)}{gone}")
+    return 0
+
+
+def _library_ids(db: Any, photos: list[str]) -> list[int]:
+    """The library ids of photo files given on the command line (one sentence for one it lacks)."""
+    from app.library import store
+
+    by_path = {path: pid for pid, path in store.photo_paths(db).items()}
+    ids = []
+    for photo in photos:
+        spelled = os.path.abspath(os.path.expanduser(photo))
+        pid = by_path.get(spelled, by_path.get(os.path.realpath(spelled)))
+        if pid is None:
+            raise KnownError(f"{shown(photo)} is not in the library: index its folder first")
+        ids.append(pid)
+    return ids
+
+
+def _reason_words(reason: Any) -> str:
+    if reason.kind != "object" or reason.box is None:
+        return {"photo": "the whole photo", "caption": "its caption"}.get(reason.kind, "an object")
+    x, y, w, h = reason.box
+    return f"an object at ({x:.2f}, {y:.2f}, {w:.2f}, {h:.2f})"
+
+
 # ----- ground -----------------------------------------------------------------------------------------
 def ground(args: argparse.Namespace) -> int:
     from app.drawing import draw_box
@@ -369,6 +435,12 @@ def bench_search(args: argparse.Namespace) -> int:
     from app.bench import run_bench
 
     return run_bench(args)
+
+
+def bench_similar(args: argparse.Namespace) -> int:
+    from app.bench_similar import run_bench_similar
+
+    return run_bench_similar(args)
 
 
 def bench_ground(args: argparse.Namespace) -> int:

@@ -5,6 +5,10 @@ The score of a photo for one query vector q (a text, an example image, or a nega
     s(q) = w_global * cos(q, global) + w_region * max_k cos(q, region_k)
            [+ w_caption * (max_c cos(q, caption_c) - median caption cosine of q)   for captioned photos]
 
+or, with the settings' ``caption_fusion`` "z", the caption part is ``w_caption * max(0, z - caption_floor)``
+where z is that centred cosine over the robust scale of q's caption cosines: a caption only adds
+evidence, and a photo without one scores as one whose caption says nothing about the query.
+
 and a query's score is the weighted sum over its vectors: the text (weight 1, or 1 - image weight when
 there is an example image too), the image, and each negative term with ``-negative_weight / count``.
 The caption term is centred on the query's median caption cosine across the library, so a caption
@@ -31,6 +35,7 @@ from sqlite_utils import Database
 
 from app.library import store
 from app.library.decode import decode_image
+from app.library.presence import presence
 from app.library.regions import BOX_SET_NAME, BOXES
 from app.query import Query, QueryError
 from app.vectors import VectorIndex, load_index
@@ -243,10 +248,10 @@ class RankedPhotos:
             row = rows.get(pid)
             if row is None:  # removed since the index was loaded
                 continue
-            there = os.path.exists(row.path)
-            if not there and os.path.isdir(os.path.dirname(row.path)):
-                continue  # deleted: the next index run forgets it; never shown meanwhile
-            hits.append(replace(self._hit(start + offset, row), missing=not there))
+            state = presence(row.path)
+            if state == "deleted":  # the next index run forgets it; never shown meanwhile
+                continue
+            hits.append(replace(self._hit(start + offset, row), missing=state == "unreachable"))
         return hits
 
     def first(self, count: int) -> list[Hit]:
@@ -340,12 +345,21 @@ def combine(
 
 
 def caption_term(
-    best: np.ndarray, centre: np.ndarray, weights: np.ndarray | None, settings: SearchSettings
+    best: np.ndarray,
+    centre: np.ndarray,
+    weights: np.ndarray | None,
+    settings: SearchSettings,
+    scale: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The caption part of the score: w_caption * (best caption cosine - the term's centre), summed over
-    terms with ``weights``. ``best`` (Q, U), ``centre`` (Q,): a caption as unrelated to the query as
-    the centre neither lifts nor sinks its photo."""
-    return settings.w_caption * _over_terms(best - centre[:, None], weights)
+    """The caption part of the score, summed over terms with ``weights``: w_caption * (best caption
+    cosine - the term's centre), or with ``caption_fusion`` "z", w_caption * max(0, that / ``scale`` -
+    caption_floor). ``best`` (Q, U), ``centre`` and ``scale`` (Q,): a caption as unrelated to the query
+    as the centre neither lifts nor sinks its photo."""
+    centred = best - centre[:, None]
+    if settings.caption_fusion == "z" and scale is not None:
+        z = centred / np.maximum(scale, 1e-9)[:, None]
+        centred = np.maximum(z - settings.caption_floor, 0.0)
+    return settings.w_caption * _over_terms(centred, weights)
 
 
 def first_stage(
@@ -544,11 +558,10 @@ class Searcher:
         rows, best = index.caption_scores(terms.vectors)
         if rows.size == 0 or self.settings.w_caption == 0.0:
             return rows, np.zeros(rows.size, np.float32), best[terms.main]
-        if rows.size >= MIN_CAPTIONS:
-            centre = np.median(best, axis=1)
-        else:
-            centre = np.median(terms.vectors @ self._references().T, axis=1)
-        term = caption_term(best, centre, terms.weights, self.settings)
+        # Unrelated captions' cosines: the library's own, or with too few, the reference captions'.
+        unrelated = best if rows.size >= MIN_CAPTIONS else terms.vectors @ self._references().T
+        centre, scale = (v[:, 0] for v in robust_scale(unrelated))
+        term = caption_term(best, centre, terms.weights, self.settings, scale)
         return rows, term.astype(np.float32), best[terms.main]
 
     def _references(self) -> np.ndarray:

@@ -31,6 +31,7 @@ from sqlite_utils import Database
 
 from app.home import data_dir, resolve_bundle
 from app.index_library import index_library
+from app.intervals import bootstrap_diff
 from app.library import store
 from app.library.db import open_db
 from app.library.regions import BOX_SET_NAME
@@ -42,6 +43,9 @@ from core.search_settings import Cutoff, SearchSettings
 
 LAMBDAS = tuple(round(x, 2) for x in np.arange(0.0, 1.001, 0.1))
 CAPTION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
+# The "z" caption fusion's weights (a z-score, not a cosine: ten times larger per unit) and floors.
+Z_CAPTION_WEIGHTS = (0.005, 0.01, 0.025, 0.05, 0.1)
+CAPTION_FLOORS = (2.0, 3.0, 4.0, 5.0)
 TARGET_FPR = 0.01
 KS = (1, 5, 10)
 SHORTCUT_SHARES = (0.005, 0.01, 0.02, 0.03, 0.05)
@@ -50,9 +54,16 @@ _TEXT_BATCH = 256
 Log = Callable[[str], None]
 
 
-def weights(lam: float, wc: float = 0.0) -> SearchSettings:
-    """The score's weights for region share ``lam`` and caption weight ``wc`` (what tuning varies)."""
-    return SearchSettings(w_global=1.0 - lam, w_region=lam, w_caption=wc)
+def weights(lam: float, wc: float = 0.0, fusion: str = "centred", floor: float = 0.0) -> SearchSettings:
+    """The score's weights for region share ``lam`` and caption weight ``wc``, with the caption term's
+    ``fusion`` and ``floor`` (what tuning varies)."""
+    return SearchSettings(
+        w_global=1.0 - lam, w_region=lam, w_caption=wc, caption_fusion=fusion, caption_floor=floor
+    )
+
+
+Captioning = tuple[float, str, float]  # caption weight, caption fusion, caption floor
+NO_CAPTIONS: Captioning = (0.0, "centred", 0.0)
 
 
 @dataclass
@@ -82,13 +93,14 @@ class Tables:
     r: np.ndarray
     c: np.ndarray
     centre: np.ndarray  # per query: median caption cosine over the library's captioned photos
+    scale: np.ndarray  # per query: their robust scale
 
-    def scores(self, lam: float, wc: float) -> np.ndarray:
+    def scores(self, lam: float, wc: float, fusion: str = "centred", floor: float = 0.0) -> np.ndarray:
         """Each query's score of each photo, by search's own formulas (each query one term, weight 1)."""
-        settings = weights(lam, wc)
+        settings = weights(lam, wc, fusion, floor)
         s = combine(self.g, self.r, None, settings)
         if wc:  # a photo without captions (NaN) gets no caption term, as in search
-            s = s + np.nan_to_num(caption_term(self.c, self.centre, None, settings), nan=0.0)
+            s = s + np.nan_to_num(caption_term(self.c, self.centre, None, settings, self.scale), nan=0.0)
         return s
 
 
@@ -190,6 +202,7 @@ def tables(index: VectorIndex, runtime: Any, texts: list[str]) -> Tables:
     r = np.empty((len(texts), n), np.float32)
     c = np.full((len(texts), n), np.nan, np.float32)
     centre = np.zeros(len(texts), np.float32)
+    scale = np.ones(len(texts), np.float32)
     for s in range(0, len(texts), _TEXT_BATCH):
         embeds = runtime.encode_texts(texts[s : s + _TEXT_BATCH])[0]
         cos = index.cosines(embeds)
@@ -197,8 +210,19 @@ def tables(index: VectorIndex, runtime: Any, texts: list[str]) -> Tables:
         rows, best = index.caption_scores(embeds)
         if rows.size:
             c[s : s + len(embeds), rows] = best
-            centre[s : s + len(embeds)] = np.median(best, axis=1)
-    return Tables(g, r, c, centre)
+            median, spread = robust_scale(best)
+            centre[s : s + len(embeds)], scale[s : s + len(embeds)] = median[:, 0], spread[:, 0]
+    return Tables(g, r, c, centre, scale)
+
+
+def truth_ranks(scores: np.ndarray, gt: np.ndarray, relevant: list[np.ndarray] | None = None) -> np.ndarray:
+    """Per query, the rank (0: first) of its ground-truth photo, or with ``relevant`` of its best
+    relevant photo; ties count against it."""
+    if relevant is None:
+        truth = scores[np.arange(len(gt)), gt]
+    else:
+        truth = np.array([scores[i, rel].max() for i, rel in enumerate(relevant)])
+    return (scores > truth[:, None]).sum(axis=1)
 
 
 def recalls(scores: np.ndarray, gt: np.ndarray, relevant: list[np.ndarray] | None = None) -> dict[str, float]:
@@ -206,12 +230,16 @@ def recalls(scores: np.ndarray, gt: np.ndarray, relevant: list[np.ndarray] | Non
     in the top k; ties count against it."""
     if len(gt) == 0:
         return {f"R@{k}": float("nan") for k in KS}
-    if relevant is None:
-        truth = scores[np.arange(len(gt)), gt]
-    else:
-        truth = np.array([scores[i, rel].max() for i, rel in enumerate(relevant)])
-    rank = (scores > truth[:, None]).sum(axis=1)
+    rank = truth_ranks(scores, gt, relevant)
     return {f"R@{k}": float((rank < k).mean()) for k in KS}
+
+
+def caption_change(t: Tables, qs: QuerySet, choice: Choice) -> dict[str, tuple[float, float, float]]:
+    """R@1 and R@10 with the chosen captioning minus without captions (same region share), per query:
+    the mean in points and its 95 % paired bootstrap interval."""
+    without = truth_ranks(t.scores(choice.lam, *NO_CAPTIONS), qs.gt, qs.relevant)
+    with_captions = truth_ranks(t.scores(choice.lam, *choice.captioning), qs.gt, qs.relevant)
+    return {f"R@{k}": bootstrap_diff(without < k, with_captions < k) for k in (1, 10)}
 
 
 def objective(metrics: list[dict[str, float]]) -> float:
@@ -313,10 +341,14 @@ class Choice:
     """What tuning on val chose, and the objective behind it."""
 
     lam: float  # region share: w_global = 1 - lam, w_region = lam
-    wc: float  # caption weight
+    captioning: Captioning
     cutoff: Cutoff
     by_lambda: dict[float, float]  # val objective of each region share, without captions
-    by_caption: dict[float, float]  # ... of each caption weight, with the chosen share
+    by_caption: dict[str, float]  # ... of each captioning, with the chosen share
+
+    @property
+    def wc(self) -> float:
+        return self.captioning[0]
 
 
 def run_tuning(args: argparse.Namespace) -> int:
@@ -328,7 +360,7 @@ def run_tuning(args: argparse.Namespace) -> int:
     log: Log = lambda text: print(text, flush=True)  # noqa: E731
     log(f"tuning search for {runtime.identity} on {world} (work folder {work})")
     started = time.monotonic()
-    choice = choose_on_val(world, work, runtime, args.caption_share, log)
+    choice = choose_on_val(world, work, runtime, args.caption_share, log, args.uncaptioned_slack / 100)
     test = world_library(world, "test", work, runtime, args.caption_share, log)
     sets = query_sets_of_test(world, test)
     configs = configs_to_measure(choice, args.caption_share)
@@ -342,6 +374,8 @@ def run_tuning(args: argparse.Namespace) -> int:
             "w_global": round(1 - choice.lam, 3),
             "w_region": choice.lam,
             "w_caption": choice.wc,
+            "caption_fusion": choice.captioning[1],
+            "caption_floor": choice.captioning[2],
             "cutoff_z": choice.cutoff.z,
         },
         "val_objective_by_lambda": choice.by_lambda,
@@ -367,29 +401,49 @@ def _checked_world(path: str) -> Path:
     return world
 
 
-def choose_on_val(world: Path, work: Path, runtime: Any, caption_share: float, log: Log) -> Choice:
-    """The region share, then the caption weight, maximising the mean R@1/5/10 of the val captions and
-    small objects; then the cutoff calibrated on the val captions."""
+def choose_on_val(
+    world: Path, work: Path, runtime: Any, caption_share: float, log: Log, slack: float = 0.0
+) -> Choice:
+    """The region share, then the captioning (weight, fusion, floor), maximising the mean R@1/5/10 of the
+    val captions and small objects; a captioning must keep the mean R@1/5/10 of the captions of photos
+    without a caption within ``slack`` of no captions at all. Then the cutoff calibrated on the val
+    captions."""
     val = world_library(world, "val", work, runtime, caption_share, log)
     positions = val.positions()
     captions = caption_queries(world, "val", positions)
     small, _ = small_object_queries(world, "val", positions)
     captions_t, small_t = tables(val.index, runtime, captions.texts), tables(val.index, runtime, small.texts)
+    bare = ~np.isin(captions.gt, [positions[k] for k in val.captioned])
 
-    def score(lam: float, wc: float) -> float:
+    def score(lam: float, captioning: Captioning) -> float:
         return objective(
-            [recalls(captions_t.scores(lam, wc), captions.gt), recalls(small_t.scores(lam, wc), small.gt)]
+            [
+                recalls(captions_t.scores(lam, *captioning), captions.gt),
+                recalls(small_t.scores(lam, *captioning), small.gt),
+            ]
         )
 
-    by_lambda = {lam: score(lam, 0) for lam in LAMBDAS}
+    def uncaptioned(lam: float, captioning: Captioning) -> float:
+        return objective([recalls(captions_t.scores(lam, *captioning)[bare], captions.gt[bare])])
+
+    by_lambda = {lam: score(lam, NO_CAPTIONS) for lam in LAMBDAS}
     lam = max(LAMBDAS, key=lambda x: (round(by_lambda[x], 6), -abs(x - 0.5)))
-    by_caption = {wc: score(lam, wc) for wc in CAPTION_WEIGHTS}
-    wc = max(CAPTION_WEIGHTS, key=lambda x: (round(by_caption[x], 6), -x))
-    cutoff = calibrate(captions_t.scores(lam, wc), captions.gt)
+    options = [(wc, "centred", 0.0) for wc in CAPTION_WEIGHTS]
+    options += [(wc, "z", floor) for wc in Z_CAPTION_WEIGHTS for floor in CAPTION_FLOORS]
+    least = uncaptioned(lam, NO_CAPTIONS) - slack
+    fair = [c for c in options if c == NO_CAPTIONS or uncaptioned(lam, c) >= least]
+    by_caption = {_captioning_name(c): score(lam, c) for c in options}
+    captioning = max(fair, key=lambda c: (round(by_caption[_captioning_name(c)], 6), -c[0]))
+    cutoff = calibrate(captions_t.scores(lam, *captioning), captions.gt)
     best, off = by_lambda[lam], by_lambda[0.0]
-    log(f"  val: lambda {lam} (objective {best:.3f}, without regions {off:.3f}); w_caption {wc}")
+    log(f"  val: lambda {lam} (objective {best:.3f}, without regions {off:.3f}); captions {captioning}")
     log(f"  cutoff: z >= {cutoff.z} (val FPR {cutoff.fpr:.3%}, TPR {cutoff.tpr:.1%})")
-    return Choice(lam, wc, cutoff, by_lambda, by_caption)
+    return Choice(lam, captioning, cutoff, by_lambda, by_caption)
+
+
+def _captioning_name(captioning: Captioning) -> str:
+    wc, fusion, floor = captioning
+    return f"w_caption {wc}" if fusion == "centred" else f"w_caption {wc}, z above {floor}"
 
 
 def query_sets_of_test(world: Path, test: WorldLibrary) -> list[QuerySet]:
@@ -397,21 +451,23 @@ def query_sets_of_test(world: Path, test: WorldLibrary) -> list[QuerySet]:
     positions = test.positions()
     sets = [caption_queries(world, "test", positions), *small_object_queries(world, "test", positions)]
     captioned = np.array([positions[k] for k in test.captioned], np.int64)
+    uncaptioned = np.setdiff1d(np.arange(test.index.n), captioned)
     sets.append(_restrict(sets[0], captioned, "captions of captioned photos"))
+    sets.append(_restrict(sets[0], uncaptioned, "captions of photos without captions"))
     return sets
 
 
-def configs_to_measure(choice: Choice, caption_share: float) -> dict[str, tuple[float, float]]:
-    """Name -> (region share, caption weight) of each configuration measured on test."""
-    with_captions = f"global + regions + captions ({caption_share:.0%} captioned), w_caption"
+def configs_to_measure(choice: Choice, caption_share: float) -> dict[str, tuple[float, float, str, float]]:
+    """Name -> (region share, caption weight, caption fusion, caption floor) of each configuration."""
+    with_captions = f"global + regions + captions ({caption_share:.0%} captioned),"
     configs = {
-        "global only": (0.0, 0.0),
-        "global + regions": (choice.lam, 0.0),
-        "regions only": (1.0, 0.0),
-        f"{with_captions} {choice.wc}": (choice.lam, choice.wc),
+        "global only": (0.0, *NO_CAPTIONS),
+        "global + regions": (choice.lam, *NO_CAPTIONS),
+        "regions only": (1.0, *NO_CAPTIONS),
+        f"{with_captions} {_captioning_name(choice.captioning)}": (choice.lam, *choice.captioning),
     }
-    if choice.wc != 0.5:  # the captions' effect even where tuning found none worth its weight
-        configs[f"{with_captions} 0.5"] = (choice.lam, 0.5)
+    if choice.captioning != (0.5, "centred", 0.0):  # the old blend, for comparison
+        configs[f"{with_captions} w_caption 0.5"] = (choice.lam, 0.5, "centred", 0.0)
     return configs
 
 
@@ -419,19 +475,24 @@ def measure_on_test(
     test: WorldLibrary,
     runtime: Any,
     sets: list[QuerySet],
-    configs: dict[str, tuple[float, float]],
+    configs: dict[str, tuple[float, float, str, float]],
     choice: Choice,
-) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
-    """R@k of every query set under every configuration, and the chosen cutoff's rates on the captions."""
-    results: dict[str, dict[str, dict[str, float]]] = {}
+) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+    """R@k of every query set under every configuration (and what the chosen captioning changes, with its
+    interval), and the chosen cutoff's rates on the captions."""
+    results: dict[str, dict[str, Any]] = {}
     rates: dict[str, float] = {}
     for qs in sets:
         t = tables(test.index, runtime, qs.texts)
         results[f"{qs.name} ({len(qs.texts)})"] = {
             name: recalls(t.scores(*w), qs.gt, qs.relevant) for name, w in configs.items()
         }
+        if choice.wc:
+            results[f"{qs.name} ({len(qs.texts)})"]["captions' change, points [95 %]"] = caption_change(
+                t, qs, choice
+            )
         if qs.name == "captions":
-            rates = cutoff_rates(t.scores(choice.lam, choice.wc), qs.gt, choice.cutoff.z)
+            rates = cutoff_rates(t.scores(choice.lam, *choice.captioning), qs.gt, choice.cutoff.z)
     return results, rates
 
 
@@ -456,6 +517,8 @@ def tuned_settings(
         w_global=round(1 - choice.lam, 3),
         w_region=choice.lam,
         w_caption=choice.wc,
+        caption_fusion=choice.captioning[1],
+        caption_floor=choice.captioning[2],
         cutoff=choice.cutoff,
         tuned=True,
         source=f"tune-search on {world} val, {time.strftime('%Y-%m-%d')}",
@@ -482,15 +545,20 @@ def _restrict(qs: QuerySet, positions: np.ndarray, name: str) -> QuerySet:
 def print_report(report: dict[str, Any]) -> None:
     c = report["chosen"]
     print(
-        f"\nchosen: w_global {c['w_global']}, w_region {c['w_region']}, w_caption {c['w_caption']}, "
+        f"\nchosen: w_global {c['w_global']}, w_region {c['w_region']}, w_caption {c['w_caption']} "
+        f"({c['caption_fusion']}, floor {c['caption_floor']}), "
         f"cutoff z >= {c['cutoff_z']}"
     )
     print("\ntest split, text -> image retrieval (ground truth: the query's image)")
     for set_name, configs in report["test"].items():
         print(f"  {set_name}")
         for name, m in configs.items():
+            if name.startswith("captions' change"):
+                cells = "  ".join(f"{k} {v[0]:+5.1f} [{v[1]:+5.1f}, {v[2]:+5.1f}]" for k, v in m.items())
+                print(f"    {name:74s} {cells}")
+                continue
             cells = "  ".join(f"{k} {v:6.1%}" for k, v in m.items())
-            print(f"    {name:66s} {cells}")
+            print(f"    {name:74s} {cells}")
     r = report["test_cutoff"]
     print(f"\ncutoff on test captions: false-positive rate {r['fpr']:.2%}, matches kept {r['tpr']:.1%}")
     a = report["int8_vs_float16"]

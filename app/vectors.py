@@ -160,12 +160,29 @@ class VectorIndex:
 
     def global_vector(self, position: int) -> np.ndarray:
         """The stored global embedding (D,) of the photo at ``position``, unit length (from int8)."""
-        a = self._arrays
-        vector = np.asarray(a["global.i8"][: self.dim, position], np.float32) * float(
-            a["global.f32"][position]
-        )
+        vector = self.global_vectors(np.array([position]))[0]
         norm = float(np.linalg.norm(vector))
         return vector / norm if norm > 0 else vector
+
+    def photo_vectors(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """One photo's own vectors, dequantised: its global embedding (D,) and its K regions (K, D); a
+        photo's vectors serve as a query (search by a photo already in the library)."""
+        global_ = self.global_vectors(np.array([position]))[0]
+        k = self.box_count
+        rows = slice(position * k, (position + 1) * k)
+        regions = np.asarray(self._arrays["region_rows.i8"][rows], np.float32)
+        regions *= np.asarray(self._arrays["regions.f32"][rows])[:, None]
+        return global_, regions
+
+    def global_vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The global embeddings (len(positions), D) of the photos at ``positions``, dequantised."""
+        positions = np.asarray(positions, np.int64)
+        columns = np.asarray(self._arrays["global.i8"][: self.dim, positions], np.float32)
+        return (columns * np.asarray(self._arrays["global.f32"][positions], np.float32)).T
+
+    def captions_of(self, position: int) -> np.ndarray:
+        """The caption vectors (C, D) of the photo at ``position`` (none: (0, D))."""
+        return self.caption_vectors[self.caption_rows == position]
 
     def best_region(self, query: np.ndarray, position: int) -> tuple[int, float]:
         """Which of the K boxes of one photo matches a query vector best, and its cosine."""

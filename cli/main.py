@@ -200,6 +200,15 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
     _library_args(p)
     p.set_defaults(handler="app.commands:search")
 
+    p = sub.add_parser("similar", help="the photos most like one photo of the library, and why")
+    p.add_argument("photo", help="a photo file in the library")
+    p.add_argument("--right", nargs="*", default=[], metavar="PHOTO", help="photos marked right (feedback)")
+    p.add_argument("--wrong", nargs="*", default=[], metavar="PHOTO", help="photos marked wrong (feedback)")
+    p.add_argument("--top", type=int, default=20, help="results to show")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    _library_args(p)
+    p.set_defaults(handler="app.commands:similar")
+
     p = sub.add_parser("ground", help="find where a text is in one photo (box and score)")
     p.add_argument("photo", help="image file")
     p.add_argument("text", help="what to find")
@@ -227,6 +236,13 @@ def _demo_and_tuning_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--world", default="data/world", help="synthetic world folder")
     p.add_argument("--work", help="folder for the evaluation libraries (default: in the app data folder)")
     p.add_argument("--caption-share", type=float, default=0.3, help="photos given a caption sidecar")
+    p.add_argument(
+        "--uncaptioned-slack",
+        type=float,
+        default=0.0,
+        metavar="POINTS",
+        help="mean R@1/5/10 the photos without captions may lose to a caption weight on val (default 0)",
+    )
     p.add_argument(
         "--shortcut-split",
         choices=("test", "all", "none"),
@@ -266,6 +282,18 @@ def _app_bench_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start-size", type=int, default=100_000, help="library size for start-to-first-search")
     p.add_argument("--work", help="scratch folder (default: a temporary folder, removed after)")
     p.set_defaults(handler="app.commands:bench_search")
+
+    p = sub.add_parser("bench-similar", help="photo-to-photo search quality on the world, step by step")
+    p.add_argument("bundle", help="model bundle")
+    p.add_argument("--world", default="data/world", help="synthetic world folder (val and test splits)")
+    p.add_argument("--work", help="folder for the evaluation libraries (default: in the app data folder)")
+    p.add_argument("--caption-share", type=float, default=0.3, help="photos given a caption sidecar")
+    p.add_argument("--feedback-rounds", type=int, default=3, help="rounds of simulated feedback (0: none)")
+    p.add_argument(
+        "--time-at", type=int, default=100_000, help="library size for the feedback timing (0: none)"
+    )
+    p.add_argument("--out", help="also write the report as JSON here")
+    p.set_defaults(handler="app.commands:bench_similar")
 
     p = sub.add_parser(
         "bench-ground",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+CAPTION_FUSIONS = ("centred", "z")
 DEFAULT_Z = 3.0  # used only for a bundle never tuned: a robust z-score, not a cosine, so model-agnostic
 # A bundle whose view was never calibrated: the ITM head's even odds (a logit of 0) is the line between
 # "sure" and "not sure", and the coarse best-region box stays hidden (not measured to help).
@@ -52,6 +53,11 @@ class SearchSettings:
     w_global: float = 0.5  # cosine of the query with the photo's global embedding
     w_region: float = 0.5  # cosine with its best-matching candidate region
     w_caption: float = 0.5  # caption cosine, centred on the query's median caption cosine
+    # How the caption term is calibrated: "centred" adds the centred cosine (it may sink a photo whose
+    # caption is unrelated); "z" adds max(0, robust z of the caption cosine - caption_floor), evidence
+    # that only lifts, so a photo is never ranked lower for lacking a caption (docs/similar.md).
+    caption_fusion: str = "centred"
+    caption_floor: float = 0.0
     cutoff: Cutoff = field(default_factory=Cutoff)
     view: ViewSettings = field(default_factory=ViewSettings)  # absent in bundles built before: defaults
     tuned: bool = False
@@ -91,6 +97,12 @@ def parse_settings(data: object) -> SearchSettings:
         raise SettingsError(f"view image_weight must be a number in [0, 1], got {view.image_weight!r}")
     if not isinstance(view.box_confidence, int | float):
         raise SettingsError(f"view box_confidence must be a number, got {view.box_confidence!r}")
+    if settings.caption_fusion not in CAPTION_FUSIONS:
+        raise SettingsError(
+            f"caption_fusion must be one of {CAPTION_FUSIONS}, got {settings.caption_fusion!r}"
+        )
+    if not isinstance(settings.caption_floor, int | float):
+        raise SettingsError(f"caption_floor must be a number, got {settings.caption_floor!r}")
     if not isinstance(settings.cutoff.z, int | float):
         raise SettingsError(f"cutoff z must be a number, got {settings.cutoff.z!r}")
     return settings

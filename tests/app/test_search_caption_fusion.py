@@ -1,0 +1,66 @@
+"""Text search's "z" caption fusion: a caption only adds evidence, so a photo without a caption scores
+as one whose caption says little about the query, and a photo is never ranked lower for lacking one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from search_fakes import DIM, Library, TextTable, axis, unit
+
+from app.library.db import open_db
+from app.query import make_query
+from app.search import Searcher
+from core.search_settings import SearchSettings, SettingsError, parse_settings
+
+DOG, CAT = axis(0), axis(1)
+LOOK = unit(DOG + CAT + axis(2))  # what the three compared photos look like: the same for each
+
+
+@pytest.fixture
+def lib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Library]:
+    monkeypatch.setenv("MULTIGRAIN_HOME", str(tmp_path / "home"))
+    db = open_db(tmp_path / "library.db")
+    library = Library(db, tmp_path / "library.db", tmp_path, TextTable({"dog": DOG}))
+    rng = np.random.default_rng(0)
+    for i in range(40):  # captioned photos about anything: the crowd that calibrates the caption term
+        library.add(f"other{i:02d}.jpg", rng.standard_normal(DIM), caption=rng.standard_normal(DIM))
+    library.add("bare.jpg", LOOK)
+    library.add("mild.jpg", LOOK, caption=unit(DOG + 2.5 * axis(3) + 2.5 * axis(4)))
+    library.add("strong.jpg", LOOK, caption=DOG)
+    yield library
+    db.close()
+
+
+def scores(lib: Library, settings: SearchSettings) -> dict[str, float]:
+    response = Searcher(lib.db, lib.path, lib.runtime, settings).search(
+        make_query("dog"), 50, use_cutoff=False
+    )
+    return {Path(h.path).name: h.score for h in response.hits}
+
+
+def test_a_caption_below_the_floor_neither_lifts_nor_sinks(lib: Library) -> None:
+    got = scores(
+        lib, SearchSettings(w_global=1.0, w_region=0.0, w_caption=0.05, caption_fusion="z", caption_floor=2.0)
+    )
+    assert got["mild.jpg"] == pytest.approx(got["bare.jpg"])
+    assert got["strong.jpg"] > got["bare.jpg"] + 0.01
+
+
+def test_the_centred_blend_moves_a_photo_for_a_caption_that_says_little(lib: Library) -> None:
+    got = scores(lib, SearchSettings(w_global=1.0, w_region=0.0, w_caption=0.5))
+    assert got["mild.jpg"] != pytest.approx(got["bare.jpg"], abs=1e-3)
+
+
+def test_no_photo_without_a_caption_falls_below_a_captioned_one_of_the_same_look(lib: Library) -> None:
+    for floor in (0.0, 1.0, 3.0):
+        got = scores(lib, SearchSettings(w_caption=0.1, caption_fusion="z", caption_floor=floor))
+        assert got["bare.jpg"] <= min(got["mild.jpg"], got["strong.jpg"]) + 1e-6
+
+
+def test_settings_name_a_known_caption_fusion() -> None:
+    assert parse_settings({"caption_fusion": "z", "caption_floor": 3}).caption_floor == 3
+    with pytest.raises(SettingsError, match="caption_fusion"):
+        parse_settings({"caption_fusion": "rank"})
