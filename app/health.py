@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sqlite3
 
-from app.commands import db_path_of, load_model, shown
+from app import commands
+from app.commands import db_path_of, shown
 from app.home import thumbs_dir
 from app.library import integrity
 from core.errors import KnownError
@@ -57,7 +58,7 @@ def recover(args: argparse.Namespace) -> int:
         folders = [f.path for f in store.list_folders(db)]
         if not folders:
             return 0
-        runtime = load_model(args)
+        runtime = commands.load_model(args)  # looked up at call time: tests replace the model
         update = index_library(db, path, runtime, None, thumbs_dir(path))
     finally:
         db.close()
