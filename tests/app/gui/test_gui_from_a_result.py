@@ -140,10 +140,15 @@ def test_down_from_the_search_box_goes_to_the_results_and_space_previews(
     qtbot, make_window, indexed: Path
 ) -> None:
     window = searched(qtbot, make_window())
-    window.activateWindow()
+    # On a real X server focus arrives asynchronously, once the window is active.
+    with qtbot.waitActive(window, timeout=TIMEOUT):
+        window.activateWindow()
     window.search.query.setFocus()
+    qtbot.waitUntil(window.search.query.hasFocus, timeout=TIMEOUT)
     qtbot.keyClick(window.search.query, Qt.Key.Key_Down)
-    assert window.grid.hasFocus() or QGuiApplication.focusObject() is window.grid
+    qtbot.waitUntil(
+        lambda: window.grid.hasFocus() or QGuiApplication.focusObject() is window.grid, timeout=TIMEOUT
+    )
     assert window.grid.currentIndex().row() == 0
     qtbot.keyClick(window.grid, Qt.Key.Key_Space)
     assert window.result_view.isVisible() and window.result_view.row == window.model.row_at(0)
