@@ -63,6 +63,14 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="smallest referent, as a share of the image, in the grounding split (default 0.02; 0 keeps all)",
     )
+    p.add_argument(
+        "--personal",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write personal/: N photos of each named individual (first 5 teach) and N look-alike "
+        "photos per kind, for bench-personal (default 0: none)",
+    )
     p.set_defaults(handler="engine.commands:scenes")
 
     p = sub.add_parser("train", help="pre-train or fine-tune (also under torchrun for many processes)")

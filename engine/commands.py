@@ -105,6 +105,7 @@ def scenes(args: argparse.Namespace) -> int:
             val_size=args.val_size,
             workers=args.workers,
             progress=progress,
+            personal=args.personal,
             **({} if args.min_referent_area is None else {"min_referent_area": args.min_referent_area}),
         )
     except WorldArgumentError as err:  # only bad arguments; any other error is a bug and keeps its traceback
