@@ -96,6 +96,21 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler="engine.commands:evaluate")
 
     p = sub.add_parser(
+        "bench-personal",
+        help="teach the world's named individuals from k photos; personal retrieval, grounding, preservation",
+    )
+    p.add_argument(
+        "--checkpoint", default="models/demo", help="our checkpoint directory (default models/demo)"
+    )
+    p.add_argument("--data-root", required=True, help="a world made with `multigrain scenes --personal N`")
+    p.add_argument("--methods", default="token,rank1,both", help="comma-separated: token, rank1, both")
+    p.add_argument("--ks", default="1,3,5", help="teaching photos per name, comma-separated")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps per name (default 120)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--out", help="write the results as JSON here")
+    p.set_defaults(handler="engine.commands:bench_personal")
+
+    p = sub.add_parser(
         "pack", help="copy a checkpoint's model (no training state), e.g. as fp16 for shipping"
     )
     p.add_argument("checkpoint", help="our checkpoint directory")
