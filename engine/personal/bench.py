@@ -107,6 +107,11 @@ def retrieval_metrics(ranks: list[int]) -> dict[str, float]:
     }
 
 
+def _share(hits: list[bool]) -> float | None:
+    """Percent of hits; None where no photo qualified (a tiny world)."""
+    return 100.0 * float(np.mean(hits)) if hits else None
+
+
 def grounding_photos(gallery: Gallery, name: str, kind: str) -> list[int]:
     return [
         i
@@ -121,6 +126,8 @@ def grounding_hits(
 ) -> list[bool]:
     """Whether the box head on ``query`` lands on ``name``'s box (IoU >= 0.5) in each grounding photo."""
     chosen = grounding_photos(gallery, name, kind)
+    if not chosen:
+        return []
     text = encoder([query] * len(chosen))
     boxes = model.predict_box(text.hidden, text.mask, gallery.tokens[chosen]).numpy()
     hits = []
@@ -237,7 +244,7 @@ def _taught_row(
         "method": method,
         "k": k,
         **retrieval_metrics(ranks),
-        "grounding": 100.0 * float(np.mean(hits)),
+        "grounding": _share(hits),
         "grounding_photos": len(hits),
         "general_after": after,
         "seconds_per_name": float(np.mean(seconds)),
@@ -263,7 +270,7 @@ def baselines(model: XVLM, gallery: Gallery, world: PersonalWorld, plain: NamedT
                 "method": label,
                 "k": 0,
                 **retrieval_metrics(ranks),
-                "grounding": 100.0 * float(np.mean(hits)),
+                "grounding": _share(hits),
                 "grounding_photos": len(hits),
             }
         )
@@ -287,7 +294,32 @@ def baselines(model: XVLM, gallery: Gallery, world: PersonalWorld, plain: NamedT
 def _row_line(row: dict) -> str:
     return (
         f"{row['method']:>20s} k={row['k']}: R@1 {row['r1']:.1f} R@5 {row['r5']:.1f} MRR {row['mrr']:.3f} "
-        f"grounding {row['grounding']:.1f} general R@1 TR/IR {row['general_after']['tr_r1']:.2f}/"
+        f"grounding {row['grounding']} general R@1 TR/IR {row['general_after']['tr_r1']:.2f}/"
         f"{row['general_after']['ir_r1']:.2f} {row['seconds_per_name']:.1f} s/name, "
         f"re-encoded {row['re_encoded']}"
     )
+
+
+def format_table(results: dict) -> str:
+    """The benchmark as a Markdown table, one row per method and k."""
+    before = results["general_before"]
+    lines = [
+        f"general ITC R@1 before teaching: TR {before['tr_r1']:.2f}, IR {before['ir_r1']:.2f}; "
+        f"photos indexed once: {results['indexed_photos']}",
+        "",
+        "| method | k | R@1 | R@5 | MRR | grounding (photos) | general TR / IR R@1 after | s per name "
+        "| re-encoded |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results["rows"]:
+        g = "n/a" if r["grounding"] is None else f"{r['grounding']:.1f} ({r['grounding_photos']})"
+        after = r.get("general_after")
+        general = (
+            "unchanged (nothing taught)" if after is None else f"{after['tr_r1']:.2f} / {after['ir_r1']:.2f}"
+        )
+        secs = f"{r['seconds_per_name']:.1f}" if "seconds_per_name" in r else "-"
+        lines.append(
+            f"| {r['method']} | {r['k']} | {r['r1']:.1f} | {r['r5']:.1f} | {r['mrr']:.3f} | {g} | "
+            f"{general} | {secs} | {r.get('re_encoded', 0)} |"
+        )
+    return "\n".join(lines)
