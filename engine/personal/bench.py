@@ -112,6 +112,10 @@ def _share(hits: list[bool]) -> float | None:
     return 100.0 * float(np.mean(hits)) if hits else None
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 def grounding_photos(gallery: Gallery, name: str, kind: str) -> list[int]:
     return [
         i
@@ -190,7 +194,7 @@ def run_bench(
     for row in rows:
         log(
             f"{row['method']:>20s} k={row['k']}: R@1 {row['r1']:.1f} R@5 {row['r5']:.1f} "
-            f"MRR {row['mrr']:.3f} grounding {row['grounding']}"
+            f"MRR {row['mrr']:.3f} grounding {_percent(row['grounding'])}"
         )
     for k in ks:  # k-major: the first k's rows compare every method before the next k starts
         for method in methods:
@@ -294,7 +298,7 @@ def baselines(model: XVLM, gallery: Gallery, world: PersonalWorld, plain: NamedT
 def _row_line(row: dict) -> str:
     return (
         f"{row['method']:>20s} k={row['k']}: R@1 {row['r1']:.1f} R@5 {row['r5']:.1f} MRR {row['mrr']:.3f} "
-        f"grounding {row['grounding']} general R@1 TR/IR {row['general_after']['tr_r1']:.2f}/"
+        f"grounding {_percent(row['grounding'])} general R@1 TR/IR {row['general_after']['tr_r1']:.2f}/"
         f"{row['general_after']['ir_r1']:.2f} {row['seconds_per_name']:.1f} s/name, "
         f"re-encoded {row['re_encoded']}"
     )
