@@ -64,6 +64,14 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="smallest referent, as a share of the image, in the grounding split (default 0.02; 0 keeps all)",
     )
+    p.add_argument(
+        "--personal",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write personal/: N photos of each named individual (first 5 teach) and N look-alike "
+        "photos per kind, for bench-personal (default 0: none)",
+    )
     p.set_defaults(handler="engine.commands:scenes")
 
     p = sub.add_parser("train", help="pre-train or fine-tune (also under torchrun for many processes)")
@@ -87,6 +95,21 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     )
     zoom_args(p)
     p.set_defaults(handler="engine.commands:evaluate")
+
+    p = sub.add_parser(
+        "bench-personal",
+        help="teach the world's named individuals from k photos; personal retrieval, grounding, preservation",
+    )
+    p.add_argument(
+        "--checkpoint", default="models/demo", help="our checkpoint directory (default models/demo)"
+    )
+    p.add_argument("--data-root", required=True, help="a world made with `multigrain scenes --personal N`")
+    p.add_argument("--methods", default="token,rank1,both", help="comma-separated: token, rank1, both")
+    p.add_argument("--ks", default="1,3,5", help="teaching photos per name, comma-separated")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps per name (default 120)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--out", help="write the results as JSON here")
+    p.set_defaults(handler="engine.commands:bench_personal")
 
     p = sub.add_parser(
         "pack", help="copy a checkpoint's model (no training state), e.g. as fp16 for shipping"

@@ -87,6 +87,13 @@ class Tokenizer:
         ids = self._tok.encode(text, add_special_tokens=False).ids
         return [CLS_ID, *ids[: self.max_tokens - 1]]
 
+    def token_to_id(self, token: str) -> int:
+        """The id of a whole vocabulary entry ("[unused0]"), which tokenising text never yields for some."""
+        token_id = self._tok.token_to_id(token)
+        if token_id is None:
+            raise KeyError(f"{token!r} is not in {self.vocab_path}")
+        return int(token_id)
+
     def id_to_token(self, token_id: int) -> str:
         return self._tok.id_to_token(token_id) or "[UNK]"
 

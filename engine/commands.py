@@ -105,6 +105,7 @@ def scenes(args: argparse.Namespace) -> int:
             val_size=args.val_size,
             workers=args.workers,
             progress=progress,
+            personal=args.personal,
             **({} if args.min_referent_area is None else {"min_referent_area": args.min_referent_area}),
         )
     except WorldArgumentError as err:  # only bad arguments; any other error is a bug and keeps its traceback
@@ -208,4 +209,37 @@ def pack(args: argparse.Namespace) -> int:
     out = save_checkpoint(model, args.out, source=source, half=args.half)
     size = (out / "model.safetensors").stat().st_size
     print(f"wrote {out} ({size / 2**20:.1f} MiB, {'fp16' if args.half else 'fp32'})")
+    return 0
+
+
+def bench_personal(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.checkpoint import CheckpointError, load_checkpoint
+    from engine.evaluate import write_json
+    from engine.personal.bench import PersonalBenchError, format_table, run_bench
+    from engine.personal.names import METHODS
+    from engine.personal.teach import TeachSettings
+
+    methods = tuple(m for m in args.methods.split(",") if m)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise KnownError(f"unknown method {unknown[0]!r}: use {', '.join(METHODS)}")
+    try:
+        ks = tuple(int(k) for k in args.ks.split(",") if k)
+    except ValueError as err:
+        raise KnownError(f"--ks takes whole numbers separated by commas, got {args.ks!r}") from err
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = TeachSettings() if args.steps is None else TeachSettings(steps=args.steps)
+    try:
+        model, _ = load_checkpoint(args.checkpoint)
+        results = run_bench(model, args.data_root, methods, ks, settings)
+    except (CheckpointError, FileNotFoundError, PersonalBenchError) as err:
+        raise KnownError(str(err)) from err
+    print(format_table(results))
+    if args.out:
+        write_json(
+            args.out, {"checkpoint": str(args.checkpoint), "data_root": str(args.data_root), **results}
+        )
     return 0

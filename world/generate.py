@@ -16,6 +16,7 @@ from typing import Any
 from .backgrounds import BACKGROUNDS
 from .catalogue import COLOUR_NAMES, KINDS
 from .degrade import encode_jpeg
+from .personal import TEACH_PHOTOS, generate_personal
 from .scene import build_scene
 from .sprites import check_font
 from .writer import MIN_REFERENT_AREA, WorldWriter, scene_records, write_json
@@ -88,17 +89,24 @@ def generate_world(
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
     min_referent_area: float = MIN_REFERENT_AREA,
+    personal: int = 0,
 ) -> dict:
     """Write a synthetic world of n scenes to out_dir and return a summary of what was written.
 
     ``min_referent_area`` (share of the image) decides which referring expressions enter the
-    grounding split; 0 keeps all of them, as version 1 of the generator did."""
+    grounding split; 0 keeps all of them, as version 1 of the generator did.  ``personal`` > 0 also
+    writes personal/ (world/personal.py): that many photos of each named individual and as many
+    look-alike photos per kind; 0 writes nothing there and leaves every other byte as it was."""
     check_font()
     if seed < 0:
         raise WorldArgumentError(f"seed must be non-negative, got {seed}")
     if not 0.0 <= min_referent_area < 1.0:
         raise WorldArgumentError(
             f"min_referent_area is a share of the image in [0, 1), got {min_referent_area}"
+        )
+    if personal and personal <= TEACH_PHOTOS:
+        raise WorldArgumentError(
+            f"personal photos per individual must exceed the {TEACH_PHOTOS} teaching photos, got {personal}"
         )
     out_dir = Path(out_dir)
     sizes = split_sizes(n, test_size, val_size)
@@ -144,8 +152,10 @@ def generate_world(
             "colours": list(COLOUR_NAMES),
         },
     )
+    extra = generate_personal(out_dir, seed, personal) if personal else {}
     seconds = time.perf_counter() - start
     return {
+        **extra,
         "out_dir": str(out_dir),
         "images": n,
         "splits": sizes,

@@ -34,6 +34,9 @@ class PlannedObject:
     longer_side: int
     flip: bool
     angle: float
+    pattern: str | None = None  # an individual's marks (world/personal.py); None in the main world
+    marks: str | None = None
+    name: str | None = None  # the individual's name, carried through placement
 
 
 @dataclass
@@ -43,6 +46,9 @@ class PlacedObject:
     patch: np.ndarray  # uint8 RGBA
     x: int
     y: int
+    pattern: str | None = None
+    marks: str | None = None
+    name: str | None = None
 
 
 def image_size(rng: np.random.Generator) -> tuple[int, int]:
@@ -94,7 +100,9 @@ def place_objects(
     full: list[int] = []
     visible: list[int] = []
     for plan in plans:
-        patch = transformed(plan.kind.name, plan.colour, plan.longer_side, plan.flip, plan.angle)
+        patch = transformed(
+            plan.kind.name, plan.colour, plan.longer_side, plan.flip, plan.angle, plan.pattern, plan.marks
+        )
         ph, pw = patch.shape[:2]
         mask = patch[..., 3] >= 128
         own = int(mask.sum())
@@ -113,7 +121,7 @@ def place_objects(
             visible[i] -= int(lo)
         k = len(placed)
         owner[y : y + ph, x : x + pw][mask] = k
-        placed.append(PlacedObject(plan.kind, plan.colour, patch, x, y))
+        placed.append(PlacedObject(plan.kind, plan.colour, patch, x, y, plan.pattern, plan.marks, plan.name))
         full.append(own)
         visible.append(own)
     return placed, owner

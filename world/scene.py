@@ -11,7 +11,7 @@ from .backgrounds import BACKGROUNDS
 from .captions import captions
 from .degrade import degrade
 from .facts import SceneFacts, make_object
-from .layout import image_size, place_objects, plan_objects
+from .layout import PlacedObject, image_size, place_objects, plan_objects
 from .referring import Expression, describe_objects, describe_pairs
 from .render import composite
 
@@ -35,6 +35,23 @@ def scene_rngs(seed: int, index: int) -> tuple[np.random.Generator, ...]:
     return tuple(np.random.default_rng(s) for s in root.spawn(3))
 
 
+def placed_boxes(placed: list[PlacedObject], owner: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Tight x, y, w, h of the pixels each placed object still owns after the later ones covered it."""
+    boxes = []
+    for k, p in enumerate(placed):
+        ph, pw = p.patch.shape[:2]
+        ys, xs = np.nonzero(owner[p.y : p.y + ph, p.x : p.x + pw] == k)
+        boxes.append(
+            (
+                p.x + int(xs.min()),
+                p.y + int(ys.min()),
+                int(xs.max() - xs.min()) + 1,
+                int(ys.max() - ys.min()) + 1,
+            )
+        )
+    return boxes
+
+
 def build_scene(seed: int, index: int) -> Scene:
     layout_rng, text_rng, degrade_rng = scene_rngs(seed, index)
     width, height = image_size(layout_rng)
@@ -45,17 +62,10 @@ def build_scene(seed: int, index: int) -> Scene:
         raise RuntimeError(f"scene {index}: no object could be placed")
     canvas = composite(background.paint(layout_rng, height, width), placed)
 
-    objects = []
-    for k, p in enumerate(placed):
-        ph, pw = p.patch.shape[:2]
-        ys, xs = np.nonzero(owner[p.y : p.y + ph, p.x : p.x + pw] == k)
-        box = (
-            p.x + int(xs.min()),
-            p.y + int(ys.min()),
-            int(xs.max() - xs.min()) + 1,
-            int(ys.max() - ys.min()) + 1,
-        )
-        objects.append(make_object(p.kind, p.colour, box, width, height))
+    objects = [
+        make_object(p.kind, p.colour, box, width, height)
+        for p, box in zip(placed, placed_boxes(placed, owner), strict=True)
+    ]
     facts = SceneFacts(width, height, background, tuple(objects))
 
     texts = captions(facts, text_rng)

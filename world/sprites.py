@@ -82,9 +82,51 @@ def sprite(kind_name: str, colour: str | None) -> Image.Image:
     return Image.fromarray(rgba.round().astype(np.uint8), "RGBA")
 
 
-def transformed(kind_name: str, colour: str | None, longer_side: int, flip: bool, angle: float) -> np.ndarray:
-    """The sprite mirrored, rotated and resized so its longer side is `longer_side`, as uint8 RGBA."""
-    im = sprite(kind_name, colour)
+@cache
+def marked_sprite(kind_name: str, colour: str, pattern: str, marks: str) -> Image.Image:
+    """The sprite recoloured to `colour`, with `pattern` ("stripes" or "spots") painted over its body in
+    the colour `marks`: the look of one particular individual (world/personal.py), drawn the same way
+    every time so that the same individual looks the same in every photo."""
+    rgba = np.asarray(sprite(kind_name, colour)).astype(np.float32)
+    mask = body_mask(kind_name) & _pattern_mask(rgba.shape[0], rgba.shape[1], pattern)
+    _, _, v = rgb_to_hsv(rgba[..., :3])
+    shade = (v[mask] - float(v[mask].mean())) * 255.0 * 0.5 if mask.any() else 0.0
+    target = np.asarray(COLOURS[marks], dtype=np.float32)
+    rgba[mask, :3] = np.clip(target[None, :] + np.reshape(shade, (-1, 1)), 0, 255)
+    return Image.fromarray(rgba.round().astype(np.uint8), "RGBA")
+
+
+def _pattern_mask(height: int, width: int, pattern: str) -> np.ndarray:
+    """Where a pattern's marks go, in sprite pixels; sized to the sprite, so it scales with it."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    period = max(height, width) / 4.0
+    if pattern == "stripes":  # diagonal bands, a third of each period wide
+        return ((xs + ys) % period) < period / 3.0
+    if pattern == "spots":  # a staggered grid of round spots
+        row = np.floor(ys / period)
+        cx = (np.floor(xs / period - 0.5 * (row % 2)) + 0.5 + 0.5 * (row % 2)) * period
+        cy = (row + 0.5) * period
+        return (xs - cx) ** 2 + (ys - cy) ** 2 < (0.3 * period) ** 2
+    raise ValueError(f"unknown pattern {pattern!r}")
+
+
+def transformed(
+    kind_name: str,
+    colour: str | None,
+    longer_side: int,
+    flip: bool,
+    angle: float,
+    pattern: str | None = None,
+    marks: str | None = None,
+) -> np.ndarray:
+    """The sprite mirrored, rotated and resized so its longer side is `longer_side`, as uint8 RGBA; with
+    a `pattern`, its body is `colour` marked with `marks` (both named colours)."""
+    if pattern is None:
+        im = sprite(kind_name, colour)
+    else:
+        if colour is None or marks is None:
+            raise ValueError("a pattern needs a body colour and a marks colour")
+        im = marked_sprite(kind_name, colour, pattern, marks)
     if flip:
         im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     # Premultiplied alpha ("RGBa") while resampling, so transparent pixels do not bleed dark fringes.

@@ -1,0 +1,329 @@
+"""bench-personal: teach every named individual of the world from k photos, then measure on held-out ones.
+
+Every photo goes through the vision trunk once, as indexing would; teaching and every query after it
+reuse those vectors.  Reported per (method, k):
+- personal retrieval: for each held-out photo of a name, its rank by ITC cosine to the name among the
+  held-out photos that show the same kind but not that individual (look-alikes); R@1, R@5, MRR;
+- personal grounding: the box head on the name, IoU >= 0.5 with the individual's box, in held-out
+  photos with two or more instances of its kind (single pass, no zoom);
+- general retrieval: ITC R@1 on the world's test split with all names taught at once, against before;
+- seconds per name and photos re-encoded while teaching.
+Baselines without teaching: the kind word plus colour words ("a red dog with black stripes") and query
+by example (the first teaching photo's global embedding); the bare kind word for grounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.box_metrics import iou_inclusive
+from core.records import read_retrieval_eval, read_retrieval_train
+from engine.evaluate import encode_images, recall_metrics
+from engine.model.xvlm import XVLM
+from engine.personal.names import NamedTextEncoder, TaughtName
+from engine.personal.records import PersonalPhoto, PersonalWorld, read_personal_world
+from engine.personal.teach import TeachPhoto, TeachSettings, VisionCounter, teach_name
+
+KEEP_TEXTS = 24  # general queries whose embeddings the rank-1 update must not move (train captions)
+
+
+class PersonalBenchError(ValueError):
+    """A benchmark asked for something the world cannot give (more teaching photos than it has)."""
+
+
+@dataclass
+class Gallery:
+    """The personal photos as an index holds them: one row per photo of the world's personal part."""
+
+    photos: list[PersonalPhoto]
+    embed: torch.Tensor  # (N, D)
+    tokens: torch.Tensor  # (N, 1 + L, C)
+
+
+@dataclass
+class GeneralSet:
+    image_embed: torch.Tensor
+    captions: list[str]
+    txt2img: np.ndarray
+    img2txt: list[list[int]]
+
+
+def encode_gallery(model: XVLM, world: PersonalWorld) -> Gallery:
+    photos = list(world.photos)
+    embed, tokens = encode_images(model, [str(p.path) for p in photos], keep_tokens=True)
+    assert tokens is not None
+    return Gallery(photos, embed, tokens)
+
+
+def encode_general(model: XVLM, root: Path) -> GeneralSet:
+    records = read_retrieval_eval(root / "retrieval" / "test.json")
+    captions: list[str] = []
+    img2txt, txt2img = [], []
+    for i, rec in enumerate(records):
+        img2txt.append(list(range(len(captions), len(captions) + len(rec.captions))))
+        captions.extend(rec.captions)
+        txt2img.extend([i] * len(rec.captions))
+    embed, _ = encode_images(model, [r.image for r in records], keep_tokens=False)
+    return GeneralSet(embed, captions, np.array(txt2img), img2txt)
+
+
+def library_negatives(model: XVLM, root: Path) -> tuple[torch.Tensor, list[str]]:
+    """Other library photos (the world's train split) as global embeddings, and general queries (their
+    captions) for the preservation term.  Neither touches a held-out photo or caption."""
+    records = read_retrieval_train(root / "retrieval" / "train.json")
+    images = list(dict.fromkeys(r.image for r in records))
+    texts = list(dict.fromkeys(c for r in records for c in r.captions))[:KEEP_TEXTS]
+    embed, _ = encode_images(model, images, keep_tokens=False)
+    return embed, texts
+
+
+def general_r1(text_embed: torch.Tensor, general: GeneralSet) -> dict[str, float]:
+    sims = (general.image_embed @ text_embed.t()).numpy()
+    m = recall_metrics(sims, sims.T, general.img2txt, general.txt2img)
+    return {"tr_r1": m["txt_r1"], "ir_r1": m["img_r1"]}
+
+
+def _ranks(gallery: Gallery, name: str, kind: str, query: torch.Tensor) -> list[int]:
+    """1-based rank of each held-out photo of ``name`` among itself and the held-out look-alike photos."""
+    scores = (gallery.embed @ query).numpy()
+    held = [i for i, p in enumerate(gallery.photos) if p.split == "test"]
+    positives = [i for i in held if gallery.photos[i].individual == name]
+    others = [i for i in held if gallery.photos[i].individual != name and gallery.photos[i].same_kind(kind)]
+    return [1 + int(np.sum(scores[others] > scores[i])) for i in positives]
+
+
+def retrieval_metrics(ranks: list[int]) -> dict[str, float]:
+    r = np.asarray(ranks, dtype=np.float64)
+    return {
+        "r1": 100.0 * float(np.mean(r <= 1)),
+        "r5": 100.0 * float(np.mean(r <= 5)),
+        "mrr": float(np.mean(1.0 / r)),
+        "queries": len(ranks),
+    }
+
+
+def _share(hits: list[bool]) -> float | None:
+    """Percent of hits; None where no photo qualified (a tiny world)."""
+    return 100.0 * float(np.mean(hits)) if hits else None
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def grounding_photos(gallery: Gallery, name: str, kind: str) -> list[int]:
+    return [
+        i
+        for i, p in enumerate(gallery.photos)
+        if p.split == "test" and p.individual == name and len(p.same_kind(kind)) >= 2
+    ]
+
+
+@torch.no_grad()
+def grounding_hits(
+    model: XVLM, encoder: NamedTextEncoder, gallery: Gallery, name: str, kind: str, query: str
+) -> list[bool]:
+    """Whether the box head on ``query`` lands on ``name``'s box (IoU >= 0.5) in each grounding photo."""
+    chosen = grounding_photos(gallery, name, kind)
+    if not chosen:
+        return []
+    text = encoder([query] * len(chosen))
+    boxes = model.predict_box(text.hidden, text.mask, gallery.tokens[chosen]).numpy()
+    hits = []
+    for (cx, cy, w, h), i in zip(boxes, chosen, strict=True):
+        p = gallery.photos[i]
+        pred = np.array([[(cx - w / 2) * p.width, (cy - h / 2) * p.height, w * p.width, h * p.height]])
+        hits.append(bool(iou_inclusive(pred, np.array([p.box_of(name)]))[0] >= 0.5))
+    return hits
+
+
+def teach_photos(
+    model: XVLM, gallery: Gallery, world: PersonalWorld, name: str, kind: str, k: int
+) -> list[TeachPhoto]:
+    rows = {id(p): i for i, p in enumerate(gallery.photos)}
+    out = []
+    for p in world.teaching(name, k):
+        i = rows[id(p)]
+        same = [o.box for o in p.instances if o.individual != name and o.kind == kind]
+        rest = [o.box for o in p.instances if o.individual != name and o.kind != kind]
+        out.append(
+            TeachPhoto(gallery.tokens[i], gallery.embed[i], p.width, p.height, p.box_of(name), same + rest)
+        )
+    return out
+
+
+def negatives_for(gallery: Gallery, library: torch.Tensor, name: str) -> torch.Tensor:
+    """Library photos not showing the name: the train split and the other names' teaching photos."""
+    others = [i for i, p in enumerate(gallery.photos) if p.split == "teach" and p.individual != name]
+    return torch.cat([library, gallery.embed[others]])
+
+
+def run_bench(
+    model: XVLM,
+    root: str | Path,
+    methods: tuple[str, ...] = ("token", "rank1", "both"),
+    ks: tuple[int, ...] = (1, 3, 5),
+    settings: TeachSettings | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    root = Path(root)
+    base = settings or TeachSettings()
+    world = read_personal_world(root)
+    bad = [k for k in ks if not 1 <= k <= world.teach_photos]
+    if bad:
+        raise PersonalBenchError(f"k must be 1 to {world.teach_photos} (the teaching pool), got {bad[0]}")
+    model.eval()
+    seen = VisionCounter(model)
+    gallery = encode_gallery(model, world)
+    library, keep_texts = library_negatives(model, root)
+    general = encode_general(model, root)
+    indexed = seen.count
+    log(
+        f"indexed {indexed} photos ({len(gallery.photos)} personal, {len(library)} library, "
+        f"{len(general.image_embed)} test)"
+    )
+    plain = NamedTextEncoder(model, [])
+    before = general_r1(plain.embed(general.captions), general)
+    log(f"general ITC R@1 before: {before}")
+    rows = baselines(model, gallery, world, plain)
+    for row in rows:
+        log(
+            f"{row['method']:>20s} k={row['k']}: R@1 {row['r1']:.1f} R@5 {row['r5']:.1f} "
+            f"MRR {row['mrr']:.3f} grounding {_percent(row['grounding'])}"
+        )
+    for k in ks:  # k-major: the first k's rows compare every method before the next k starts
+        for method in methods:
+            rows.append(
+                _taught_row(model, gallery, world, library, keep_texts, general, method, k, base, seen, log)
+            )
+    return {"indexed_photos": indexed, "general_before": before, "rows": rows, "settings": vars(base)}
+
+
+def _taught_row(
+    model: XVLM,
+    gallery: Gallery,
+    world: PersonalWorld,
+    library: torch.Tensor,
+    keep_texts: list[str],
+    general: GeneralSet,
+    method: str,
+    k: int,
+    base: TeachSettings,
+    seen: VisionCounter,
+    log: Callable[[str], None],
+) -> dict:
+    """Teach every name with ``method`` from k photos, all at once, and measure the result."""
+    taught: list[TaughtName] = []
+    seconds, passes = [], 0
+    for slot, thing in enumerate(world.names):
+        photos = teach_photos(model, gallery, world, thing.name, thing.kind, k)
+        settings = TeachSettings(**{**vars(base), "method": method})
+        before = seen.count
+        name, stats = teach_name(
+            model,
+            thing.name,
+            thing.kind,
+            slot,
+            photos,
+            negatives_for(gallery, library, thing.name),
+            keep_texts,
+            settings,
+        )
+        passes += seen.count - before
+        taught.append(name)
+        seconds.append(stats.seconds)
+    encoder = NamedTextEncoder(model, taught)
+    ranks, hits = [], []
+    for thing in world.names:
+        query = encoder.embed([thing.name])[0]
+        ranks += _ranks(gallery, thing.name, thing.kind, query)
+        hits += grounding_hits(model, encoder, gallery, thing.name, thing.kind, thing.name)
+    after = general_r1(encoder.embed(general.captions), general)
+    row = {
+        "method": method,
+        "k": k,
+        **retrieval_metrics(ranks),
+        "grounding": _share(hits),
+        "grounding_photos": len(hits),
+        "general_after": after,
+        "seconds_per_name": float(np.mean(seconds)),
+        "seconds_max": float(np.max(seconds)),
+        "re_encoded": passes,
+    }
+    log(_row_line(row))
+    return row
+
+
+def baselines(model: XVLM, gallery: Gallery, world: PersonalWorld, plain: NamedTextEncoder) -> list[dict]:
+    rows = []
+    for label, make in (
+        ("kind + colour words", lambda t: t.description),
+        ("kind word", lambda t: f"a {t.kind}"),
+    ):
+        ranks, hits = [], []
+        for thing in world.names:
+            ranks += _ranks(gallery, thing.name, thing.kind, plain.embed([make(thing)])[0])
+            hits += grounding_hits(model, plain, gallery, thing.name, thing.kind, make(thing))
+        rows.append(
+            {
+                "method": label,
+                "k": 0,
+                **retrieval_metrics(ranks),
+                "grounding": _share(hits),
+                "grounding_photos": len(hits),
+            }
+        )
+    ranks = []
+    rows_of = {id(p): i for i, p in enumerate(gallery.photos)}
+    for thing in world.names:
+        example = gallery.embed[rows_of[id(world.teaching(thing.name, 1)[0])]]
+        ranks += _ranks(gallery, thing.name, thing.kind, example)
+    rows.append(
+        {
+            "method": "query by example",
+            "k": 1,
+            **retrieval_metrics(ranks),
+            "grounding": None,
+            "grounding_photos": 0,
+        }
+    )
+    return rows
+
+
+def _row_line(row: dict) -> str:
+    return (
+        f"{row['method']:>20s} k={row['k']}: R@1 {row['r1']:.1f} R@5 {row['r5']:.1f} MRR {row['mrr']:.3f} "
+        f"grounding {_percent(row['grounding'])} general R@1 TR/IR {row['general_after']['tr_r1']:.2f}/"
+        f"{row['general_after']['ir_r1']:.2f} {row['seconds_per_name']:.1f} s/name, "
+        f"re-encoded {row['re_encoded']}"
+    )
+
+
+def format_table(results: dict) -> str:
+    """The benchmark as a Markdown table, one row per method and k."""
+    before = results["general_before"]
+    lines = [
+        f"general ITC R@1 before teaching: TR {before['tr_r1']:.2f}, IR {before['ir_r1']:.2f}; "
+        f"photos indexed once: {results['indexed_photos']}",
+        "",
+        "| method | k | R@1 | R@5 | MRR | grounding (photos) | general TR / IR R@1 after | s per name "
+        "| re-encoded |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results["rows"]:
+        g = "n/a" if r["grounding"] is None else f"{r['grounding']:.1f} ({r['grounding_photos']})"
+        after = r.get("general_after")
+        general = (
+            "unchanged (nothing taught)" if after is None else f"{after['tr_r1']:.2f} / {after['ir_r1']:.2f}"
+        )
+        secs = f"{r['seconds_per_name']:.1f}" if "seconds_per_name" in r else "-"
+        lines.append(
+            f"| {r['method']} | {r['k']} | {r['r1']:.1f} | {r['r5']:.1f} | {r['mrr']:.3f} | {g} | "
+            f"{general} | {secs} | {r.get('re_encoded', 0)} |"
+        )
+    return "\n".join(lines)
