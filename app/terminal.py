@@ -23,10 +23,14 @@ def _escape_char(ch: str) -> str:
     return ch
 
 
+def printable(text: str) -> str:
+    """Any text for a terminal (an error message may quote a file name): control characters as escapes."""
+    return "".join(_escape_char(ch) for ch in text)
+
+
 def shown(path: str) -> str:
     """A path for a terminal: bytes that are not UTF-8 as ``\\xNN``, control characters as ``\\xNN``."""
-    text = os.fsencode(path).decode("utf-8", "backslashreplace")
-    return "".join(_escape_char(ch) for ch in text)
+    return printable(os.fsencode(path).decode("utf-8", "backslashreplace"))
 
 
 def json_path(path: str) -> str:

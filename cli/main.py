@@ -390,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(_resolve(args.handler)(args) or 0)
     except KnownError as err:
-        print(f"multigrain {args.command}: {err}", file=sys.stderr)
+        from app.terminal import printable  # a message may quote a file name that holds ESC or a newline
+
+        print(f"multigrain {args.command}: {printable(str(err))}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:
         if not _is_engine_module(err.name):

@@ -139,3 +139,14 @@ def test_indexing_a_huge_png_records_it_as_too_large(
     errors = [row[0] for row in conn.execute("SELECT error FROM photos WHERE status = 'error'")]
     conn.close()
     assert len(errors) == 1 and "too large to decode" in errors[0]
+
+
+def test_an_error_quoting_a_hostile_name_cannot_drive_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
+
+    hostile = tmp_path / "x\x1b[2J\nmultigrain: fake line.db"
+    assert main(["search", "a dog", "--db", str(hostile)]) == 2  # "no library at <the name>"
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and err.count("\n") == 1 and "\\x1b[2J\\x0a" in err
