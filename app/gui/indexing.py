@@ -12,6 +12,7 @@ committed batch, and a paused run simply waits inside that call until it is resu
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,6 +116,7 @@ class IndexController(QObject):
         self._job: list[str] | None = None  # the folders of the latest run (None: all)
         self._lost: LostRun | None = None  # a run to redo after the database reopens
         self._retried = False  # the current run is that redo: a second loss is reported, not redone
+        self._checking: sqlite3.Connection | None = None  # the health check's, while it runs
         self.last_progress: Progress | None = None
 
     @property
@@ -228,11 +230,19 @@ class IndexController(QObject):
             self._set_state(State.CANCELLING)
 
     def shutdown(self) -> None:
-        """Cancel a run and wait for the worker (the window is closing)."""
+        """Cancel a run, stop a health check, and wait for the worker (the window is closing)."""
         self.cancel()
         wait = getattr(self._pool, "waitForDone", None)
-        if wait is not None:
-            wait(30_000)
+        if wait is None:
+            return
+        for _ in range(300):  # 30 s at most, as before
+            # A quick check of a large library can read for seconds: stop it (again, in case the first
+            # interrupt came between two of its statements, where SQLite ignores one).
+            checking = self._checking
+            if checking is not None:
+                checking.interrupt()
+            if wait(100):
+                return
 
     def _on_done(self, outcome: IndexOutcome) -> None:
         self._retried = False
@@ -283,9 +293,15 @@ class IndexController(QObject):
         if not self.db_path.is_file():
             return
         db = open_db(self.db_path, writable=False)
+        self._checking = db.conn
         try:
             report = check_library(self.db_path, db.conn)
+        except sqlite3.OperationalError as err:
+            if "interrupted" in str(err):
+                return  # the window is closing
+            raise
         finally:
+            self._checking = None
             db.close()
         if not report.ok:
             raise damaged_error(self.db_path, report.problems[0])

@@ -89,6 +89,10 @@ def check(conn: sqlite3.Connection, full: bool = False) -> CheckReport:
         problems += [str(r[0]) for r in rows if r[0] != "ok"]
         dangling = conn.execute("PRAGMA foreign_key_check").fetchmany(20)
         problems += [f"row {r[1]} of {r[0]} points at a missing {r[2]}" for r in dangling]
+    except sqlite3.OperationalError as err:
+        if "interrupted" in str(err):  # stopped on purpose (the window closing): says nothing of damage
+            raise
+        problems.append(str(err))
     except sqlite3.DatabaseError as err:
         problems.append(str(err))
     return CheckReport(problems, time.perf_counter() - started)
