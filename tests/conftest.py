@@ -19,7 +19,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # Test helpers (tests/<room>/*.py that are not tests) import each other by module name.
-for room in ("engine", "export", "app", "faults"):
+for room in ("world", "engine", "export", "app", "faults"):
     sys.path.insert(0, str(Path(__file__).parent / room))
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from tree_hashes import tree_hashes
 
 from world import generate_world
 from world.generate import WorldArgumentError
@@ -16,14 +16,6 @@ from world.personal import NAMED, TEACH_PHOTOS, individuals
 N = 6
 SEED = 3
 PER = 7
-
-
-def _hashes(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +34,9 @@ def _photos(root: Path) -> list[dict]:
 
 def test_the_main_world_is_byte_identical_with_personal_instances_on(worlds: tuple[Path, Path]) -> None:
     plain, personal = worlds
-    extra = _hashes(personal)
+    extra = tree_hashes(personal)
     assert not (plain / "personal").exists()
-    assert {k: v for k, v in extra.items() if not k.startswith("personal/")} == _hashes(plain)
+    assert {k: v for k, v in extra.items() if not k.startswith("personal/")} == tree_hashes(plain)
     assert len([k for k in extra if k.startswith("personal/images/")]) == len(_photos(personal))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tree_hashes import tree_hashes
 
 from world import generate_world
 from world import sprites as sprites_mod
@@ -27,14 +27,6 @@ from world.writer import MIN_REFERENT_AREA
 
 N = 24
 SEED = 11
-
-
-def _hashes(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +52,7 @@ def _jsonl(path: Path) -> list[dict]:
 def test_same_seed_same_bytes_also_with_workers(world: Path, tmp_path: Path) -> None:
     generate_world(tmp_path / "b", N, SEED, workers=2)
     generate_world(tmp_path / "c", N, SEED + 1)
-    a, b, c = _hashes(world), _hashes(tmp_path / "b"), _hashes(tmp_path / "c")
+    a, b, c = tree_hashes(world), tree_hashes(tmp_path / "b"), tree_hashes(tmp_path / "c")
     assert len(a) >= N + 9
     assert a == b
     assert a.keys() == c.keys()
@@ -189,7 +181,7 @@ def test_min_referent_area_zero_keeps_every_expression_and_changes_nothing_else(
     world: Path, tmp_path: Path
 ) -> None:
     generate_world(tmp_path / "all", N, SEED, min_referent_area=0.0)
-    a, b = _hashes(world), _hashes(tmp_path / "all")
+    a, b = tree_hashes(world), tree_hashes(tmp_path / "all")
     assert {k for k in a if a[k] != b[k]} == {f"grounding/{s}.json" for s in ("train", "val", "test")} | {
         "world.json"
     }
