@@ -28,6 +28,7 @@ from app.library.errors import (
 )
 from app.library.integrity import damaged_error, mark_damaged, refuse_if_damaged
 from app.library.migrations import SCHEMA_VERSION, migrate, user_version
+from app.library.snapshot import copy_database
 
 BUSY_TIMEOUT_S = 10.0  # another process (the GUI and a CLI run) may hold the write lock this long
 
@@ -178,22 +179,16 @@ def under_folder_params(folder: str) -> dict[str, str | bytes]:
 def relocate(old: Path, new: Path) -> None:
     """Move the library at ``old`` to ``new`` through SQLite (its online backup, WAL contents included).
 
-    The copy is written beside ``new`` and renamed into place, so an interrupted move leaves ``old`` in
-    use and is simply done again; ``old`` is then renamed ``<old>.moved`` (kept, never deleted here).
-    The files are moved by SQLite and ``os.replace`` only: nothing opens them as plain files.
+    The copy is written beside ``new`` and renamed into place (``snapshot``), so an interrupted move
+    leaves ``old`` in use and is simply done again; ``old`` is then renamed ``<old>.moved`` (kept, never
+    deleted here). The files are moved by SQLite and ``os.replace`` only: nothing opens them as plain
+    files.
     """
     new.parent.mkdir(parents=True, exist_ok=True)
-    staging = new.with_name(new.name + ".moving")
-    staging.unlink(missing_ok=True)
     with known_sqlite_errors(old):
         source = sqlite3.connect(str(old), timeout=BUSY_TIMEOUT_S)
         try:
-            target = sqlite3.connect(str(staging))
-            try:
-                source.backup(target)
-            finally:
-                target.close()
+            copy_database(source, new)
         finally:
             source.close()  # the last connection: SQLite checkpoints and removes old's -wal and -shm
-    os.replace(staging, new)
     os.replace(old, old.with_name(old.name + ".moved"))

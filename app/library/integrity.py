@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.library.errors import DamagedLibraryError, damaged_message
+from app.library.snapshot import copy_database
 
 KEEP_BACKUPS = 3
 
@@ -129,13 +129,7 @@ def backup(conn: sqlite3.Connection, db_path: Path, keep: int = KEEP_BACKUPS) ->
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
     target = folder / f"library-{stamp}.db"
-    staging = folder / f".library-{stamp}.db.partial"
-    copy = sqlite3.connect(str(staging))
-    try:
-        conn.backup(copy)
-    finally:
-        copy.close()
-    os.replace(staging, target)
+    copy_database(conn, target)
     for old in list_backups(db_path)[keep:]:
         old.unlink(missing_ok=True)
     return target

@@ -14,14 +14,13 @@ duplicates share them and two models' vectors never mix.
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from app.library.errors import DatabaseTooNewError, LibraryError
+from app.library.snapshot import copy_database
 
 V1 = (
     """
@@ -118,14 +117,7 @@ def user_version(db: Database) -> int:
 
 def backup(db: Database, target: Path) -> None:
     """Copy the live database to ``target`` (written beside it, then renamed into place)."""
-    partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
-    dest = sqlite3.connect(str(partial))
-    try:
-        db.conn.backup(dest)
-    finally:
-        dest.close()
-    os.replace(partial, target)
+    copy_database(db.conn, target)
 
 
 def migrate(db: Database, path: Path, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:

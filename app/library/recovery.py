@@ -19,6 +19,7 @@ from pathlib import Path
 from app.library.db import open_db
 from app.library.errors import LibraryError
 from app.library.integrity import check, damage_mark, list_backups
+from app.library.snapshot import copy_database
 
 SALVAGE_WINDOW = 500  # rows read per query while salvaging: a bad page loses at most its window
 
@@ -81,11 +82,9 @@ def recover(db_path: Path) -> RecoveryReport:
         leftover.unlink(missing_ok=True)
     if base is not None:
         source = sqlite3.connect(f"file:{base}?mode=ro", uri=True)
-        copy = sqlite3.connect(str(staging))
         try:
-            source.backup(copy)
+            copy_database(source, staging)
         finally:
-            copy.close()
             source.close()
     fresh = open_db(staging, check_damage=False)  # the schema, migrated to this app's version
     fresh.close()
