@@ -247,9 +247,15 @@ def search(args: argparse.Namespace) -> int:
         z = f"{hit.z:5.1f}" if hit.z is not None else "    -"
         itm = f" itm {hit.itm:5.2f}" if hit.itm is not None else ""
         date = (hit.taken_at or "")[:10]
-        gone = "  (missing: its folder is not reachable)" if hit.missing else ""
-        print(f"{rank:3d}  {hit.score:6.3f}  z {z}{itm}  {date:10s}  {shown(hit.path)}{gone}")
+        print(
+            f"{rank:3d}  {hit.score:6.3f}  z {z}{itm}  {date:10s}  {shown(hit.path)}{_missing(hit.missing)}"
+        )
     return 0
+
+
+def _missing(missing: bool) -> str:
+    """What a result line says of a photo whose file is not reachable now (``library.presence``)."""
+    return "  (missing: its folder is not reachable)" if missing else ""
 
 
 def _hit_json(hit: Any) -> dict[str, Any]:
@@ -280,11 +286,9 @@ def similar(args: argparse.Namespace) -> int:
     except NotInLibrary as err:
         raise KnownError(f"{shown(args.photo)}: {err}") from err
     paths = store.photo_paths(db, [m.photo_id for m in matches])
-    shown_matches = [
-        (m, paths[m.photo_id], presence(paths[m.photo_id]))
-        for m in matches
-        if m.photo_id in paths and presence(paths[m.photo_id]) != "deleted"
-    ]
+    found = [(m, paths[m.photo_id]) for m in matches if m.photo_id in paths]
+    with_presence = [(m, path, presence(path)) for m, path in found]  # one stat per photo
+    shown_matches = [(m, path, state) for m, path, state in with_presence if state != "deleted"]
     if args.json:
         results = [
             {
@@ -298,8 +302,8 @@ def similar(args: argparse.Namespace) -> int:
         print(json_text({"photo": json_path(args.photo), "results": results}))
         return 0
     for rank, (m, path, state) in enumerate(shown_matches, 1):
-        gone = "  (missing: its folder is not reachable)" if state == "unreachable" else ""
-        print(f"{rank:3d}  {m.score:6.2f}  {_reason_words(m.reason):38s}  {shown(path)}{gone}")
+        missing = _missing(state == "unreachable")
+        print(f"{rank:3d}  {m.score:6.2f}  {_reason_words(m.reason):38s}  {shown(path)}{missing}")
     return 0
 
 

@@ -30,8 +30,9 @@ from PySide6.QtCore import QObject, Signal
 from app.gui.bundles import ModelHolder
 from app.gui.tasks import Pool, run_task, serial_pool
 from app.home import thumbs_dir
-from app.library.db import known_sqlite_errors, open_db
+from app.library.db import open_db
 from app.library.errors import is_io_error
+from app.library.faults import library_faults
 from app.library.thumbs import thumb_path
 from app.query import make_query
 from core.search_settings import ViewSettings
@@ -185,13 +186,13 @@ class _Worker:
         """``work()``; after SQLite's "disk I/O error" (its files changed under the connection), close
         the connection and try once more on a fresh one (``app.library.db.DatabaseIOError``)."""
         try:
-            with known_sqlite_errors(self.db_path):  # and a damaged page in words (``integrity``)
+            with library_faults(self.db_path):  # a damaged page or a full disk in words, as the indexer
                 return work()
         except Exception as err:
             if not is_io_error(err):
                 raise
             self.close()
-            with known_sqlite_errors(self.db_path):
+            with library_faults(self.db_path):
                 return work()
 
 

@@ -55,9 +55,10 @@ def _read_holder(path: Path) -> Holder | None:
 
 
 @contextlib.contextmanager
-def index_lock(db_path: Path) -> Iterator[None]:
-    """Hold the library's index lock for the ``with`` block, or raise ``IndexerBusyError`` at once."""
-    if fcntl is None or not str(db_path):
+def index_lock(db_path: Path | None) -> Iterator[None]:
+    """Hold the library's index lock for the ``with`` block, or raise ``IndexerBusyError`` at once
+    (``db_path`` None: an in-memory library, which no other process can index)."""
+    if fcntl is None or db_path is None:
         yield
         return
     path = lock_path(db_path)

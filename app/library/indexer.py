@@ -132,8 +132,7 @@ class Indexer:
         batches; ``retry_errors`` reads again files that failed before even if they did not change.
         Returns the run's report; raises a ``KnownError`` for failures that concern every photo.
         """
-        db_file = store.database_file(self.db)
-        with index_lock(db_file) if db_file else contextlib.nullcontext():
+        with index_lock(store.database_file(self.db)):
             return self._locked_index(folders, progress, cancel, retry_errors, follow_links)
 
     def _locked_index(
