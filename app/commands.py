@@ -272,6 +272,7 @@ def similar(args: argparse.Namespace) -> int:
     match; ``--right``/``--wrong`` move the query toward or away from marked photos (feedback)."""
     from app.library import store
     from app.library.presence import presence
+    from app.reason_words import reason_short
     from app.search import Searcher
     from app.similar import NotInLibrary, similar_photos
 
@@ -303,7 +304,7 @@ def similar(args: argparse.Namespace) -> int:
         return 0
     for rank, (m, path, state) in enumerate(shown_matches, 1):
         missing = _missing(state == "unreachable")
-        print(f"{rank:3d}  {m.score:6.2f}  {_reason_words(m.reason):38s}  {shown(path)}{missing}")
+        print(f"{rank:3d}  {m.score:6.2f}  {reason_short(m.reason):38s}  {shown(path)}{missing}")
     return 0
 
 
@@ -320,13 +321,6 @@ def _library_ids(db: Any, photos: list[str]) -> list[int]:
             raise KnownError(f"{shown(photo)} is not in the library: index its folder first")
         ids.append(pid)
     return ids
-
-
-def _reason_words(reason: Any) -> str:
-    if reason.kind != "object" or reason.box is None:
-        return {"photo": "the whole photo", "caption": "its caption"}.get(reason.kind, "an object")
-    x, y, w, h = reason.box
-    return f"an object at ({x:.2f}, {y:.2f}, {w:.2f}, {h:.2f})"
 
 
 # ----- ground -----------------------------------------------------------------------------------------

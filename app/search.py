@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 from sqlite_utils import Database
 
+from app.feedback import rocchio
 from app.library import store
 from app.library.decode import decode_image
 from app.library.presence import presence
@@ -129,6 +130,26 @@ class HitCosines:
         return {"global": self.global_, "region": self.region, "caption": self.caption}
 
 
+ReasonKind = Literal["photo", "object", "caption"]
+Box = tuple[float, float, float, float]  # x, y, w, h as fractions of the photo
+
+
+@dataclass(frozen=True)
+class Reason:
+    """What made a photo match a photo query ("more like this", ``app.similar``): the whole photo, an
+    object in it (the query's box and the matched box in the photo), or its caption."""
+
+    kind: ReasonKind
+    query_box: Box | None = None
+    box: Box | None = None
+
+    def to_json(self) -> dict[str, object]:
+        def rounded(box: Box | None) -> list[float] | None:
+            return None if box is None else [round(v, 4) for v in box]
+
+        return {"kind": self.kind, "query_box": rounded(self.query_box), "box": rounded(self.box)}
+
+
 @dataclass(frozen=True)
 class Hit:
     photo_id: int
@@ -146,6 +167,7 @@ class Hit:
     # folder not indexed again yet); a file gone from a folder that is there is never a hit
     rank: int = 0  # position in the ranking shown (matches first, then any weaker photos)
     moment: float | None = None  # local wall-clock seconds of EXIF taken_at, else of the file's mtime
+    reason: Reason | None = None  # what made it match a photo query (None for words)
 
 
 @dataclass(frozen=True)
@@ -512,6 +534,25 @@ class Searcher:
             labels=(*terms.labels, "image"),
             main=terms.main if has_text else len(terms.labels),
         )
+
+    def with_feedback(self, terms: Terms, right: Sequence[int], wrong: Sequence[int]) -> Terms:
+        """``terms`` with each of its positive vectors (the words, an example image) moved toward the
+        photos marked ``right`` and away from those marked ``wrong`` (ids; Rocchio, ``app.feedback``);
+        negative terms stay. Marked photos no longer in the index are left out."""
+        index = self.index
+
+        def positions(ids: Sequence[int]) -> np.ndarray:
+            return np.array([p for p in map(index.position, ids) if p is not None], np.int64)
+
+        right_at, wrong_at = positions(right), positions(wrong)
+        if right_at.size == 0 and wrong_at.size == 0:
+            return terms
+        right_vectors, wrong_vectors = index.global_vectors(right_at), index.global_vectors(wrong_at)
+        vectors = terms.vectors.copy()
+        for i, weight in enumerate(terms.weights):
+            if weight > 0:
+                vectors[i] = rocchio(vectors[i], right_vectors, wrong_vectors)
+        return replace(terms, vectors=vectors)
 
     def browse(self, query: Query, by: BrowseOrder = "month") -> RankedPhotos:
         """Every photo passing the query's filters, for browsing: newest first, or by folder (then newest

@@ -27,13 +27,35 @@ validation split (``multigrain bench-similar``, docs/similar.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
+from sqlite_utils import Database
 
+from app.feedback import rocchio, unit
 from app.library.regions import BOXES
-from app.search import robust_scale
+from app.library.store import PhotoRow
+from app.query import Query, QueryError
+from app.search import (
+    MIN_STATS,
+    NO_CUTOFF,
+    AppliedCutoff,
+    Box,
+    Hit,
+    RankCosines,
+    RankedPhotos,
+    Ranking,
+    Reason,
+    ReasonKind,
+    Searcher,
+    SortOrder,
+    by_date,
+    robust_scale,
+    robust_stats,
+    z_scores,
+)
 from app.vectors import VectorIndex
 
 # Above this many photos, regions and captions are scored for a shortlist picked by the global cosine
@@ -46,8 +68,6 @@ MIN_CAPTIONS = 20  # caption cosines needed to calibrate a caption signal (a z-s
 FusionMethod = Literal["z", "z-signed", "raw"]
 CaptionSignal = Literal["caption->photo", "caption->caption", "photo->caption"]
 QUERY_CAPTIONS: tuple[CaptionSignal, ...] = ("caption->photo", "caption->caption")
-ReasonKind = Literal["photo", "object", "caption"]
-Box = tuple[float, float, float, float]  # x, y, w, h as fractions of the photo
 
 
 @dataclass(frozen=True)
@@ -89,22 +109,6 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class Reason:
-    """What made a photo match: the signal that added most to its score, and for an object the query's
-    box and the matched box in the photo."""
-
-    kind: ReasonKind
-    query_box: Box | None = None
-    box: Box | None = None
-
-    def to_json(self) -> dict[str, object]:
-        def rounded(box: Box | None) -> list[float] | None:
-            return None if box is None else [round(v, 4) for v in box]
-
-        return {"kind": self.kind, "query_box": rounded(self.query_box), "box": rounded(self.box)}
-
-
-@dataclass(frozen=True)
 class Match:
     photo_id: int
     position: int
@@ -113,33 +117,10 @@ class Match:
 
 
 # ----- queries ------------------------------------------------------------------------------------------
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 1e-12 else vector
-
-
 def example_of(index: VectorIndex, position: int) -> ExampleQuery:
     """The photo at ``position`` as a query."""
     global_, regions = index.photo_vectors(position)
-    return ExampleQuery(_unit(global_), regions, index.captions_of(position), position)
-
-
-def rocchio(
-    query: np.ndarray,
-    right: np.ndarray,
-    wrong: np.ndarray,
-    alpha: float = 1.0,
-    beta: float = 0.75,
-    gamma: float = 0.25,
-) -> np.ndarray:
-    """Rocchio's update in embedding space: ``alpha * q + beta * mean(right) - gamma * mean(wrong)``,
-    made unit again (``right``/``wrong``: (M, D) vectors of the photos marked so, M may be 0)."""
-    moved = alpha * _unit(np.asarray(query, np.float32))
-    if len(right):
-        moved = moved + beta * np.mean([_unit(v) for v in right], axis=0)
-    if len(wrong):
-        moved = moved - gamma * np.mean([_unit(v) for v in wrong], axis=0)
-    return _unit(moved.astype(np.float32))
+    return ExampleQuery(unit(global_), regions, index.captions_of(position), position)
 
 
 def aligned_regions(query_regions: np.ndarray, photo_regions: list[np.ndarray]) -> np.ndarray:
@@ -353,6 +334,89 @@ def similar_photos(
     return rank_similar(index, query, fusion, top)
 
 
-def _positions(index: VectorIndex, photo_ids: tuple[int, ...]) -> list[int]:
+def _positions(index: VectorIndex, photo_ids: Sequence[int]) -> list[int]:
     found = (index.position(pid) for pid in photo_ids)
     return [p for p in found if p is not None]
+
+
+# ----- in the app: a ranking to page through ----------------------------------------------------------
+class SimilarPhotos(RankedPhotos):
+    """A "more like this" ranking, paged like a search's: each hit carries what made it match, and for
+    an object the matched box in the photo (the window draws it and names it)."""
+
+    def __init__(
+        self,
+        ranking: Ranking,
+        index: VectorIndex,
+        db: Database,
+        query: ExampleQuery,
+        found: Evidence,
+        parts: dict[ReasonKind, np.ndarray],
+    ) -> None:
+        super().__init__(ranking, index, db, query.global_)
+        self.query, self.parts = query, parts
+        self._at = np.full(index.n, -1, np.int64)  # index position -> its row in the evidence
+        self._at[found.rows] = np.arange(found.rows.size)
+
+    def _hit(self, i: int, row: PhotoRow) -> Hit:
+        hit = super()._hit(i, row)
+        position = int(self.ranking.positions[i])
+        reason = reason_for(self.index, self.query, self.parts, int(self._at[position]), position)
+        return replace(hit, reason=reason, region=reason.box)
+
+
+def ranked_like(
+    searcher: Searcher,
+    query: Query,
+    photo_id: int,
+    *,
+    right: Sequence[int] = (),
+    wrong: Sequence[int] = (),
+    fusion: Fusion = DEFAULT_FUSION,
+    use_cutoff: bool = True,
+    weaker: int = 0,
+    sort: SortOrder = "score",
+) -> SimilarPhotos:
+    """The library's photos most like the photo ``photo_id`` that pass ``query``'s folder and date
+    filters, moved by the marks (``right``/``wrong``: photo ids), best first (or newest first above the
+    cutoff with ``sort='date'``), for the window and the command line to page through.
+
+    The cutoff: the fused scores become robust z-scores over every candidate (nearly all of which are
+    not like the query photo, as for a text query), and photos below the settings' calibrated z are
+    matches no more; the best ``weaker`` of them follow the matches. A library too small to judge
+    (fewer than ``MIN_STATS`` candidates) is ranked without a cutoff."""
+    index = searcher.index
+    position = index.position(photo_id)
+    if position is None or not index.usable[position]:
+        raise QueryError("that photo is no longer searchable: update the library and try again")
+    example = example_of(index, position)
+    if right or wrong:
+        example = with_feedback(index, example, _positions(index, right), _positions(index, wrong))
+    found = evidence(index, example)
+    scores = fuse(found, fusion)
+    mask = searcher.filter_mask(query)[found.rows]
+    stats = robust_stats(scores) if use_cutoff and scores.size >= MIN_STATS else None
+    z = None if stats is None else z_scores(scores, *stats)
+    keep = mask.copy() if z is None else mask & (z >= searcher.settings.cutoff.z)
+    kept = np.flatnonzero(keep)
+    order = kept[np.argsort(-scores[kept], kind="stable")]
+    below = np.zeros(0, np.int64)
+    if weaker > 0 and z is not None:
+        rest = np.flatnonzero(mask & ~keep)
+        below = rest[np.argsort(-scores[rest], kind="stable")[:weaker]]
+        order = np.concatenate([order, below])
+    captions = caption_cosines(index, example, found.rows)
+    best_caption = _best_of([captions[name] for name in fusion.caption_signals], found.rows.size)
+    ranking = Ranking(
+        positions=found.rows[order],
+        scores=scores[order],
+        z=None if z is None else z[order],
+        matched=int(kept.size),
+        considered=int(mask.sum()),
+        cutoff=AppliedCutoff("library", searcher.settings.cutoff.z) if z is not None else NO_CUTOFF,
+        cosines=RankCosines(found.photo[order], found.object[order], best_caption[order]),
+        weaker=int(below.size),
+    )
+    if sort == "date":
+        ranking = by_date(ranking, index.times)
+    return SimilarPhotos(ranking, index, searcher.db, example, found, standing(found, fusion))

@@ -79,6 +79,7 @@ SHORTCUTS = (
     ("Enter (in the preview)", "Open the photo in the system's viewer"),
     ("Escape (in the preview)", "Back to the results"),
     ("Ctrl+Shift+S", "Find photos similar to the current one"),
+    ("+ / − (in the preview)", "Mark the photo right / wrong: the results move toward the right ones"),
     ("Ctrl+A, Shift/Ctrl+click", "Select several photos (right-click for what to do with them)"),
     ("Ctrl+O", "Add a folder"),
 )
@@ -146,6 +147,7 @@ class MainWindow(QMainWindow):
         self.search_started = self.results_at = 0.0  # perf_counter times, for measurements
         self._quiet_run = False  # the running index run is a rescan: say something only if it found some
         self._focus_when_shown = False  # Enter was pressed while its search ran: focus its results
+        self._keep_open: int | None = None  # the photo to keep open in the preview after a mark
         self.rescan_timer = QTimer(self)
         self.rescan_timer.setObjectName("rescanTimer")
         self.rescan_timer.timeout.connect(self.rescan)
@@ -308,6 +310,8 @@ class MainWindow(QMainWindow):
         self.result_view.similar.connect(self.find_similar)
         self.result_view.failed.connect(self.notify)
         self.result_view.caption_edited.connect(self.indexer.save_caption)
+        self.result_view.marked.connect(lambda photo_id, mark: self.mark_photos([photo_id], mark))
+        self.search.marks_changed.connect(self._marks_changed)
         self.indexer.caption_saved.connect(self._caption_saved)
         self.search.into_results.connect(self.focus_results)
         self.grid.customContextMenuRequested.connect(self._context_menu)
@@ -348,12 +352,22 @@ class MainWindow(QMainWindow):
         if self._focus_when_shown:
             self.focus_results()
         if self.result_view.isVisible():
-            first = self._first_photo_index()
+            # After a mark, the photo just marked stays open (it moved in the ranking, or left it).
+            kept = self._index_of_photo(self._keep_open) if self._keep_open is not None else QModelIndex()
+            first = kept if kept.isValid() else self._first_photo_index()
             if first.isValid() and not outcome.browsing:
                 self.grid.setCurrentIndex(first)
                 self.open_result(first)
             else:
                 self.close_result()
+        self._keep_open = None
+
+    def _index_of_photo(self, photo_id: int) -> QModelIndex:
+        for row in range(self.model.rowCount()):
+            shown = self.model.row_at(row)
+            if shown is not None and shown.photo_id == photo_id:
+                return self.model.index(row, 0)
+        return QModelIndex()
 
     def _first_photo_index(self) -> QModelIndex:
         for row in range(min(self.model.rowCount(), 2)):  # at most one heading comes first
@@ -433,7 +447,10 @@ class MainWindow(QMainWindow):
             # Room for three columns of results when there is space; the photo gets the rest.
             grid = max(rest // 2, min(rest - 420, 3 * self.grid.gridSize().width() + 48))
             self.splitter.setSizes([sizes[0], grid, rest - grid])
-        self.result_view.show_row(row, self.request.text if self.request else "", self.request is not None)
+        request = self.request
+        like = request.similar_name if request is not None and request.similar_to is not None else ""
+        self.result_view.show_row(row, request.text if request else "", request is not None, like)
+        self.result_view.show_mark(self.model.mark_of(row.photo_id))
         self.result_view.setFocus()
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
@@ -472,6 +489,20 @@ class MainWindow(QMainWindow):
         self.request = self.search.current()
         self.search_started = time.perf_counter()
         self.engine.find_similar(row, self.request)
+
+    def mark_photos(self, photo_ids: list[int], mark: bool | None) -> None:
+        """Mark photos of the results right (True) or wrong (False), or unmark them (None): the query
+        moves toward the right ones and away from the wrong ones, and the results follow at once."""
+        if self.request is None:
+            return  # browsing: there is no query to move
+        if self.result_view.isVisible() and self.result_view.row is not None:
+            self._keep_open = self.result_view.row.photo_id
+        self.search.set_marks(photo_ids, mark)
+
+    def _marks_changed(self, marks: dict[int, bool]) -> None:
+        self.model.set_marks(marks)
+        if self.result_view.row is not None:
+            self.result_view.show_mark(marks.get(self.result_view.row.photo_id))
 
     def _similar_to_current(self) -> None:
         rows = self.selected_rows()
@@ -523,6 +554,15 @@ class MainWindow(QMainWindow):
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         similar = menu.addAction("Find similar", lambda: self.find_similar(rows[0]))
         similar.setEnabled(not many)
+        if self.request is not None:  # a search's results: marks move its query
+            ids = [row.photo_id for row in rows]
+            marks = {self.model.mark_of(pid) for pid in ids}
+            menu.addSeparator()
+            menu.addAction("Mark as right", lambda: self.mark_photos(ids, True)).setEnabled(marks != {True})
+            menu.addAction("Mark as wrong", lambda: self.mark_photos(ids, False)).setEnabled(marks != {False})
+            unmark = menu.addAction("Remove the mark" if not many else "Remove the marks")
+            unmark.triggered.connect(lambda: self.mark_photos(ids, None))
+            unmark.setEnabled(marks != {None})
         menu.addSeparator()
         menu.addAction(f"Open {len(rows)} photos" if many else "Open", self.open_selected)
         menu.addAction("Show in folder", self.show_selected_folders)

@@ -51,6 +51,7 @@ from app.gui.search_engine import WEAKER_GROUP, ResultRow
 from app.gui.tasks import Pool, run_task
 from app.gui.thumb_loader import pil_to_qimage
 from app.query import split_terms
+from app.reason_words import reason_sentence
 from core.search_settings import ViewSettings
 
 DISPLAY_SIDE = 1600  # the photo is scaled to at most this many pixels for the screen
@@ -208,6 +209,7 @@ class ResultView(QWidget):
     similar = Signal(object)  # ResultRow: find photos like it
     failed = Signal(str)  # a sentence: opening the photo or its folder did not work
     caption_edited = Signal(int, str, bool)  # photo id, the new caption, write an XMP sidecar too
+    marked = Signal(int, object)  # photo id, True (right) / False (wrong) / None (no mark)
 
     def __init__(self, holder: ModelHolder, pool: Pool | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -245,6 +247,17 @@ class ResultView(QWidget):
         self.similar_button.setObjectName("findSimilar")
         self.similar_button.setToolTip("Photos that look like this one")
         self.similar_button.clicked.connect(lambda: self.row is not None and self.similar.emit(self.row))
+        self.right_button = QPushButton("✓ Right")
+        self.right_button.setObjectName("markRight")
+        self.right_button.setCheckable(True)
+        self.right_button.setToolTip("A right result: move the results toward it (+)")
+        self.right_button.clicked.connect(lambda: self.toggle_mark(True))
+        self.wrong_button = QPushButton("✗ Wrong")
+        self.wrong_button.setObjectName("markWrong")
+        self.wrong_button.setCheckable(True)
+        self.wrong_button.setToolTip("A wrong result: move the results away from it (−)")
+        self.wrong_button.clicked.connect(lambda: self.toggle_mark(False))
+        self.mark: bool | None = None  # the shown photo's mark
         self.prev_button = QPushButton("◀")
         self.prev_button.setToolTip("Previous result (Left)")
         self.prev_button.clicked.connect(lambda: self.step.emit(-1))
@@ -259,6 +272,8 @@ class ResultView(QWidget):
             self.folder_button,
             self.copy_button,
             self.similar_button,
+            self.right_button,
+            self.wrong_button,
             self.prev_button,
             self.next_button,
             self.close_button,
@@ -275,6 +290,9 @@ class ResultView(QWidget):
         buttons.addWidget(self.folder_button)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.similar_button)
+        buttons.addSpacing(8)
+        buttons.addWidget(self.right_button)
+        buttons.addWidget(self.wrong_button)
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
 
@@ -322,9 +340,10 @@ class ResultView(QWidget):
             self.save_caption_button.setEnabled(False)
 
     # ----- showing ---------------------------------------------------------------------------------
-    def show_row(self, row: ResultRow, query_text: str, searched: bool = True) -> None:
+    def show_row(self, row: ResultRow, query_text: str, searched: bool = True, like: str = "") -> None:
         """Show ``row``; ground the positive words of ``query_text`` in it (``searched``: the row comes
-        from a search, not from browsing)."""
+        from a search, not from browsing; ``like``: the file name of the photo it is like, for a "more
+        like this" search, whose rows say what made them match)."""
         self._token += 1
         token = self._token
         self.row = row
@@ -346,9 +365,15 @@ class ResultView(QWidget):
         if row.taken_at:
             facts.append(format_date(row.taken_at))
         self.details.setText(" · ".join(facts) + f"\n{os.path.dirname(row.path)}")
-        self.box_line.setText(
-            "Finding the words in the photo…" if self.text else "Grounding needs words in the query."
-        )
+        if row.reason is not None and not self.text:
+            self.box_line.setText(reason_sentence(row.reason, like or "the example"))
+            self.canvas.region = row.reason.box if row.group != WEAKER_GROUP else None
+        else:
+            self.box_line.setText(
+                "Finding the words in the photo…" if self.text else "Grounding needs words in the query."
+            )
+        for button in (self.right_button, self.wrong_button):
+            button.setVisible(searched)  # marks move a search; browsing has no query to move
         self.caption.clear()
         self.save_caption_button.setEnabled(False)
         if self.db_path is not None:
@@ -426,6 +451,21 @@ class ResultView(QWidget):
         if token == self._token:
             self.box_line.setText(short(error))
 
+    # ----- marks ---------------------------------------------------------------------------------
+    def show_mark(self, mark: bool | None) -> None:
+        """The shown photo's mark (the window keeps the marks; this only shows them)."""
+        self.mark = mark
+        self.right_button.setChecked(mark is True)
+        self.wrong_button.setChecked(mark is False)
+
+    def toggle_mark(self, right: bool) -> None:
+        """Mark the shown photo right (or wrong); the same again takes the mark off."""
+        if self.row is None:
+            return
+        mark = None if self.mark is right else right
+        self.show_mark(mark)
+        self.marked.emit(self.row.photo_id, mark)
+
     # ----- actions ---------------------------------------------------------------------------------
     def open_photo(self) -> None:
         if self.row is not None and (problem := open_path(self.row.path)):
@@ -449,5 +489,9 @@ class ResultView(QWidget):
             self.closed.emit()
         elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.open_photo()
+        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal) and self.right_button.isVisible():
+            self.toggle_mark(True)
+        elif key == Qt.Key.Key_Minus and self.wrong_button.isVisible():
+            self.toggle_mark(False)
         else:
             super().keyPressEvent(event)

@@ -48,6 +48,7 @@ class Role(IntEnum):
     Region = Qt.ItemDataRole.UserRole + 7  # best candidate box (x, y, w, h) fractions, or None
     Row = Qt.ItemDataRole.UserRole + 8  # the whole ResultRow
     Heading = Qt.ItemDataRole.UserRole + 9  # the heading's text on a heading item, else None
+    Mark = Qt.ItemDataRole.UserRole + 10  # True: marked right, False: marked wrong, None: not marked
 
 
 # Kept as module names too, as other code and tests spell them.
@@ -92,6 +93,7 @@ class ResultsModel(QAbstractListModel):
         self._total = 0  # rows the ranking holds: the matches and any weaker photos
         self._next = 0  # ranking position where the next page starts
         self._pending = False
+        self._marks: dict[int, bool] = {}  # photo id -> marked right / wrong (relevance feedback)
         if thumbs is not None:
             thumbs.loaded.connect(self._thumb_loaded)
 
@@ -109,6 +111,15 @@ class ResultsModel(QAbstractListModel):
         self.endResetModel()
         if self._thumbs is not None:
             self._thumbs.clear_queue()
+
+    def set_marks(self, marks: dict[int, bool]) -> None:
+        """The person's marks, painted on the thumbnails."""
+        self._marks = dict(marks)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0), [int(Role.Mark)])
+
+    def mark_of(self, photo_id: int) -> bool | None:
+        return self._marks.get(photo_id)
 
     def clear(self) -> None:
         self.beginResetModel()
@@ -247,6 +258,8 @@ class ResultsModel(QAbstractListModel):
             return row.region
         if role == Role.Row:
             return row
+        if role == Role.Mark:
+            return self._marks.get(row.photo_id)
         if role == Role.Thumb:
             return self._thumbs.request(row.path, row.thumb) if self._thumbs is not None else None
         return None

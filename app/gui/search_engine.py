@@ -38,7 +38,7 @@ from app.query import make_query
 from core.search_settings import ViewSettings
 
 if TYPE_CHECKING:  # app.search loads on the worker, when the first search needs it
-    from app.search import AppliedCutoff, BrowseOrder, Hit, RankedPhotos, SortOrder
+    from app.search import AppliedCutoff, BrowseOrder, Hit, RankedPhotos, Reason, SortOrder
 
 PAGE = 240  # rows per page: a few screens of thumbnails
 # Photos below the cutoff shown after the matches, under a "weaker matches" divider: enough that a
@@ -65,6 +65,8 @@ class SearchRequest:
     similar_to: int | None = None  # a library photo as the example (its stored vectors)
     similar_name: str = ""  # ... and its file name, for the window's words
     browse: BrowseOrder = "month"  # how an empty query shows the library
+    right: tuple[int, ...] = ()  # photos the person marked right (relevance feedback: ids)
+    wrong: tuple[int, ...] = ()  # ... and wrong
 
     @property
     def is_empty(self) -> bool:
@@ -84,6 +86,7 @@ class ResultRow:
     region: tuple[float, float, float, float] | None  # best candidate box, fractions (x, y, w, h)
     thumb: str | None  # thumbnail file (may be missing: then the photo itself is decoded)
     group: str | None = None  # the heading it goes under: a month, a folder, "Weaker matches"
+    reason: Reason | None = None  # what made it match a photo ("more like this"), None for words
 
 
 @dataclass
@@ -318,16 +321,31 @@ class SearchEngine(QObject):
             from app.search import NO_CUTOFF
 
             return SearchOutcome(generation, request, [], 0, 0, 0, NO_CUTOFF, 0.0, browsing=request.is_empty)
+        use_cutoff = request.cutoff_offset is not None
         if request.is_empty:
             ranked = searcher.browse(query, request.browse)
+        elif request.similar_to is not None and query.is_empty:
+            from app.similar import ranked_like  # photo, objects and captions fused (docs/similar.md)
+
+            ranked = ranked_like(
+                searcher,
+                query,
+                request.similar_to,
+                right=request.right,
+                wrong=request.wrong,
+                use_cutoff=use_cutoff,
+                weaker=WEAKER,
+                sort=request.sort,
+            )
         else:
             terms = searcher.encode(query) if not query.is_empty else None
             if request.similar_to is not None:
                 terms = searcher.with_photo(terms, request.similar_to, request.image_weight)
             assert terms is not None  # a request that is not empty has words, an image or a photo
+            if request.right or request.wrong:
+                terms = searcher.with_feedback(terms, request.right, request.wrong)
             if generation != self._latest:
                 return None
-            use_cutoff = request.cutoff_offset is not None
             ranking = searcher.rank(query, terms, use_cutoff=use_cutoff, limit=None, weaker=WEAKER)
             ranked = searcher.ordered(ranking, terms, sort=request.sort)
         worker.ranked = _Ranked(generation, ranked, request)
@@ -348,9 +366,9 @@ class SearchEngine(QObject):
         )
 
     def find_similar(self, row: ResultRow, request: SearchRequest | None = None) -> int:
-        """Search for photos like ``row``, from its stored vectors (nothing decoded or encoded again),
-        with ``request``'s filters; returns the generation. The one door for "more like this": a
-        better similarity can replace what runs behind it."""
+        """Search for photos like ``row``, from its stored vectors (nothing decoded or encoded again):
+        the whole photo, its objects and captions fused (``app.similar``), with ``request``'s filters
+        and a fresh start (no marks); returns the generation."""
         base = request if request is not None else SearchRequest()
         return self.search(
             replace(
@@ -359,6 +377,8 @@ class SearchEngine(QObject):
                 image=None,
                 similar_to=row.photo_id,
                 similar_name=os.path.basename(row.path),
+                right=(),
+                wrong=(),
             )
         )
 
@@ -383,6 +403,7 @@ class SearchEngine(QObject):
                 hit.region,
                 str(thumb_path(self.thumbs_dir, hit.content_hash)) if hit.content_hash else None,
                 _group(hit, request, matched),
+                hit.reason,
             )
             for hit in hits
         ]

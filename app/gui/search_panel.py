@@ -5,6 +5,10 @@
 words), the sort order, how an empty query browses the library, and the folder and date filters.
 Any change restarts a short timer (``DEBOUNCE_MS``); when it fires, one ``SearchRequest`` goes out, so
 typing "red car" searches once after the pause rather than seven times.
+
+Marks (relevance feedback): the person marks results right or wrong; the marks belong to the query, so
+they go out with every request until the words or the example change, and a change of marks searches
+at once (no pause: a click is not a keystroke). The marks chip says how many there are and forgets them.
 """
 
 from __future__ import annotations
@@ -273,12 +277,15 @@ class SearchPanel(QWidget):
     requested = Signal(object)  # SearchRequest
     cleared = Signal()
     into_results = Signal()
+    marks_changed = Signal(object)  # dict photo id -> True (right) / False (wrong)
 
     def __init__(self, refine: RefineBox, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.refine = refine
         self._image: str | None = None
         self._similar: tuple[int, str] | None = None  # a library photo as the example: id, file name
+        self._marks: dict[int, bool] = {}  # photo id -> marked right (True) or wrong (False)
+        self._marked_query = ""  # the words the marks were given for
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(DEBOUNCE_MS)
@@ -292,7 +299,7 @@ class SearchPanel(QWidget):
         font = self.query.font()
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.query.setFont(font)
-        self.query.textChanged.connect(lambda _: self.schedule())
+        self.query.textChanged.connect(self._text_changed)
         self.query.returnPressed.connect(self._enter)
         self.query.installEventFilter(self)
 
@@ -303,9 +310,16 @@ class SearchPanel(QWidget):
         self.example.setMinimumHeight(34)
         self.example.clicked.connect(self._chip_clicked)
 
+        self.marks_chip = QToolButton()
+        self.marks_chip.setObjectName("marksChip")
+        self.marks_chip.setMinimumHeight(34)
+        self.marks_chip.clicked.connect(self.clear_marks)
+        self.marks_chip.hide()
+
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.query, 1)
+        row.addWidget(self.marks_chip)
         row.addWidget(self.example)
         refine.changed.connect(self.schedule)
         self._show_example()
@@ -324,6 +338,7 @@ class SearchPanel(QWidget):
         """Search by this example image (None: no example). Searches at once."""
         self._image = path
         self._similar = None
+        self._forget_marks()
         self._show_example(preview)
         self.flush()
 
@@ -332,6 +347,7 @@ class SearchPanel(QWidget):
         self.timer.stop()
         self._image = None
         self._similar = (photo_id, Path(path).name)
+        self._forget_marks()
         self._show_example()
         self.refine.set_browsing(False)
 
@@ -369,6 +385,51 @@ class SearchPanel(QWidget):
         if path:
             self.set_image(path, preview(path))
 
+    # ----- marks (relevance feedback) ------------------------------------------------------------
+    @property
+    def marks(self) -> dict[int, bool]:
+        return dict(self._marks)
+
+    def set_marks(self, photo_ids: list[int], verdict: bool | None) -> None:
+        """Mark these photos right (True) or wrong (False), or unmark them (None); searches at once."""
+        before = dict(self._marks)
+        for photo_id in photo_ids:
+            if verdict is None:
+                self._marks.pop(photo_id, None)
+            else:
+                self._marks[photo_id] = verdict
+        if self._marks != before:
+            self._marked_query = self.query.text().strip()
+            self._marks_shown()
+            self.flush()
+
+    def clear_marks(self) -> None:
+        """Forget every mark and search again."""
+        if self._marks:
+            self._forget_marks()
+            self.flush()
+
+    def _forget_marks(self) -> None:
+        if self._marks:
+            self._marks = {}
+            self._marks_shown()
+
+    def _text_changed(self, text: str) -> None:
+        if self._marks and text.strip() != self._marked_query:  # new words: the marks were for others
+            self._forget_marks()
+        self.schedule()
+
+    def _marks_shown(self) -> None:
+        right = sum(self._marks.values())
+        wrong = len(self._marks) - right
+        self.marks_chip.setText(f"✓ {right}  ✗ {wrong}  ✕")
+        self.marks_chip.setToolTip(
+            f"Results moved toward the {right} photo{'s' if right != 1 else ''} marked right and away "
+            f"from the {wrong} marked wrong\nClick to forget the marks"
+        )
+        self.marks_chip.setVisible(bool(self._marks))
+        self.marks_changed.emit(dict(self._marks))
+
     # ----- requests --------------------------------------------------------------------------------
     def schedule(self) -> None:
         self.refine.set_both_kinds(self._has_example() and bool(self.query.text().strip()))
@@ -402,6 +463,8 @@ class SearchPanel(QWidget):
             similar_to=self.similar_to,
             similar_name=self._similar[1] if self._similar else "",
             browse=self.refine.browse_order,  # type: ignore[arg-type]
+            right=tuple(sorted(pid for pid, ok in self._marks.items() if ok)),
+            wrong=tuple(sorted(pid for pid, ok in self._marks.items() if not ok)),
         )
 
     def flush(self) -> None:

@@ -21,6 +21,8 @@ MARGIN = 8
 PLACEHOLDER = QColor("#e6e8ec")
 HEADING = QColor(47, 155, 255, 22)
 RULE = QColor("#2f9bff")
+RIGHT = QColor("#1f9d55")  # a photo marked right
+WRONG = QColor("#d64545")  # ... and wrong
 
 
 class ThumbDelegate(QStyledItemDelegate):
@@ -56,7 +58,10 @@ class ThumbDelegate(QStyledItemDelegate):
             THUMB.width(),
             THUMB.height(),
         )
-        self._draw_image(painter, area, index.data(Role.Thumb))
+        shown = self._draw_image(painter, area, index.data(Role.Thumb))
+        mark = index.data(Role.Mark)
+        if mark is not None:
+            self._draw_mark(painter, shown, bool(mark))
 
         text_top = area.bottom() + 6
         metrics = QFontMetrics(option.font)  # type: ignore[attr-defined]
@@ -108,6 +113,17 @@ class ThumbDelegate(QStyledItemDelegate):
         painter.drawImage(target, image)
         painter.restore()
         return target
+
+    def _draw_mark(self, painter: QPainter, image: QRect, right: bool) -> None:
+        """The person's mark in the image's top-right corner: a green tick (right) or a red cross."""
+        badge = QRectF(image.right() - 30, image.top() + 6, 24, 24)
+        painter.setPen(QPen(QColor("white"), 2))
+        painter.setBrush(RIGHT if right else WRONG)
+        painter.drawEllipse(badge)
+        font = QFont(self._small)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "✓" if right else "✗")
 
     def _draw_heading(self, painter: QPainter, cell: QRect, text: str, colour: QColor) -> None:
         """A group's label: a rule on the left and the text in large bold, wrapped to the cell."""

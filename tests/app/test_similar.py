@@ -14,6 +14,7 @@ import pytest
 from search_fakes import DIM, K, Library, TextTable, axis, unit
 
 from app.bench_similar import grade, grade_matrix, ndcg_at, photo_facts
+from app.feedback import rocchio
 from app.library.db import open_db
 from app.library.regions import BOX_SET_NAME, BOXES
 from app.similar import (
@@ -23,7 +24,6 @@ from app.similar import (
     example_of,
     fuse,
     reason_for,
-    rocchio,
     similar_photos,
     standing,
     with_feedback,

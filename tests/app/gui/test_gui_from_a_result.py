@@ -68,7 +68,8 @@ def test_find_similar_from_the_result_view_uses_the_stored_vectors(
     outcome = blocker.args[0]
     assert outcome.request.similar_to == first.photo_id and outcome.request.text == ""
     assert runtime._image_encodes == encodes  # nothing decoded or encoded again
-    assert names(window)[0] == os.path.basename(first.path)  # a photo is most like itself
+    shown = names(window)
+    assert shown and os.path.basename(first.path) not in shown  # the example is not its own result
     assert "Like" in window.search.example.text() and "Like" in window.summary.text()
 
 
@@ -80,7 +81,11 @@ def test_find_similar_from_the_context_menu_and_by_dragging_onto_the_search_box(
     window.grid.setCurrentIndex(window.model.index(2, 0))
     menu = window.result_menu()
     actions = {a.text(): a for a in menu.actions() if a.text()}
-    assert set(actions) == {"Find similar", "Open", "Show in folder", "Copy path"}
+    assert set(actions) == {
+        *("Find similar", "Open", "Show in folder", "Copy path"),
+        *("Mark as right", "Mark as wrong", "Remove the mark"),  # a search's results: marks move it
+    }
+    assert not actions["Remove the mark"].isEnabled()  # nothing marked yet
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
         actions["Find similar"].trigger()
     assert blocker.args[0].request.similar_to == third.photo_id
