@@ -343,7 +343,11 @@ class SearchPanel(QWidget):
         self.flush()
 
     def show_similar(self, photo_id: int, path: str) -> None:
-        """Show this library photo as the example, without searching (the window asks the engine)."""
+        """Show this library photo as the example, without searching (the window asks the engine): the
+        photo is the whole query, so the words go (as they do from the search that is sent)."""
+        self.query.blockSignals(True)  # no search for the cleared words
+        self.query.clear()
+        self.query.blockSignals(False)
         self.timer.stop()
         self._image = None
         self._similar = (photo_id, Path(path).name)

@@ -17,18 +17,24 @@ from app.bench_similar import grade, grade_matrix, ndcg_at, photo_facts
 from app.feedback import rocchio
 from app.library.db import open_db
 from app.library.regions import BOX_SET_NAME, BOXES
+from app.query import QueryError, make_query
+from app.reason_words import place_words, reason_sentence, reason_short
+from app.search import Reason, Searcher
 from app.similar import (
     Evidence,
     Fusion,
     NotInLibrary,
+    _box,
     example_of,
     fuse,
+    ranked_like,
     reason_for,
     similar_photos,
     standing,
     with_feedback,
 )
 from app.vectors import VectorIndex, load_index
+from core.search_settings import SearchSettings
 
 DOG, CAT, CAR, BEACH, SNOW = (axis(i) for i in range(5))
 
@@ -286,3 +292,91 @@ def test_similar_on_the_command_line(
     assert results[0]["reason"]["kind"] in ("photo", "object", "caption")
     assert main(["similar", str(photos / "nowhere.jpg"), "--db", str(lib.path)]) == 2
     assert capsys.readouterr().err.strip().endswith("is not in the library: index its folder first")
+
+
+# ----- in the app: a ranking the window pages through ----------------------------------------------------
+def searcher_of(lib: Library, cutoff_z: float = 2.0) -> Searcher:
+    settings = SearchSettings()
+    return Searcher(
+        lib.db, lib.path, lib.runtime, replace(settings, cutoff=replace(settings.cutoff, z=cutoff_z))
+    )
+
+
+def test_the_windows_ranking_gives_reasons_boxes_filters_and_a_cutoff(lib: Library) -> None:
+    """``ranked_like`` is what the window's "Find similar" runs: the object evidence puts the photo with
+    the dog first, its hit says so and carries the matched box; the folder filter holds; a library
+    large enough to judge cuts the crowd of scenery off (weaker photos follow when asked for)."""
+    query = lib.add("query.jpg", unit(BEACH + 0.1 * DOG), with_region(BEACH, 0, DOG))
+    dog = lib.add("beach_dog.jpg", unit(BEACH + 0.1 * CAT), with_region(BEACH, 8, DOG))
+    elsewhere = lib.add("dog_elsewhere.jpg", unit(BEACH), with_region(BEACH, 4, DOG), folder="other")
+    add_backgrounds(lib, 60)
+    searcher = searcher_of(lib)
+    ranked = ranked_like(searcher, make_query(""), query, fusion=Fusion(w_object=4.0, w_caption=0.0))
+    hits = ranked.first(3)
+    assert {hits[0].photo_id, hits[1].photo_id} == {dog, elsewhere}
+    example_at = searcher.index.position(query)
+    assert example_at not in ranked.ranking.positions.tolist()  # the example is not its own result
+    by_id = {hit.photo_id: hit for hit in hits}
+    assert by_id[dog].reason == Reason("object", _box(0), _box(8))
+    assert by_id[dog].region == _box(8)  # the window outlines the matched part
+    assert ranked.cutoff.source == "library" and 2 <= ranked.matched < 20
+    assert ranked.considered == 62 and ranked.weaker == 0
+
+    in_photos = ranked_like(
+        searcher, make_query("", folder=str(lib.root / "photos")), query, fusion=Fusion(4.0, 0.0), weaker=5
+    )
+    ids = [hit.photo_id for hit in in_photos.first(len(in_photos))]
+    assert elsewhere not in ids and ids[0] == dog
+    assert in_photos.weaker == 5 and len(ids) == in_photos.matched + 5
+
+
+def test_the_windows_ranking_moves_with_marks_and_sorts_by_date(lib: Library) -> None:
+    query = lib.add("query.jpg", unit(DOG + CAT))
+    marked = lib.add("marked.jpg", unit(DOG + CAR), taken_at="2020-01-01T10:00:00")
+    like_marked = lib.add("like_marked.jpg", unit(DOG + 1.2 * CAR), taken_at="2024-01-01T10:00:00")
+    lib.add("cat.jpg", unit(CAT + 0.3 * DOG))
+    add_backgrounds(lib, 30)
+    searcher, fusion = searcher_of(lib), Fusion(0.0, 0.0)
+    plain = [h.photo_id for h in ranked_like(searcher, make_query(""), query, fusion=fusion).first(4)]
+    moved = ranked_like(searcher, make_query(""), query, fusion=fusion, right=(marked,), use_cutoff=False)
+    moved_ids = [h.photo_id for h in moved.first(4)]
+    assert moved_ids.index(like_marked) < plain.index(like_marked)
+    assert moved_ids[:2] == [like_marked, marked] or moved_ids[:2] == [marked, like_marked]
+    newest = ranked_like(searcher, make_query(""), query, fusion=fusion, right=(marked,), sort="date")
+    dated = [h.photo_id for h in newest.first(2)]
+    assert dated == [like_marked, marked]
+    with pytest.raises(QueryError, match="no longer searchable"):
+        ranked_like(searcher, make_query(""), 999)
+
+
+def test_marks_move_a_text_query_toward_the_right_photos(lib: Library) -> None:
+    """Words for "dog" find both dogs alike; marking the dog on the beach right (and the one in the
+    snow wrong) moves the words' vector, and the beach dog comes first."""
+    lib.runtime.texts["dog"] = DOG
+    beach_dog = lib.add("beach_dog.jpg", unit(DOG + 0.5 * SNOW + 0.45 * BEACH))
+    snow_dog = lib.add("snow_dog.jpg", unit(DOG + 0.5 * SNOW + 0.4 * CAR))
+    another_beach_dog = lib.add("another.jpg", unit(DOG + 0.3 * SNOW + 0.6 * BEACH))
+    add_backgrounds(lib, 30)
+    searcher = searcher_of(lib)
+    terms = searcher.encode(make_query("dog"))
+    before = searcher.rank(make_query("dog"), terms, use_cutoff=False)
+    moved_terms = searcher.with_feedback(terms, [beach_dog], [snow_dog])
+    after = searcher.rank(make_query("dog"), moved_terms, use_cutoff=False)
+    rank = {int(lib_id): i for i, lib_id in enumerate(searcher.index.ids[before.positions])}
+    rank_after = {int(lib_id): i for i, lib_id in enumerate(searcher.index.ids[after.positions])}
+    assert rank_after[another_beach_dog] < rank[another_beach_dog]
+    assert rank_after[snow_dog] > rank[snow_dog]
+    assert moved_terms.vectors[0] @ BEACH > terms.vectors[0] @ BEACH
+    assert searcher.with_feedback(terms, [], []) is terms  # no marks: the query as it was
+    assert searcher.with_feedback(terms, [999], []) is terms  # a mark on a photo no longer indexed
+
+
+def test_reasons_in_words() -> None:
+    assert place_words(_box(0)) == "the top left"  # the 2x2 grid's first quarter
+    assert place_words(_box(8)) == place_words(_box(13)) == "the centre"  # centre ninth, centre box
+    assert place_words(_box(12)) == "the bottom right"
+    assert place_words(_box(5)) == "the top" and place_words(_box(7)) == "the left"
+    assert reason_short(Reason("photo")) == "the whole photo"
+    assert reason_short(Reason("caption")) == "its caption"
+    sentence = reason_sentence(Reason("object", (0.0, 0.0, 0.5, 0.5), (0.5, 0.5, 0.5, 0.5)), "IMG_1.jpg")
+    assert "the bottom right" in sentence and "the top left of IMG_1.jpg" in sentence

@@ -12,7 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 
 from app.gui.main_window import MainWindow
-from app.gui.results_model import PHOTO_MIME, PathRole
+from app.gui.results_model import PHOTO_MIME, PathRole, Role
 from app.gui.search_engine import WEAKER_GROUP
 from app.gui.settings import library_prefs, prefs_path
 
@@ -101,6 +101,77 @@ def test_find_similar_from_the_context_menu_and_by_dragging_onto_the_search_box(
     # ... but dropped back on the grid it does nothing.
     grid_at = window.grid.mapTo(window, window.grid.rect().center())
     assert not drop(window, window.model.mimeData([window.model.index(1, 0)]), grid_at).isAccepted()
+
+
+def photo_rows(window: MainWindow) -> list[int]:
+    """The photo ids shown, in order."""
+    rows = [window.model.row_at(i) for i in range(window.model.rowCount())]
+    return [row.photo_id for row in rows if row is not None]
+
+
+def test_marking_results_right_and_wrong_moves_the_query_at_once(
+    qtbot, make_window: Callable[..., MainWindow], indexed: Path
+) -> None:
+    """The mark-and-refresh flow: a photo marked right in the preview goes out with the next search at
+    once (no typing), comes up in the ranking, stays open, and wears its mark in the grid; a photo
+    marked wrong from the context menu goes out too; the chip forgets the marks; new words do as well."""
+    window = searched(qtbot, make_window())
+    before = photo_rows(window)
+    third = window.model.row_at(len(before) - 1)
+    window.open_result(window.model.index(len(before) - 1, 0))
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
+        qtbot.keyClick(window.result_view, Qt.Key.Key_Plus)
+    outcome = blocker.args[0]
+    assert outcome.request.right == (third.photo_id,) and outcome.request.wrong == ()
+    assert outcome.request.text == "a red square"
+    after = photo_rows(window)
+    # Toward the marked photo. (The fake model's photos lie on one line of colours, so their order
+    # need not change; how far marks move a ranking is measured in tests/app/test_similar.py.)
+    assert window.model.row_at(after.index(third.photo_id)).score > third.score
+    assert window.result_view.row.photo_id == third.photo_id  # the marked photo stays open
+    assert window.result_view.right_button.isChecked() and not window.result_view.wrong_button.isChecked()
+    at = window.model.index(after.index(third.photo_id), 0)
+    assert window.model.data(at, Role.Mark) is True
+    assert window.search.marks_chip.isVisible() and "✓ 1" in window.search.marks_chip.text()
+
+    last = window.model.row_at(0)
+    window.grid.setCurrentIndex(window.model.index(0, 0))
+    actions = {a.text(): a for a in window.result_menu().actions() if a.text()}
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
+        actions["Mark as wrong"].trigger()
+    assert blocker.args[0].request.wrong == (last.photo_id,)
+    assert blocker.args[0].request.right == (third.photo_id,)  # the first mark holds
+
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
+        window.search.marks_chip.click()  # forget the marks: the plain query again
+    assert blocker.args[0].request.right == () == blocker.args[0].request.wrong
+    assert photo_rows(window) == before and not window.search.marks_chip.isVisible()
+
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
+        window.search.set_marks([third.photo_id], True)
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
+        qtbot.keyClicks(window.search.query, " on grass")  # new words: the marks were for the old ones
+    assert blocker.args[0].request.right == () and not window.search.marks_chip.isVisible()
+
+
+def test_find_similar_says_what_made_each_photo_match_and_marks_move_it(
+    qtbot, make_window: Callable[..., MainWindow], indexed: Path
+) -> None:
+    window = searched(qtbot, make_window())
+    first = window.model.row_at(0)
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
+        window.find_similar(first)
+    shown = [window.model.row_at(i) for i in range(window.model.rowCount())]
+    rows = [row for row in shown if row is not None]
+    assert rows and all(row.reason is not None for row in rows)  # photo, objects and captions fused
+    window.open_result(window.model.index(window.model.rowCount() - 1, 0))
+    assert window.result_view.box_line.text().startswith("Matched on ")
+    assert os.path.basename(first.path) in window.result_view.box_line.text()
+    with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
+        window.result_view.wrong_button.click()
+    request = blocker.args[0].request
+    assert request.similar_to == first.photo_id and request.wrong == (rows[-1].photo_id,)
+    assert "Like" in window.search.example.text()  # still more like the same photo
 
 
 def drop(window: MainWindow, mime: QMimeData, at: QPoint) -> QDropEvent:
