@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from app.intervals import bootstrap_diff
+from app.search import robust_stats, z_scores
 from app.similar import (
     DEFAULT_FUSION,
     PHOTO_ONLY,
@@ -54,6 +55,7 @@ CAPTION_WEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0)
 CAPTION_FLOORS = (0.0, 1.0, 2.0)
 METHODS = ("z", "z-signed", "raw")
 SIGNAL_SETS = (QUERY_CAPTIONS, (*QUERY_CAPTIONS, "photo->caption"))
+CUTOFF_FPR = 0.01  # unrelated candidates a "more like this" cutoff lets through (text search's rate)
 UNCAPTIONED_SLACK = 0.5  # points of nDCG@10 the photos without captions may lose to a caption fusion
 
 Log = Callable[[str], None]
@@ -264,6 +266,45 @@ def step_table(run: SplitRun, chosen: Fusion) -> dict[str, Any]:
     return table
 
 
+# ----- the cutoff ------------------------------------------------------------------------------------------
+def fused_z(scores: np.ndarray) -> np.ndarray | None:
+    """A query's fused scores as robust z-scores over its candidates (nearly all of which are not like
+    the query photo), the scale a cutoff would be judged on; None when they do not spread."""
+    stats = robust_stats(scores)
+    return None if stats is None else z_scores(scores, *stats)
+
+
+def _fused_zs(run: SplitRun, fusion: Fusion) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per query: the robust z of its fused scores (``app.similar.fused_z``) and its candidates' grades."""
+    out = []
+    for i, e in enumerate(run.found):
+        z = fused_z(fuse(e, fusion))
+        if z is not None:
+            out.append((z, run.grades[i][e.rows]))
+    return out
+
+
+def cutoff_line(run: SplitRun, fusion: Fusion, fpr: float = CUTOFF_FPR) -> float:
+    """The fused z above which ``fpr`` of the unrelated candidates (grade 0) lie: a "more like this"
+    cutoff chosen at a false positive rate, as text search's is."""
+    unrelated = np.concatenate([z[g == 0] for z, g in _fused_zs(run, fusion)])
+    return float(np.quantile(unrelated, 1.0 - fpr))
+
+
+def cutoff_rates(run: SplitRun, fusion: Fusion, line: float) -> dict[str, float]:
+    """What the cutoff ``line`` does on ``run``: the share of unrelated candidates (grade 0) and of related
+    ones (grade >= 2) above it, and of the queries with at least one photo above it."""
+    per_query = _fused_zs(run, fusion)
+    unrelated = np.concatenate([z[g == 0] for z, g in per_query])
+    related = np.concatenate([z[g >= 2] for z, g in per_query])
+    return {
+        "z": round(line, 2),
+        "unrelated_above": float(np.mean(unrelated >= line)),
+        "related_above": float(np.mean(related >= line)),
+        "queries_with_a_match": float(np.mean([z.max() >= line for z, _ in per_query])),
+    }
+
+
 # ----- relevance feedback ---------------------------------------------------------------------------------
 def feedback_rounds(run: SplitRun, fusion: Fusion, rounds: int) -> list[np.ndarray]:
     """Per-query nDCG@10 after 0..``rounds`` rounds of simulated feedback: each round the first
@@ -324,6 +365,7 @@ def run_bench_similar(args: argparse.Namespace) -> int:
     log(f"bench-similar: {runtime.identity} on {world} (work folder {work})")
     val = split_run(world_library(world, "val", work, runtime, args.caption_share, log), world, "val")
     chosen, tried = choose_fusion(val, log)
+    line = cutoff_line(val, chosen)
     test = split_run(world_library(world, "test", work, runtime, args.caption_share, log), world, "test")
     report: dict[str, Any] = {
         "bundle": runtime.identity,
@@ -331,6 +373,7 @@ def run_bench_similar(args: argparse.Namespace) -> int:
         "caption_share": args.caption_share,
         "chosen": chosen.__dict__,
         "val_ndcg_by_setting": tried,
+        "cutoff": {"val": cutoff_rates(val, chosen, line), "test": cutoff_rates(test, chosen, line)},
         "test": step_table(test, chosen),
     }
     if args.feedback_rounds:
@@ -372,6 +415,14 @@ def print_report(report: dict[str, Any]) -> None:
                 f"    {name:26s} {m['nDCG@10']:7.1%} {m['mAP@10']:7.1%} {m['R@10 top grade']:8.1%}  "
                 f"{_change(m['nDCG@10 change'])}  {m['nDCG@10 of uncaptioned photos']:12.1%}  "
                 f"{_change(m['its change'])}"
+            )
+    if "cutoff" in report:
+        print(f"\na cutoff on the fused z, at {CUTOFF_FPR:.0%} of unrelated candidates above it on val")
+        for split, m in report["cutoff"].items():
+            print(
+                f"  {split:5s} z {m['z']:.2f}: unrelated above {m['unrelated_above']:5.1%}, "
+                f"related (grade >= 2) above {m['related_above']:5.1%}, "
+                f"queries with a match {m['queries_with_a_match']:5.1%}"
             )
     if "feedback" in report:
         print("\nrelevance feedback (top 5 marked per round by the grades), nDCG@10, change [95 %]")

@@ -333,8 +333,6 @@ class SearchEngine(QObject):
                 request.similar_to,
                 right=request.right,
                 wrong=request.wrong,
-                use_cutoff=use_cutoff,
-                weaker=WEAKER,
                 sort=request.sort,
             )
         else:
