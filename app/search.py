@@ -641,13 +641,15 @@ class Searcher:
         use_cutoff: bool = True,
         limit: int | None = None,
         weaker: int = 0,
+        leave_out: Sequence[int] = (),
     ) -> Ranking:
         """The photos passing the filters (and the cutoff), best first: all, or the first ``limit``; then
         the best ``weaker`` photos that pass the filters but not the cutoff, so a query whose matches
-        are few still has something to show."""
+        are few still has something to show. ``leave_out``: photo ids never shown (marked wrong)."""
         index, w = self.index, self.settings
         terms = terms if terms is not None else self.encode(query)
         mask = self.filter_mask(query)
+        mask[[p for p in map(index.position, leave_out) if p is not None]] = False
         cap_rows, cap_term, cap_main = self._caption_part(terms)
         caption_full = np.zeros(index.n, np.float32)
         caption_full[cap_rows] = cap_term

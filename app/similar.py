@@ -375,7 +375,8 @@ def ranked_like(
     sort: SortOrder = "score",
 ) -> SimilarPhotos:
     """Every photo of the library but ``photo_id`` that passes ``query``'s folder and date filters, most
-    like it first, moved by the marks (``right``/``wrong``: photo ids), for the window to page through.
+    like it first, moved by the marks (``right``/``wrong``: photo ids; photos marked wrong are left out),
+    for the window to page through.
     ``sort='date'`` puts the ``BY_DATE_HEAD`` most alike newest first (then the rest, most alike first).
 
     No cutoff: on the world's validation split, a line on the fused score's z that lets 1 % of the
@@ -391,7 +392,9 @@ def ranked_like(
         example = with_feedback(index, example, _positions(index, right), _positions(index, wrong))
     found = evidence(index, example)
     scores = fuse(found, fusion)
-    kept = np.flatnonzero(searcher.filter_mask(query)[found.rows])
+    shown = searcher.filter_mask(query)
+    shown[_positions(index, wrong)] = False  # a photo marked wrong is not shown again
+    kept = np.flatnonzero(shown[found.rows])
     order = kept[np.argsort(-scores[kept], kind="stable")]
     captions = caption_cosines(index, example, found.rows)
     best_caption = _best_of([captions[name] for name in fusion.caption_signals], found.rows.size)

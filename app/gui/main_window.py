@@ -414,6 +414,8 @@ class MainWindow(QMainWindow):
         like = f"Like {outcome.request.similar_name}: " if outcome.request.similar_to is not None else ""
         if outcome.matched == 0 and outcome.considered == 0:
             text = "No photos to search in (check the folder and date filters)."
+        elif like and not outcome.request.text.strip():
+            text = f"{outcome.considered:,} photos, most alike first"  # no cutoff: app.similar says why
         elif cut.source == "none":
             text = f"{outcome.matched:,} of {outcome.considered:,} photos, best first"
         elif outcome.matched == 0:

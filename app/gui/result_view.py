@@ -100,6 +100,7 @@ class PhotoCanvas(QWidget):
         self.setMinimumSize(QSize(240, 200))
         self.image: QImage | None = None
         self.region: tuple[float, float, float, float] | None = None
+        self.region_label = "best region"  # what the dashed box is: the words' best region, or a match
         self.grounding: Grounding | None = None
         self.sure = True  # the grounded box reached the calibrated confidence
         self.label = ""
@@ -142,7 +143,7 @@ class PhotoCanvas(QWidget):
             painter.setPen(pen)
             painter.setBrush(QColor(47, 155, 255, 28))
             painter.drawRect(rect)
-            self._tag(painter, rect, "best region", REGION, below=True)
+            self._tag(painter, rect, self.region_label, REGION, below=True)
         if self.grounding is not None:
             x, y, w, h = self.grounding.fraction
             rect = QRectF(
@@ -351,6 +352,7 @@ class ResultView(QWidget):
         self.grounding = None
         self.canvas.image, self.canvas.grounding, self.canvas.sure = None, None, True
         self.canvas.region = row.region if self._region_helps(row) else None
+        self.canvas.region_label = "best region"
         self.canvas.message = "Loading…"
         self.canvas.update()
         self.title.setText(os.path.basename(row.path))
@@ -368,6 +370,7 @@ class ResultView(QWidget):
         if row.reason is not None and not self.text:
             self.box_line.setText(reason_sentence(row.reason, like or "the example"))
             self.canvas.region = row.reason.box if row.group != WEAKER_GROUP else None
+            self.canvas.region_label = f"like {like}" if like else "the matched part"
         else:
             self.box_line.setText(
                 "Finding the words in the photo…" if self.text else "Grounding needs words in the query."

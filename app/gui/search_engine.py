@@ -344,7 +344,9 @@ class SearchEngine(QObject):
                 terms = searcher.with_feedback(terms, request.right, request.wrong)
             if generation != self._latest:
                 return None
-            ranking = searcher.rank(query, terms, use_cutoff=use_cutoff, limit=None, weaker=WEAKER)
+            ranking = searcher.rank(
+                query, terms, use_cutoff=use_cutoff, limit=None, weaker=WEAKER, leave_out=request.wrong
+            )
             ranked = searcher.ordered(ranking, terms, sort=request.sort)
         worker.ranked = _Ranked(generation, ranked, request)
         stop = min(PAGE, len(ranked))

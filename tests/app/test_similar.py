@@ -331,7 +331,7 @@ def test_the_windows_ranking_moves_with_marks_and_sorts_by_date(lib: Library) ->
     query = lib.add("query.jpg", unit(DOG + CAT))
     marked = lib.add("marked.jpg", unit(DOG + CAR), taken_at="2020-01-01T10:00:00")
     like_marked = lib.add("like_marked.jpg", unit(DOG + 1.2 * CAR), taken_at="2024-01-01T10:00:00")
-    lib.add("cat.jpg", unit(CAT + 0.3 * DOG))
+    cat = lib.add("cat.jpg", unit(CAT + 0.3 * DOG))
     add_backgrounds(lib, 30)
     searcher, fusion = searcher_of(lib), Fusion(0.0, 0.0)
     plain = [h.photo_id for h in ranked_like(searcher, make_query(""), query, fusion=fusion).first(4)]
@@ -339,6 +339,8 @@ def test_the_windows_ranking_moves_with_marks_and_sorts_by_date(lib: Library) ->
     moved_ids = [h.photo_id for h in moved.first(4)]
     assert moved_ids.index(like_marked) < plain.index(like_marked)
     assert moved_ids[:2] == [like_marked, marked] or moved_ids[:2] == [marked, like_marked]
+    cat_marked_wrong = ranked_like(searcher, make_query(""), query, fusion=fusion, wrong=(cat,))
+    assert cat not in [h.photo_id for h in cat_marked_wrong.first(len(cat_marked_wrong))]
     newest = ranked_like(searcher, make_query(""), query, fusion=fusion, right=(marked,), sort="date")
     dated = [h.photo_id for h in newest.first(2)]
     assert dated == [like_marked, marked]
@@ -364,6 +366,8 @@ def test_marks_move_a_text_query_toward_the_right_photos(lib: Library) -> None:
     assert rank_after[another_beach_dog] < rank[another_beach_dog]
     assert rank_after[snow_dog] > rank[snow_dog]
     assert moved_terms.vectors[0] @ BEACH > terms.vectors[0] @ BEACH
+    left_out = searcher.rank(make_query("dog"), moved_terms, use_cutoff=False, leave_out=[snow_dog])
+    assert snow_dog not in searcher.index.ids[left_out.positions].tolist()  # marked wrong: not shown
     assert searcher.with_feedback(terms, [], []) is terms  # no marks: the query as it was
     assert searcher.with_feedback(terms, [999], []) is terms  # a mark on a photo no longer indexed
 

@@ -141,6 +141,7 @@ def test_marking_results_right_and_wrong_moves_the_query_at_once(
         actions["Mark as wrong"].trigger()
     assert blocker.args[0].request.wrong == (last.photo_id,)
     assert blocker.args[0].request.right == (third.photo_id,)  # the first mark holds
+    assert last.photo_id not in photo_rows(window)  # a photo marked wrong is not shown again
 
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT) as blocker:
         window.search.marks_chip.click()  # forget the marks: the plain query again
@@ -171,6 +172,7 @@ def test_find_similar_says_what_made_each_photo_match_and_marks_move_it(
         window.result_view.wrong_button.click()
     request = blocker.args[0].request
     assert request.similar_to == first.photo_id and request.wrong == (rows[-1].photo_id,)
+    assert rows[-1].photo_id not in photo_rows(window)
     assert "Like" in window.search.example.text()  # still more like the same photo
 
 
