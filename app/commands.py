@@ -283,7 +283,8 @@ def similar(args: argparse.Namespace) -> int:
     query, right = ids[0], tuple(ids[1 : 1 + len(args.right)])
     wrong = tuple(ids[1 + len(args.right) :])
     try:
-        matches = similar_photos(index, query, top=args.top, right=right, wrong=wrong)
+        found = similar_photos(index, query, top=args.top + len(wrong), right=right, wrong=wrong)
+        matches = [m for m in found if m.photo_id not in wrong][: args.top]  # as the window: not shown
     except NotInLibrary as err:
         raise KnownError(f"{shown(args.photo)}: {err}") from err
     paths = store.photo_paths(db, [m.photo_id for m in matches])

@@ -290,6 +290,9 @@ def test_similar_on_the_command_line(
     results = json.loads(capsys.readouterr().out)["results"]
     assert Path(results[0]["path"]).name == "marked.jpg"
     assert results[0]["reason"]["kind"] in ("photo", "object", "caption")
+    assert main([*argv, "--wrong", str(photos / "marked.jpg")]) == 0
+    names = [Path(r["path"]).name for r in json.loads(capsys.readouterr().out)["results"]]
+    assert len(names) == 3 and "marked.jpg" not in names  # a photo marked wrong is not shown
     assert main(["similar", str(photos / "nowhere.jpg"), "--db", str(lib.path)]) == 2
     assert capsys.readouterr().err.strip().endswith("is not in the library: index its folder first")
 
