@@ -105,6 +105,9 @@ class Evidence:
     photo: np.ndarray
     object: np.ndarray
     captions: dict[CaptionSignal, np.ndarray]  # cosines of each caption signal (NaN: none there)
+    # Per query region: the median and robust scale of its best-match cosines over the candidates, so a
+    # reason can name the region that singles a photo out, not one every photo matches (the sand).
+    region_typical: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -217,8 +220,12 @@ def evidence(index: VectorIndex, query: ExampleQuery) -> Evidence:
     """The photo, object and caption evidence of every candidate for ``query``."""
     photo_full = _photo_cosines(index, query.global_[None])[0]
     rows = _candidates(index, query, photo_full)
-    objects = object_scores(index.region_cosines(query.regions, rows))
-    return Evidence(rows, photo_full[rows], objects, caption_cosines(index, query, rows))
+    per_region = index.region_cosines(query.regions, rows)
+    centre, scale = (v[:, 0] for v in robust_scale(per_region)) if rows.size else (None, None)
+    typical = None if centre is None else (centre.astype(np.float32), scale.astype(np.float32))
+    return Evidence(
+        rows, photo_full[rows], object_scores(per_region), caption_cosines(index, query, rows), typical
+    )
 
 
 def _calibrated(cosines: np.ndarray, method: FusionMethod) -> np.ndarray:
@@ -276,15 +283,24 @@ def standing(evidence: Evidence, fusion: Fusion) -> dict[ReasonKind, np.ndarray]
 
 
 def reason_for(
-    index: VectorIndex, query: ExampleQuery, parts: dict[ReasonKind, np.ndarray], at: int, position: int
+    index: VectorIndex,
+    query: ExampleQuery,
+    parts: dict[ReasonKind, np.ndarray],
+    at: int,
+    position: int,
+    typical: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Reason:
     """Why the candidate ``at`` (into the evidence's rows; index position ``position``) matched: the
-    signal that singles it out most (``standing``); for an object, the query box and the photo's box
-    that match best."""
+    signal that singles it out most (``standing``); for an object, the query box whose match in this
+    photo stands out most from its matches in the other candidates (``typical``: the evidence's
+    per-region median and scale; without it, the best-matching box) and the photo's box it matches."""
     kind: ReasonKind = max(parts, key=lambda k: float(parts[k][at]))
     if kind != "object" or index.box_count != len(BOXES):
         return Reason(kind)
     per_query_box = index.region_cosines(query.regions, np.array([position]))[:, 0]
+    if typical is not None:
+        centre, scale = typical
+        per_query_box = (per_query_box - centre) / np.maximum(scale, 1e-6)
     query_box = int(np.argmax(per_query_box))
     box, _ = index.best_region(query.regions[query_box], position)
     return Reason("object", _box(query_box), _box(box))
@@ -303,7 +319,7 @@ def rank_similar(
             photo_id=int(index.ids[found.rows[i]]),
             position=int(found.rows[i]),
             score=float(scores[i]),
-            reason=reason_for(index, query, parts, int(i), int(found.rows[i])),
+            reason=reason_for(index, query, parts, int(i), int(found.rows[i]), found.region_typical),
         )
         for i in order
     ]
@@ -353,14 +369,15 @@ class SimilarPhotos(RankedPhotos):
         parts: dict[ReasonKind, np.ndarray],
     ) -> None:
         super().__init__(ranking, index, db, query.global_)
-        self.query, self.parts = query, parts
+        self.query, self.parts, self.typical = query, parts, found.region_typical
         self._at = np.full(index.n, -1, np.int64)  # index position -> its row in the evidence
         self._at[found.rows] = np.arange(found.rows.size)
 
     def _hit(self, i: int, row: PhotoRow) -> Hit:
         hit = super()._hit(i, row)
         position = int(self.ranking.positions[i])
-        reason = reason_for(self.index, self.query, self.parts, int(self._at[position]), position)
+        at = int(self._at[position])
+        reason = reason_for(self.index, self.query, self.parts, at, position, self.typical)
         return replace(hit, reason=reason, region=reason.box)
 
 

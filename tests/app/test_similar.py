@@ -207,6 +207,28 @@ def test_a_small_thing_shared_with_the_query_is_found_and_boxed(lib: Library) ->
     assert query not in [m.photo_id for m in matches]
 
 
+def test_the_reason_names_the_query_part_that_singles_the_photo_out_not_the_shared_sand(
+    lib: Library,
+) -> None:
+    """Every photo is on the same beach, so the query's beach regions match each of them as well as
+    anything (better than the dog's region matches the photo with the dog): the reason's query box is
+    the dog's, which only that photo matches."""
+    query = lib.add("query.jpg", unit(BEACH + 0.1 * DOG), with_region(BEACH, 0, DOG))
+    dog = lib.add("beach_dog.jpg", unit(BEACH + 0.1 * DOG), with_region(BEACH, 8, unit(DOG + 0.3 * CAT)))
+    rng = np.random.default_rng(9)
+    for i in range(30):
+        sand = unit(BEACH + 0.05 * rng.standard_normal(DIM))
+        lib.add(f"beach{i:02d}.jpg", sand, np.tile(sand, (K, 1)))
+    index = index_of(lib)
+    matches = similar_photos(index, query, fusion=Fusion(w_object=4.0, w_caption=0.0), top=3)
+    assert matches[0].photo_id == dog and matches[0].reason.kind == "object"
+    assert matches[0].reason.query_box == _box(0) and matches[0].reason.box == _box(8)
+    example = example_of(index, index.position(query))
+    parts = {"object": np.ones(1, np.float32)}
+    raw = reason_for(index, example, parts, 0, index.position(dog))  # without the candidates' typical
+    assert raw.query_box != _box(0)  # the best raw match is a stretch of sand
+
+
 def test_the_query_caption_finds_a_photo_and_is_given_as_the_reason(lib: Library) -> None:
     """The query's caption says 'dog on the beach'; one photo's caption says so too, though its pixels
     look like snow; photos with other captions are the crowd that calibrates the caption signal."""
