@@ -205,6 +205,11 @@ def ours_top(index: VectorIndex, query: np.ndarray, settings: SearchSettings, co
     return rows[search._top(scores, count)]
 
 
+def _nothing(global_cos: np.ndarray, coarse: np.ndarray | None) -> np.ndarray:
+    """A shortlist of no photo: ``VectorIndex.cosines`` then only scans."""
+    return np.zeros(0, np.int64)
+
+
 @dataclass
 class Measured:
     """One index's figures over one library."""
@@ -215,16 +220,19 @@ class Measured:
     held: int  # bytes it holds in memory, by its own count
     mapped: int  # bytes of files it maps and reads for shortlists
     times: list[float] = field(default_factory=list)
+    scans: list[float] = field(default_factory=list)  # the first stage alone: the scan of every photo
     found: list[np.ndarray] = field(default_factory=list)
 
     def row(self, n: int, truth: np.ndarray) -> Row:
         p50, p95 = (1e3 * float(np.percentile(self.times, p)) for p in (50, 95))
+        scan = 1e3 * float(np.median(self.scans))
         recall = recall_at_k(np.stack(self.found), truth)
         anon, file = (b / 1e6 for b in self.grown)
+        held, mapped = self.held / 1e6, self.mapped / 1e6
         return (
             f"  {self.name}",
-            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms; recall@10 {recall:.3f}; {self.held / 1e6:.0f} MB held "
-            f"({self.held / n:,.0f} B/photo) + {self.mapped / 1e6:.0f} MB mapped; "
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms (scan p50 {scan:.1f} ms); recall@10 {recall:.3f}; "
+            f"{held:.0f} MB held ({self.held / n:,.0f} B/photo) + {mapped:.0f} MB mapped; "
             f"RSS +{anon:.0f} MB anon +{file:.0f} MB file; open {self.open_s:.2f} s",
             "",
         )
@@ -281,18 +289,25 @@ def compare_rows(
         t = time.perf_counter()
         b.found.append(theirs.top(q, TOP, budget))
         b.times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ours.cosines(q[None], _nothing)
+        a.scans.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        theirs.candidates(q, budget)
+        b.scans.append(time.perf_counter() - t)
     del ours, theirs
     gc.collect()
     mode = "every photo's regions" if n <= EXACT_LIMIT else "two-stage: global, then regions of a shortlist"
     p50 = float(np.median(b.times) / np.median(a.times))
     p95 = float(np.percentile(b.times, 95) / np.percentile(a.times, 95))
+    scan = float(np.median(b.scans) / np.median(a.scans))
     return [
         (f"vector index, {n:,} photos ({mode}), {len(lib.queries)} query vectors", "", ""),
         a.row(n, lib.truth),
         b.row(n, lib.truth),
         (
             "  faiss / hand-written",
-            f"p50 x{p50:.2f}, p95 x{p95:.2f}, held x{b.held / max(a.held, 1):.2f}",
+            f"p50 x{p50:.2f}, p95 x{p95:.2f}, scan p50 x{scan:.2f}, held x{b.held / max(a.held, 1):.2f}",
             "",
         ),
     ]
