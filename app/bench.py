@@ -217,7 +217,7 @@ def run_bench(args: argparse.Namespace) -> int:
     try:
         _log(f"bench-search: {runtime.identity}, work folder {work}")
         if args.index_compare:
-            rows += index_compare_rows(runtime, args.index_compare, args.queries, work)
+            rows += index_compare_rows(runtime, args.index_compare, args.queries, work, args.index_threads)
         if args.only_index_compare:
             print_table(rows)
             return 0
@@ -234,7 +234,7 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def index_compare_rows(runtime: Any, sizes: str, queries: int, work: Path) -> list[Row]:
+def index_compare_rows(runtime: Any, sizes: str, queries: int, work: Path, threads: int) -> list[Row]:
     """The hand-written vector index against faiss over synthetic libraries (``bench_index``)."""
     from app.bench_index import compare_rows, lines_row
     from app.settings import load_settings
@@ -244,7 +244,7 @@ def index_compare_rows(runtime: Any, sizes: str, queries: int, work: Path) -> li
     rows = []
     for n in (int(s) for s in sizes.split(",") if s.strip()):
         _log(f"  {n} photos: both vector indexes (built once into the work folder)")
-        rows += compare_rows(work, n, len(BOXES), runtime.embed_dim, settings, queries, _rss)
+        rows += compare_rows(work, n, len(BOXES), runtime.embed_dim, settings, queries, _rss, threads)
     return [*rows, lines_row(REPO)]
 
 

@@ -254,15 +254,18 @@ def _opened(
 
 
 def compare_rows(
-    work: Path, n: int, k: int, dim: int, settings: SearchSettings, count: int, rss: Rss
+    work: Path, n: int, k: int, dim: int, settings: SearchSettings, count: int, rss: Rss, threads: int = 0
 ) -> list[Row]:
-    """Rows of the two indexes over one library of ``n`` photos, and their ratios."""
+    """Rows of the two indexes over one library of ``n`` photos, and their ratios; ``threads`` for both
+    (0: each library's default, one per core for both)."""
     lib = build_library(work, n, k, dim, settings, count)
     info = read_info(lib.ours)
     assert info is not None
     budget = search.shortlist_size(n, n <= EXACT_LIMIT)
     q0 = lib.queries[0]
-    ours, seconds, grown = _opened(rss, lambda: VectorIndex(info), lambda i: ours_top(i, q0, settings))
+    ours, seconds, grown = _opened(
+        rss, lambda: VectorIndex(info, threads), lambda i: ours_top(i, q0, settings)
+    )
     a = Measured(
         "hand-written (ONNX Runtime int8 + 4-bit, int8 shortlist)",
         seconds,
@@ -272,7 +275,7 @@ def compare_rows(
     )
     theirs, seconds, grown = _opened(
         rss,
-        lambda: FaissRanker(lib.faiss, k, settings.w_global, settings.w_region),
+        lambda: FaissRanker(lib.faiss, k, settings.w_global, settings.w_region, threads),
         lambda i: i.top(q0, TOP, budget),
     )
     b = Measured(
@@ -302,7 +305,12 @@ def compare_rows(
     p95 = float(np.percentile(b.times, 95) / np.percentile(a.times, 95))
     scan = float(np.median(b.scans) / np.median(a.scans))
     return [
-        (f"vector index, {n:,} photos ({mode}), {len(lib.queries)} query vectors", "", ""),
+        (
+            f"vector index, {n:,} photos ({mode}), {len(lib.queries)} query vectors, "
+            f"threads {threads or 'default'}",
+            "",
+            "",
+        ),
         a.row(n, lib.truth),
         b.row(n, lib.truth),
         (

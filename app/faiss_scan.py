@@ -113,8 +113,10 @@ class FaissWriter:
 class FaissRanker:
     """The top photos for one query vector, from the files ``FaissWriter`` wrote."""
 
-    def __init__(self, path: Path, k: int, w_global: float, w_region: float) -> None:
+    def __init__(self, path: Path, k: int, w_global: float, w_region: float, threads: int = 0) -> None:
         f = self.faiss = load_faiss()
+        if threads > 0:  # OpenMP's, for the whole process (0: faiss's default, one per core)
+            f.omp_set_num_threads(threads)
         self.k, self.w_global, self.w_region = k, w_global, w_region
         self.global_ = f.read_index(str(path / "global.faiss"))
         self.regions8 = f.read_index(str(path / "regions8.faiss"), f.IO_FLAG_MMAP_IFC | f.IO_FLAG_READ_ONLY)

@@ -311,6 +311,9 @@ def _app_bench_commands(sub: argparse._SubParsersAction) -> None:
         help="also the hand-written vector index against faiss at these library sizes (needs faiss-cpu)",
     )
     p.add_argument("--only-index-compare", action="store_true", help="print only the --index-compare rows")
+    p.add_argument(
+        "--index-threads", type=int, default=0, help="threads of both indexes compared (0: their default)"
+    )
     p.set_defaults(handler="app.commands:bench_search")
 
     p = sub.add_parser("bench-similar", help="photo-to-photo search quality on the world, step by step")
