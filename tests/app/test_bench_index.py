@@ -62,12 +62,21 @@ def test_code_lines_leave_out_blanks_comments_and_docstrings() -> None:
         code_lines(SOURCE, "method")  # a method is named by its class too
 
 
-@pytest.fixture
-def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bench_index.Library:
+@pytest.fixture(params=["exact", "two-stage"])
+def library(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> bench_index.Library:
+    """300 photos, in the layout of a small library (4-bit regions of every photo) or of a large one."""
     pytest.importorskip("faiss")
     monkeypatch.setattr(bench_index, "CHUNK", 64)  # several chunks, so the running top 10 merges
     monkeypatch.setattr(faiss_scan, "_TRAIN", 250)  # trained before the last chunk: later ones only added
-    return bench_index.build_library(tmp_path, 300, 3, 16, SETTINGS, 6)
+    if request.param == "two-stage":
+        monkeypatch.setattr(bench_index, "EXACT_LIMIT", 100)
+        monkeypatch.setattr(faiss_scan, "EXACT_LIMIT", 100)
+    lib = bench_index.build_library(tmp_path, 300, 3, 16, SETTINGS, 6)
+    info = read_info(lib.ours)
+    assert info is not None and info.exact == (request.param == "exact")
+    return lib
 
 
 def test_the_truth_kept_while_building_is_the_exact_top_ten(library: bench_index.Library) -> None:
@@ -85,6 +94,7 @@ def test_both_indexes_find_the_exact_top_ten(library: bench_index.Library) -> No
     assert info is not None
     ours = VectorIndex(info)
     theirs = faiss_scan.FaissRanker(library.faiss, 3, SETTINGS.w_global, SETTINGS.w_region)
+    assert ours.exact == (theirs.regions4 is not None)  # both in the layout the library size asks for
     found_ours = np.stack([bench_index.ours_top(ours, q, SETTINGS) for q in library.queries])
     found_faiss = np.stack([theirs.top(q, 10, 2000) for q in library.queries])
     # Every photo is a candidate here, so only quantisation can swap near-ties at the edge of the top 10.
