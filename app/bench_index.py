@@ -39,6 +39,7 @@ from app.vectors import VectorIndex
 from core.search_settings import SearchSettings
 
 CHUNK = 8192  # photos generated (and scored exactly) a step
+RECIPE = 1  # in the library's folder name: raise it when the vectors or the way both indexes are built change
 TOP = 10
 Row = tuple[str, str, str]
 Rss = Callable[[], tuple[int, int]]  # (anonymous, file-backed) resident bytes of this process
@@ -157,9 +158,10 @@ def build_library(
     work: Path, n: int, k: int, dim: int, settings: SearchSettings, count: int, seed: int = 5
 ) -> Library:
     """Both indexes of one synthetic library, and the exact top 10 of its queries (kept in ``work``)."""
-    home = work / f"compare-{n}-{k}-{dim}-{seed}-{settings.w_global:g}-{settings.w_region:g}-{count}"
-    done = home / "truth.json"
-    if not done.is_file() or read_info(home / "ours") is None:
+    weights = f"{settings.w_global:g}-{settings.w_region:g}"
+    home = work / f"compare-v{RECIPE}-{n}-{k}-{dim}-{seed}-{weights}-{count}"
+    done = home / "truth.json"  # written last
+    if not done.is_file():
         shutil.rmtree(home, ignore_errors=True)
         queries = planted_queries(seed, n, k, dim, count)
         ours = CacheWriter(home / "ours", n, k, dim, n <= EXACT_LIMIT)
