@@ -13,9 +13,10 @@ in the same two steps as ``VectorIndex`` with the searcher's shortlist:
 - the candidates scored again from 8-bit codes: faiss decodes them (``sa_decode``) for a float dot.
 
 faiss's searches keep the best ``k`` of a scan; it has no call that returns the score of every vector
-(``range_search`` with a radius below all scores does, at about 1 s for a million) nor of a chosen
-subset for these indexes (``search_subset`` is not implemented for them). So candidates come from two
-separate top-k lists, not from the combined score of every photo as in ``VectorIndex``.
+cheaply (``range_search`` with a radius below all scores does: about 1 s for a million, tried once)
+nor of a chosen subset for these indexes (``search_subset`` is not implemented for them). So
+candidates come from two separate top-k lists, not from the combined score of every photo as in
+``VectorIndex``.
 
 Files beside each other in one folder: ``global.faiss`` (in memory), ``regions4.faiss`` (in memory,
 exact layout only) and ``regions8.faiss`` (memory-mapped: pages read for the candidates only, like the
