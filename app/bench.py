@@ -216,6 +216,11 @@ def run_bench(args: argparse.Namespace) -> int:
     rows: list[Row] = []
     try:
         _log(f"bench-search: {runtime.identity}, work folder {work}")
+        if args.index_compare:
+            rows += index_compare_rows(runtime, args.index_compare, args.queries, work, args.index_threads)
+        if args.only_index_compare:
+            print_table(rows)
+            return 0
         texts = generated_photos(work / "world", args.index_photos)
         rows += indexing_rows(runtime, args.big_bundle, work)
         queries = texts[: args.queries]
@@ -227,6 +232,20 @@ def run_bench(args: argparse.Namespace) -> int:
             scratch.cleanup()
     print_table(rows)
     return 0
+
+
+def index_compare_rows(runtime: Any, sizes: str, queries: int, work: Path, threads: int) -> list[Row]:
+    """The hand-written vector index against faiss over synthetic libraries (``bench_index``)."""
+    from app.bench_index import compare_rows, lines_row
+    from app.settings import load_settings
+
+    shipped = (getattr(runtime, "manifest", None) or {}).get("search_settings")
+    settings = load_settings(runtime.identity, shipped)
+    rows = []
+    for n in (int(s) for s in sizes.split(",") if s.strip()):
+        _log(f"  {n} photos: both vector indexes (built once into the work folder)")
+        rows += compare_rows(work, n, len(BOXES), runtime.embed_dim, settings, queries, _rss, threads)
+    return [*rows, lines_row(REPO)]
 
 
 def indexing_rows(runtime: Any, big_bundle: str | None, work: Path) -> list[Row]:

@@ -304,6 +304,16 @@ def _app_bench_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--index-photos", type=int, default=200, help="generated JPEGs indexed for the rate")
     p.add_argument("--start-size", type=int, default=100_000, help="library size for start-to-first-search")
     p.add_argument("--work", help="scratch folder (default: a temporary folder, removed after)")
+    p.add_argument(
+        "--index-compare",
+        default="",
+        metavar="SIZES",
+        help="also the hand-written vector index against faiss at these library sizes (needs faiss-cpu)",
+    )
+    p.add_argument("--only-index-compare", action="store_true", help="print only the --index-compare rows")
+    p.add_argument(
+        "--index-threads", type=int, default=0, help="threads of both indexes compared (0: their default)"
+    )
     p.set_defaults(handler="app.commands:bench_search")
 
     p = sub.add_parser("bench-similar", help="photo-to-photo search quality on the world, step by step")

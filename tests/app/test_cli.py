@@ -324,3 +324,16 @@ def test_unreadable_files_are_read_again_when_they_change_or_when_asked(
     assert code == 0 and "0 failed" in out and "6 photos searchable" in out
     code, _, err = run(capsys, "index")
     assert code == 2 and "--retry-failed" in err
+
+
+def test_bench_search_compares_the_vector_index_with_faiss(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("faiss")
+    argv = ["bench-search", "--index-compare", "300", "--only-index-compare", "--queries", "3"]
+    code, out, _ = run(capsys, *argv, "--work", str(tmp_path / "work"))
+    assert code == 0
+    assert "vector index, 300 photos" in out and "faiss / hand-written" in out
+    rows = [line for line in out.splitlines() if "recall@10" in line]
+    assert len(rows) == 2 and all("recall@10 1.000" in row for row in rows)  # 300 photos: all candidates
+    assert "lines of own code" in out
