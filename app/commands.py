@@ -441,6 +441,12 @@ def bench_search(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def bench_index(args: argparse.Namespace) -> int:
+    from app.bench_index import run_bench_index
+
+    return run_bench_index(args)
+
+
 def bench_similar(args: argparse.Namespace) -> int:
     from app.bench_similar import run_bench_similar
 

@@ -8,10 +8,10 @@ One run:
    Tasks are ordered newest first (EXIF date taken, else mtime; ``dates.py``), so on a first index
    of years of photos the recent ones are searchable within seconds, not after the whole run.
 3. Tasks go through a pipeline in batches: decoder threads read (hash), decode, thumbnail and
-   preprocess the files of the next batches (Pillow and numpy release the GIL) while ``encoders``
-   threads each encode one batch (onnxruntime releases it too) and this thread commits the encoded
-   batches in order. At most ``encoders + PREFETCH`` batches wait decoded, which bounds memory. How
-   many threads of each kind, and onnxruntime's own threads, is ``split.py``'s choice, measured.
+   preprocess the files of batch N+1 (Pillow and numpy release the GIL) while batch N is encoded, cut
+   into one part per encoder thread (onnxruntime releases the GIL too). At most ``PREFETCH`` batches
+   wait decoded, which bounds memory. How many threads of each kind, and onnxruntime's own threads,
+   is ``split.py``'s choice, measured.
 4. Per batch, content hashes that already have vectors for this model (a renamed or moved photo, a
    duplicate) are not encoded again; the rest are encoded once per distinct hash, global and region
    embeddings. The batch's vectors and photo rows are committed in one transaction, so a killed
@@ -51,7 +51,7 @@ from app.library.scan import ScanProblem, ScanResult, library_spelling, scan_fol
 from app.library.thumbs import THUMB_SIZE, prune_thumbnails, save_thumbnail
 from core.errors import KnownError
 
-PREFETCH = 2  # batches decoded ahead of those being encoded
+PREFETCH = 2  # batches decoded ahead of the one being encoded
 # A JPEG is decoded reduced (draft) with both sides at least this many times the model's input side.
 # Why 1.9 and not 2: the commonest 12-megapixel sensors (4000 x 3000, 4032 x 3024) reach 750 and 756
 # pixels at 1/4 scale, just under 2 x 384; with 2 they were decoded at 1/2 scale, 4 times the pixels,
@@ -289,8 +289,7 @@ class Indexer:
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
     ) -> bool:
-        """Decode ahead in threads, encode batches on ``encoders`` threads, commit them here in order;
-        False if cancelled. See the module docstring."""
+        """Decode ahead in threads, encode and commit batch by batch; False if cancelled."""
         batches = [todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         started, done = time.monotonic(), 0
         searchable = store_cache.count_cached_photos(self.db, self.model)
@@ -298,36 +297,25 @@ class Indexer:
             progress(Progress(0, len(todo), 0.0, None, "", searchable))
         decoders = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="multigrain-decode")
         encoders = ThreadPoolExecutor(max_workers=self.encoders, thread_name_prefix="multigrain-encode")
-        decoding: deque[list[Future[_Prepared]]] = deque()
-        encoding: deque[tuple[list[_Prepared], Future[_Vectors]]] = deque()
-        in_flight: set[str] = set()  # hashes being encoded: a duplicate in a later batch waits for them
+        waiting: deque[list[Future[_Prepared]]] = deque()
         submitted = 0
 
-        def decode_next() -> None:
+        def submit_next() -> None:
             nonlocal submitted
             if submitted < len(batches):
-                decoding.append([decoders.submit(self._prepare, task) for task in batches[submitted]])
+                waiting.append([decoders.submit(self._prepare, task) for task in batches[submitted]])
                 submitted += 1
 
-        def encode_next() -> None:
-            prepared = [future.result() for future in decoding.popleft()]
-            decode_next()  # keeps the decoders busy while this batch is encoded
-            fresh = self._fresh(prepared, in_flight)
-            in_flight.update(fresh)
-            encoding.append((prepared, encoders.submit(self._encode, list(fresh.values()))))
-
         try:
-            for _ in range(self.encoders + PREFETCH):
-                decode_next()
-            while decoding or encoding:
+            for _ in range(PREFETCH):
+                submit_next()
+            while waiting:
                 if cancel is not None and cancel.is_set():
                     return False
-                while decoding and len(encoding) < self.encoders:
-                    encode_next()
-                prepared, vectors = encoding.popleft()
-                encoded = vectors.result()
-                report.counts = self._commit(prepared, encoded, report.counts)
-                in_flight.difference_update(encoded)
+                futures = waiting.popleft()
+                submit_next()  # keeps the decoders busy while this batch is encoded
+                prepared = [future.result() for future in futures]
+                report.counts = self._commit(prepared, report.counts, encoders)
                 searchable += sum(p.error is None for p in prepared) - sum(
                     p.task.was_searchable for p in prepared
                 )
@@ -339,7 +327,6 @@ class Indexer:
                     progress(Progress(done, len(todo), rate, eta, prepared[-1].task.path, searchable))
             return True
         finally:
-            # A cancelled or failed run does not wait for batches nobody will commit.
             decoders.shutdown(wait=True, cancel_futures=True)
             encoders.shutdown(wait=True, cancel_futures=True)
 
@@ -355,35 +342,38 @@ class Indexer:
         pixels = self.runtime.preprocess([decoded.image])[0]
         return _Prepared(task, digest, pixels, decoded.width, decoded.height, decoded.taken_at)
 
-    def _fresh(self, prepared: list[_Prepared], in_flight: set[str]) -> dict[str, _Prepared]:
-        """The batch's photos to encode: one per content hash that has no vectors yet for this model
-        and is not being encoded for an earlier batch (a renamed photo, a duplicate)."""
+    def _commit(
+        self, prepared: list[_Prepared], counts: store.RunCounts, encoders: ThreadPoolExecutor
+    ) -> store.RunCounts:
+        """Encode what is new in one batch and commit its vectors and rows in one transaction."""
         good = [p for p in prepared if p.error is None]
         have = store.hashes_with_vectors(self.db, (p.content_hash for p in good), self.model, BOX_SET_NAME)
         fresh: dict[str, _Prepared] = {}
         for p in good:
-            digest = p.content_hash
-            if digest is not None and digest not in have and digest not in in_flight and digest not in fresh:
-                fresh[digest] = p  # duplicates in one batch are encoded once
-        return fresh
-
-    def _commit(
-        self, prepared: list[_Prepared], vectors: _Vectors, counts: store.RunCounts
-    ) -> store.RunCounts:
-        """Commit one batch's new vectors and its photo rows in one transaction."""
+            if p.content_hash not in have and p.content_hash not in fresh:
+                fresh[p.content_hash] = p  # duplicates in one batch are encoded once
+        vectors = self._encode_parts(list(fresh.values()), encoders)
         now = time.time()
         with self.db.atomic():
             for digest, (embedding, regions) in vectors.items():
                 store.put_vectors(self.db, digest, self.model, embedding, BOX_SET_NAME, regions)
             for p in prepared:
                 store.save_photo(self.db, _record(p), now)
-        good = sum(p.error is None for p in prepared)
         return replace(
             counts,
-            encoded=counts.encoded + len(vectors),
-            reused=counts.reused + good - len(vectors),
-            failed=counts.failed + len(prepared) - good,
+            encoded=counts.encoded + len(fresh),
+            reused=counts.reused + len(good) - len(fresh),
+            failed=counts.failed + len(prepared) - len(good),
         )
+
+    def _encode_parts(self, items: list[_Prepared], encoders: ThreadPoolExecutor) -> _Vectors:
+        """``items`` cut into one part per encoder thread, encoded at once (see ``split.py``)."""
+        size = max(1, math.ceil(len(items) / self.encoders))
+        parts = [encoders.submit(self._encode, items[i : i + size]) for i in range(0, len(items), size)]
+        vectors: _Vectors = {}
+        for part in parts:
+            vectors.update(part.result())
+        return vectors
 
     def _encode(self, items: list[_Prepared]) -> _Vectors:
         """Encoder thread: content hash -> (global (D,), regions (K, D)) for ``items``."""
