@@ -447,6 +447,12 @@ def bench_index(args: argparse.Namespace) -> int:
     return run_bench_index(args)
 
 
+def bench_newest(args: argparse.Namespace) -> int:
+    from app.bench_newest import run_bench_newest
+
+    return run_bench_newest(args)
+
+
 def bench_similar(args: argparse.Namespace) -> int:
     from app.bench_similar import run_bench_similar
 

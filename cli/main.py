@@ -317,6 +317,17 @@ def _app_bench_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--work", help="scratch folder (default: a temporary folder, removed after)")
     p.set_defaults(handler="app.commands:bench_index")
 
+    p = sub.add_parser(
+        "bench-newest", help="time until a first index makes the newest photos searchable, against scan order"
+    )
+    p.add_argument("--bundle", help="model bundle (default: $MULTIGRAIN_BUNDLE, then bundles/demo-int8)")
+    p.add_argument("--photos", type=int, default=20_000, help="dated JPEGs in the library")
+    p.add_argument(
+        "--newest", type=int, default=1000, help="how many of the newest photos must be searchable"
+    )
+    p.add_argument("--work", help="scratch folder (default: a temporary folder, removed after)")
+    p.set_defaults(handler="app.commands:bench_newest")
+
     p = sub.add_parser("bench-similar", help="photo-to-photo search quality on the world, step by step")
     p.add_argument("bundle", help="model bundle")
     p.add_argument("--world", default="data/world", help="synthetic world folder (val and test splits)")

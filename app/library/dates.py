@@ -75,5 +75,7 @@ def newest_first(
         if i % 256 == 0 and cancelled():
             return None
         keys.append(-local_seconds(header_taken_at(path_of(item)), mtime_ns_of(item)))
+    if cancelled():
+        return None
     order = sorted(range(len(items)), key=keys.__getitem__)  # sorted is stable: ties keep scan order
     return [items[i] for i in order]

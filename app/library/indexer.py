@@ -91,7 +91,6 @@ class _Task:
     folder_id: int
     size: int
     mtime_ns: int
-    was_searchable: bool = False  # indexed for this model before the run (a changed file)
 
 
 @dataclass
@@ -252,8 +251,7 @@ class Indexer:
                 if indexed or (state.status == "error" and not retry_errors):
                     unchanged += 1
                     continue
-            was = state is not None and state.status == "ok" and state.has_vectors
-            todo.append(_Task(found.path, folder_ids[found.root], found.size, found.mtime_ns, was))
+            todo.append(_Task(found.path, folder_ids[found.root], found.size, found.mtime_ns))
         return todo, unchanged
 
     def _record_scan_problems(
@@ -292,6 +290,7 @@ class Indexer:
         """Decode ahead in threads, encode and commit batch by batch; False if cancelled."""
         batches = [todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         started, done = time.monotonic(), 0
+        # Photos a search finds now; the tasks were marked 'pending', so none of them is counted yet.
         searchable = store_cache.count_cached_photos(self.db, self.model)
         if progress is not None:
             progress(Progress(0, len(todo), 0.0, None, "", searchable))
@@ -316,9 +315,7 @@ class Indexer:
                 submit_next()  # keeps the decoders busy while this batch is encoded
                 prepared = [future.result() for future in futures]
                 report.counts = self._commit(prepared, report.counts, encoders)
-                searchable += sum(p.error is None for p in prepared) - sum(
-                    p.task.was_searchable for p in prepared
-                )
+                searchable += sum(p.error is None for p in prepared)  # tasks were 'pending': not counted
                 done += len(prepared)
                 if progress is not None:
                     elapsed = max(time.monotonic() - started, 1e-9)
