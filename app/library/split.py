@@ -24,10 +24,12 @@ the measured one and ``multigrain bench-index --cores`` measures any split on th
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 MAX_ENCODERS = 4
 GPU_RUN_BATCH = 32
+_CUDA = "CUDAExecutionProvider"
 
 
 @dataclass(frozen=True)
@@ -60,3 +62,15 @@ def default_split(cores: int | None = None, gpu: bool = False) -> Split:
         return Split(decoders=cores, encoders=1, intra_op=0, run_batch=GPU_RUN_BATCH)
     encoders = min(cores, MAX_ENCODERS)
     return Split(decoders=cores, encoders=encoders, intra_op=max(1, cores // encoders), run_batch=1)
+
+
+def split_for(runtime: Any) -> Split:
+    """The split for indexing with ``runtime``: ``default_split`` for its device. A runtime made with
+    other intra-op threads than that split's (the window's, which serves searches too, keeps
+    onnxruntime's default) is called by one encoder thread at a time, with its own threads."""
+    gpu = _CUDA in getattr(runtime, "providers", ())
+    chosen = default_split(gpu=gpu)
+    threads = getattr(runtime, "threads", None)
+    if gpu or threads is None or threads == chosen.intra_op:
+        return chosen
+    return replace(chosen, encoders=1, intra_op=threads)
