@@ -51,8 +51,8 @@ def _exif_segment(taken: datetime) -> bytes:
     return b"\xff\xe1" + struct.pack(">H", len(data) + 2) + data
 
 
-def make_library(world: Path, root: Path, n: int, seed: int = 5) -> list[str]:
-    """``n`` dated JPEGs under ``root`` (made once); returns the paths, newest first by date taken."""
+def make_library(world: Path, root: Path, n: int, seed: int = 5) -> list[tuple[datetime, str]]:
+    """``n`` dated JPEGs under ``root`` (made once); returns (date taken, path), newest first."""
     sources = [p.read_bytes() for p in sorted((world / "images" / "test").glob("*.jpg"))]
     rng = random.Random(seed)
     start = datetime(2015, 1, 1)
@@ -75,7 +75,7 @@ def make_library(world: Path, root: Path, n: int, seed: int = 5) -> list[str]:
             path.write_bytes(body)
         os.utime(path, ns=(mtime_ns, mtime_ns))
     dated.sort(reverse=True)
-    return [p for _, p in dated]
+    return dated
 
 
 @dataclass
@@ -88,7 +88,9 @@ class Outcome:
     in_cache: int  # of the newest, how many the cache holds
 
 
-def time_to_newest(runtime: Any, photos: Path, work: Path, newest: list[str], newest_first: bool) -> Outcome:
+def time_to_newest(
+    runtime: Any, photos: Path, work: Path, newest: list[tuple[datetime, str]], newest_first: bool
+) -> Outcome:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     db_path = work / "library.db"
@@ -103,7 +105,8 @@ def time_to_newest(runtime: Any, photos: Path, work: Path, newest: list[str], ne
         run_batch=split.run_batch,
         newest_first=newest_first,
     )
-    wanted = set(newest)
+    wanted = {path for _, path in newest}
+    since = newest[-1][0].isoformat()  # the oldest of them: a count by date reads no path
     cancel = threading.Event()
     state: dict[str, float] = {"check": 0.0}
     outcome = Outcome("newest first" if newest_first else "scan order", 0.0, 0.0, 0.0, 0, 0)
@@ -116,8 +119,8 @@ def time_to_newest(runtime: Any, photos: Path, work: Path, newest: list[str], ne
         if cancel.is_set() or not p.done or now - state["check"] < 0.2:
             return
         state["check"] = now
-        rows = db.execute("SELECT path FROM photos WHERE status = 'ok'").fetchall()
-        if len(wanted.intersection(r[0] for r in rows)) < len(wanted):
+        query = "SELECT count(*) FROM photos WHERE status = 'ok' AND taken_at >= ?"
+        if db.execute(query, [since]).fetchone()[0] < len(wanted):
             return
         outcome.committed_s = time.perf_counter() - started
         outcome.done_before = p.done
