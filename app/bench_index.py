@@ -9,7 +9,9 @@ For each core count (the process's own affinity, as ``taskset -c`` sets it) and 
   preprocess, encode, regions, commit) into a fresh library, photos per second, and its share of the
   encoder-only rate of the same split.
 
-A first table gives each stage's cost per photo on one thread, so that the split can be reasoned about.
+A first table gives each stage's cost per photo on one thread, so that the split can be reasoned about;
+the last column gives the CPU time of the whole process per photo (median over rounds), which a busy
+machine inflates less than the wall clock.
 The photos are made as ``bench-search --big-bundle`` makes them (world scenes resized to 4000 x 3000,
 JPEG quality 90), which are smoother, so smaller and quicker to decode, than camera photos.
 """
@@ -92,8 +94,14 @@ def stage_costs(photos: list[Path], runtime: Any, work: Path) -> list[tuple[str,
     return rows
 
 
-def encoder_rate(runtime: Any, pixels: np.ndarray, split: Split) -> float:
-    """Images per second of the split's encoder calls over ``pixels`` (vision graph and regions)."""
+@dataclass(frozen=True)
+class Rate:
+    per_s: float  # images or photos a second (wall clock)
+    cpu_ms: float  # CPU time of this process (all its threads) per image or photo
+
+
+def encoder_rate(runtime: Any, pixels: np.ndarray, split: Split) -> Rate:
+    """The split's encoder calls over ``pixels`` (vision graph and regions)."""
 
     def encode(part: np.ndarray) -> None:
         _, tokens = runtime.encode_images(part, batch_size=split.run_batch)
@@ -103,15 +111,16 @@ def encoder_rate(runtime: Any, pixels: np.ndarray, split: Split) -> float:
     size = int(np.ceil(len(pixels) / split.encoders))
     parts = [pixels[i : i + size] for i in range(0, len(pixels), size)]
     threads = [threading.Thread(target=encode, args=(part,)) for part in parts]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return len(pixels) / (time.perf_counter() - started)
+    n = len(pixels)
+    return Rate(n / (time.perf_counter() - started), 1e3 * (time.process_time() - cpu) / n)
 
 
-def index_rate(runtime: Any, photos: Path, work: Path, case: Case) -> float:
+def index_rate(runtime: Any, photos: Path, work: Path, case: Case) -> Rate:
     """Photos per second of a first index of ``photos`` into a fresh library with ``case``'s split."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -126,11 +135,12 @@ def index_rate(runtime: Any, photos: Path, work: Path, case: Case) -> float:
         run_batch=split.run_batch,
     )
     indexer.draft_side = max(int(np.ceil(case.draft_factor * runtime.image_size)), indexer.thumb_size)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = indexer.index([photos])
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     db.close()
-    return report.counts.encoded / seconds
+    n = report.counts.encoded
+    return Rate(n / seconds, 1e3 * cpu / max(n, 1))
 
 
 def _pinned(cores: int) -> Callable[[], None]:
@@ -174,7 +184,15 @@ def run_bench_index(args: argparse.Namespace) -> int:
                 undo()
         print()
         print_table(
-            ["cores", "split", "encoder only, images/s", "indexing, photos/s", "indexing / encoder"], rows
+            [
+                "cores",
+                "split",
+                "encoder only, images/s (rounds)",
+                "indexing, photos/s (rounds)",
+                "indexing / encoder",
+                "CPU ms a photo, encoder / indexing",
+            ],
+            rows,
         )
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
@@ -195,26 +213,28 @@ def _measure_cores(
     first = next(iter(runtimes.values()))
     side = max(int(np.ceil(DRAFT_FACTOR * first.image_size)), 256)
     pixels = first.preprocess([decode_image(p, side).image for p in photos])
-    enc: dict[str, list[float]] = {c.name: [] for c in cases}
-    idx: dict[str, list[float]] = {c.name: [] for c in cases}
+    enc: dict[str, list[Rate]] = {c.name: [] for c in cases}
+    idx: dict[str, list[Rate]] = {c.name: [] for c in cases}
     for r in range(rounds):
         for case in cases:
             runtime = runtimes[case.split.intra_op]
             enc[case.name].append(encoder_rate(runtime, pixels, case.split))
             idx[case.name].append(index_rate(runtime, folder, work / "library", case))
-            rates = f"{enc[case.name][-1]:.2f} / {idx[case.name][-1]:.2f}"
+            rates = f"{enc[case.name][-1].per_s:.2f} / {idx[case.name][-1].per_s:.2f}"
             _log(f"  {cores} cores, round {r + 1}, {case.name}: encoder / indexing {rates}")
     rows = []
     for case in cases:
-        e, i = statistics.median(enc[case.name]), statistics.median(idx[case.name])
-        each = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
+        e, i = enc[case.name], idx[case.name]
+        e_rate, i_rate = statistics.median(x.per_s for x in e), statistics.median(x.per_s for x in i)
         rows.append(
             [
                 str(cores),
                 case.name,
-                f"{e:.2f} ({each(enc[case.name])})",
-                f"{i:.2f} ({each(idx[case.name])})",
-                f"{i / e:.0%}",
+                f"{e_rate:.2f} ({', '.join(f'{x.per_s:.2f}' for x in e)})",
+                f"{i_rate:.2f} ({', '.join(f'{x.per_s:.2f}' for x in i)})",
+                f"{i_rate / e_rate:.0%}",
+                f"{statistics.median(x.cpu_ms for x in e):.0f} / "
+                f"{statistics.median(x.cpu_ms for x in i):.0f}",
             ]
         )
     return rows
