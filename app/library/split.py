@@ -66,11 +66,11 @@ def default_split(cores: int | None = None, gpu: bool = False) -> Split:
 
 def split_for(runtime: Any) -> Split:
     """The split for indexing with ``runtime``: ``default_split`` for its device. A runtime made with
-    other intra-op threads than that split's (the window's, which serves searches too, keeps
-    onnxruntime's default) is called by one encoder thread at a time, with its own threads."""
+    other intra-op threads than that split's, or that does not say (the window's, which serves
+    searches too, keeps onnxruntime's default), is called by one encoder thread at a time."""
     gpu = _CUDA in getattr(runtime, "providers", ())
     chosen = default_split(gpu=gpu)
     threads = getattr(runtime, "threads", None)
-    if gpu or threads is None or threads == chosen.intra_op:
+    if gpu or threads == chosen.intra_op:
         return chosen
-    return replace(chosen, encoders=1, intra_op=threads)
+    return replace(chosen, encoders=1, intra_op=threads or 0)

@@ -276,6 +276,8 @@ def test_new_photos_appear_without_update(qtbot, make_window, indexed: Path) -> 
         lambda: window.engine.state is not None and window.engine.state.photos == 13, timeout=TIMEOUT
     )
     assert window.rescan_timer.isActive() and window.rescan_timer.interval() == 3_600_000
+    # The new photo is searchable from the run's first batch on, before the run ends: wait for its end.
+    qtbot.waitUntil(lambda: window.indexer.state is State.IDLE, timeout=TIMEOUT)
     write_jpeg(indexed / "other" / "new2.jpg", (10, 10, 200))  # added while it runs
     window.rescan_timer.timeout.emit()  # the period has passed
     qtbot.waitUntil(lambda: window.engine.state.photos == 14, timeout=TIMEOUT)
