@@ -1,24 +1,27 @@
 """How an index run shares the machine between decoding photos and encoding them.
 
-The indexer's pipeline (``indexer.py``) has worker threads that read, decode, thumbnail and preprocess
-photos, and encoder calls that run the vision graph. On a CPU both want every core: the encoder costs
-about 500 ms of CPU a 12-megapixel photo with xvlm-base-384 int8 and decoding about 80 ms, measured on
-the 2-core build machine (``multigrain bench-index``). The split below is what that benchmark chose
-there (docs/benchmarks.md, "Indexing: decode beside encode"):
+The indexer's pipeline (``indexer.py``) has decoder threads that read, decode, thumbnail and preprocess
+photos, and encoder threads that run the vision graph, each its own onnxruntime call. On a CPU both want
+every core: a 12-megapixel JPEG costs about 30 ms of one core on the decode side and xvlm-base-384
+int8 about 500 ms of CPU to encode (``multigrain bench-index``, docs/benchmarks.md "Indexing: decode
+beside encode"). The split below is what that benchmark chose on the 2-core build machine, in rounds
+alternated with the indexer's earlier split (2 decoders, one call on all cores at a batch of 16):
 
-- One onnxruntime call with intra-op threads on every core stalls at each operator's barrier whenever a
-  decoder thread holds one of the cores, so the encoder loses more time than the decoders use. Two
-  calls of one intra-op thread each never wait for each other: the operating system fills the cores
-  with whichever thread is ready, and decoding slots into the gaps.
-- So on a CPU: one encoder call per core, up to ``MAX_ENCODERS`` (each call holds its own activations,
-  about 0.3 GB at a batch of 16 for xvlm-base-384); the cores left over when there are more of them go
-  to each call's intra-op threads. Decoders: one per core; the queue between them and the encoders is
-  bounded, so idle decoders cost nothing.
-- The images of one onnxruntime call (``run_batch``): 1 on a CPU, where larger batches were not faster;
-  on a GPU a large batch keeps it busy and one call at a time is enough (``GPU_RUN_BATCH``).
+- A batch of 1 image per onnxruntime call on a CPU: ``bench-encoders`` measured xvlm-base-384 int8 at
+  6.36 images/s at batch 1 against 4.86 at batch 16 on the idle machine; ``bench-index`` agrees.
+- One encoder call per core with one intra-op thread each, the batch cut into one part per call. A
+  call with intra-op threads on every core waits at each operator for its slowest thread, and a
+  decoder (or another process) holding one core makes that thread slow; single-thread calls do not
+  wait for each other, and the operating system gives a freed core to whichever thread is ready.
+  ``MAX_ENCODERS`` bounds the calls (each holds its own activations); more cores than that go to each
+  call's intra-op threads.
+- One decoder per core: the queue between decoders and encoders is bounded (``indexer.PREFETCH``), so
+  decoders that are ahead wait and cost nothing.
+- On a GPU one call at a time with a large batch (``GPU_RUN_BATCH``) keeps it busy while decoders on
+  every core feed it. Not measured: no GPU was at hand.
 
-Machines with more than 2 cores were not measured (the build machine has 2); the rule for them extends
-the measured one and ``multigrain bench-index --cores`` measures any split on the machine at hand.
+Only 1 and 2 cores were measured (``taskset``-style affinity on the 2-core machine); the rule for more
+cores extends them, and ``multigrain bench-index --cores 1,2,4,...`` measures it on the machine at hand.
 """
 
 from __future__ import annotations
