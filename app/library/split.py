@@ -8,7 +8,8 @@ beside encode"). The split below is what that benchmark chose on the 2-core buil
 alternated with the indexer's earlier split (2 decoders, one call on all cores at a batch of 16):
 
 - A batch of 1 image per onnxruntime call on a CPU: ``bench-encoders`` measured xvlm-base-384 int8 at
-  6.36 images/s at batch 1 against 4.86 at batch 16 on the idle machine; ``bench-index`` agrees.
+  6.36 images/s at batch 1 against 4.86 at batch 16 on the idle machine; ``bench-index``'s medians
+  agree (encoder alone, one call on both cores: 2.04 against 1.28 images/s, busy machine).
 - One encoder call per core with one intra-op thread each, the batch cut into one part per call. A
   call with intra-op threads on every core waits at each operator for its slowest thread, and a
   decoder (or another process) holding one core makes that thread slow; single-thread calls do not
