@@ -6,10 +6,10 @@ copy's time) while the cameras' dates differ; ordering by mtime alone would then
 
 Cost: ``Image.open`` parses only a JPEG's markers up to its pixels and ``getexif`` the EXIF block it
 found there, so no pixel is decoded: 231 us a file on the 2-core build machine while other work loaded
-it (``multigrain bench-newest``), 4.6 s for 20,000 files before the first batch starts. Formats whose EXIF may sit after the
-pixels (PNG: Pillow decodes the whole image to look for it) are dated by mtime unless the header
-already gave the EXIF block. Nothing here raises: a file whose header cannot be read is dated by mtime
-and its real problem is reported when the indexer decodes it.
+it (``multigrain bench-newest``), 4.6 s for 20,000 files before the first batch starts. Formats
+whose EXIF may sit after the pixels (PNG: Pillow decodes the whole image to look for it) are dated by
+mtime unless the header already gave the EXIF block. Nothing here raises: a file whose header
+cannot be read is dated by mtime and its real problem is reported when the indexer decodes it.
 """
 
 from __future__ import annotations
