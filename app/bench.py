@@ -235,8 +235,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def index_compare_rows(runtime: Any, sizes: str, queries: int, work: Path, threads: int) -> list[Row]:
-    """The hand-written vector index against faiss over synthetic libraries (``bench_index``)."""
-    from app.bench_index import compare_rows, lines_row
+    """The hand-written vector index against faiss over synthetic libraries (``index_compare``)."""
+    from app.index_compare import compare_rows, lines_row
     from app.settings import load_settings
 
     shipped = (getattr(runtime, "manifest", None) or {}).get("search_settings")

@@ -56,10 +56,11 @@ def open_library(args: argparse.Namespace, must_exist: bool, writable: bool = Tr
     return open_db(path, writable=writable), path
 
 
-def load_model(args: argparse.Namespace) -> Any:
+def load_model(args: argparse.Namespace, threads: int = 0) -> Any:
+    """The bundle's runtime on CPU; ``threads``: onnxruntime's intra-op threads (0: its default)."""
     from app.library.encoder import load_runtime
 
-    return load_runtime(resolve_bundle(getattr(args, "bundle", None)), providers="cpu")
+    return load_runtime(resolve_bundle(getattr(args, "bundle", None)), providers="cpu", threads=threads)
 
 
 def _duration(seconds: float | None) -> str:
@@ -109,7 +110,10 @@ class _ProgressLine:
         if not self.tty and not final and now - self.last < 5.0:
             return
         self.last = now
-        text = f"indexed {p.done}/{p.total} photos  {p.rate:.1f} photos/s  ETA {_duration(p.eta_s)}"
+        text = (
+            f"indexed {p.done}/{p.total} photos  {p.rate:.1f} photos/s  ETA {_duration(p.eta_s)}  "
+            f"{p.searchable} searchable (newest first)"
+        )
         print(("\r" + text + "\x1b[K") if self.tty else text, end="" if self.tty else "\n", file=sys.stderr)
         if self.tty and final:
             print(file=sys.stderr)
@@ -127,7 +131,9 @@ def index(args: argparse.Namespace) -> int:
     for folder in folders:
         if not os.path.isdir(folder):
             raise KnownError(f"{shown(folder)}: not a folder (give the folders that hold your photos)")
-    runtime = load_model(args)
+    from app.library.split import default_split
+
+    runtime = load_model(args, threads=default_split().intra_op)  # only this run uses it
     db, db_path = open_library(args, must_exist=False)
     with _CancelOnInterrupt() as cancel:
         update = index_library(
@@ -434,6 +440,18 @@ def bench_search(args: argparse.Namespace) -> int:
     from app.bench import run_bench
 
     return run_bench(args)
+
+
+def bench_index(args: argparse.Namespace) -> int:
+    from app.bench_index import run_bench_index
+
+    return run_bench_index(args)
+
+
+def bench_newest(args: argparse.Namespace) -> int:
+    from app.bench_newest import run_bench_newest
+
+    return run_bench_newest(args)
 
 
 def bench_similar(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from app.library.encoder import ImageEncoder
 from app.library.indexer import Indexer, IndexReport, Progress
 from app.library.integrity import backup, list_backups
 from app.library.regions import BOX_SET_NAME
+from app.library.split import Split, split_for
 
 INDEX_GRAPHS = ("vision", "concepts", "text")  # photos, their regions, their captions
 
@@ -51,12 +52,23 @@ def index_library(
     cancel: threading.Event | None = None,
     follow_links: bool = False,
     retry_errors: bool = False,
+    split: Split | None = None,
 ) -> LibraryUpdate:
     """Index ``folders`` (None: every folder of the library) with ``runtime`` and make them searchable.
     ``follow_links``: follow symbolic links that leave the folders (``scan``); ``retry_errors``: read
-    again the files that could not be read, even unchanged (a changed one is always read again)."""
+    again the files that could not be read, even unchanged (a changed one is always read again);
+    ``split``: threads for decoding and encoding (default: ``split_for(runtime)``)."""
     runtime.open_graphs(INDEX_GRAPHS)  # a swapped or damaged graph is refused before any photo is read
-    indexer = Indexer(db, runtime, thumbs, batch_size=batch_size)
+    split = split or split_for(runtime)
+    indexer = Indexer(
+        db,
+        runtime,
+        thumbs,
+        batch_size=batch_size,
+        workers=split.decoders,
+        encoders=split.encoders,
+        run_batch=split.run_batch,
+    )
     report = indexer.index(folders, progress, cancel, retry_errors=retry_errors, follow_links=follow_links)
     captions = index_captions(db, runtime, since=store.run_started_at(db, report.run_id))
     cache = vectorcache.build(db, db_path, runtime.identity, BOX_SET_NAME)

@@ -35,7 +35,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from sqlite_utils import Database
 from app.int8 import ColumnMatrix, block_size, padded_dim, quantize_4bit, quantize_rows, write_column_model
 from app.library import store, store_cache
 from app.library.blobs import from_blob, regions_from_blob
+from app.library.dates import local_seconds
 from app.library.db import known_sqlite_errors
 
 CACHE_FORMAT = 2
@@ -99,23 +99,6 @@ def fingerprint(db: Database, identity: str, box_set: str) -> dict[str, Any]:
 def fingerprint_key(fp: dict[str, Any], exact_limit: int) -> str:
     text = json.dumps({**fp, "exact_limit": exact_limit}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def local_seconds(taken_at: str | None, mtime_ns: int | None) -> float:
-    """Seconds of local wall-clock time (as if it were UTC): EXIF ``taken_at``, else the file's mtime.
-
-    Local, because "photos from 1 May" means the day on the camera's clock, wherever it was.
-    """
-    if taken_at:
-        try:
-            moment = datetime.fromisoformat(taken_at).replace(tzinfo=None)
-            return (moment - datetime(1970, 1, 1)).total_seconds()
-        except ValueError:
-            pass
-    if mtime_ns is None:
-        return float("nan")
-    moment = datetime.fromtimestamp(mtime_ns / 1e9)
-    return (moment - datetime(1970, 1, 1)).total_seconds()
 
 
 # ----- writing -----------------------------------------------------------------------------------------

@@ -316,6 +316,28 @@ def _app_bench_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler="app.commands:bench_search")
 
+    p = sub.add_parser(
+        "bench-index",
+        help="indexing rate of 12-megapixel JPEGs beside the encoder-only rate, per thread split",
+    )
+    p.add_argument("--bundle", help="model bundle (e.g. xvlm-base-384 int8)")
+    p.add_argument("--photos", type=int, default=48, help="12-megapixel JPEGs indexed per measurement")
+    p.add_argument("--cores", default="1,2", help="comma-separated core counts (the first N allowed cores)")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds of every split")
+    p.add_argument("--work", help="scratch folder (default: a temporary folder, removed after)")
+    p.set_defaults(handler="app.commands:bench_index")
+
+    p = sub.add_parser(
+        "bench-newest", help="time until a first index makes the newest photos searchable, against scan order"
+    )
+    p.add_argument("--bundle", help="model bundle (default: $MULTIGRAIN_BUNDLE, then bundles/demo-int8)")
+    p.add_argument("--photos", type=int, default=20_000, help="dated JPEGs in the library")
+    p.add_argument(
+        "--newest", type=int, default=1000, help="how many of the newest photos must be searchable"
+    )
+    p.add_argument("--work", help="scratch folder (default: a temporary folder, removed after)")
+    p.set_defaults(handler="app.commands:bench_newest")
+
     p = sub.add_parser("bench-similar", help="photo-to-photo search quality on the world, step by step")
     p.add_argument("bundle", help="model bundle")
     p.add_argument("--world", default="data/world", help="synthetic world folder (val and test splits)")

@@ -123,6 +123,11 @@ class Runtime:
         return int(self.manifest["max_tokens"])
 
     @property
+    def threads(self) -> int:
+        """Intra-op threads of each session (0: onnxruntime's default)."""
+        return self._threads
+
+    @property
     def has_box_head(self) -> bool:
         return self._bundle.has_graph("box")
 

@@ -272,8 +272,9 @@ class LibraryPanel(QWidget):
             return "Nothing new to index."
         rate = f"{p.rate:.1f} photos/s" if p.done else "starting…"
         eta = f" · about {duration(p.eta_s)} left" if p.done and p.done < p.total else ""
+        searchable = f" · {p.searchable:,} searchable, newest first" if p.done else ""
         current = f"\n{os.path.basename(p.current)}" if p.current else ""
-        return f"{rate}{eta}{current}"
+        return f"{rate}{eta}{searchable}{current}"
 
     def _pause_or_resume(self) -> None:
         if self.controller.state is State.PAUSED:

@@ -51,11 +51,14 @@ from app.gui.settings import Prefs, data_dir
 from app.gui.tasks import Pool
 from app.gui.thumb_delegate import CELL, THUMB, ThumbDelegate
 from app.gui.thumb_loader import ThumbLoader
+from app.library.indexer import Progress
 from app.library.scan import is_photo_name
 from core.errors import KnownError
 
 DEMO_PHOTOS = 200
 REFRESH_WHILE_INDEXING_S = 15.0  # how often a long index run makes its photos searchable
+# ... or less often when reloading takes long: at most about a tenth of the time goes to reloads.
+RELOAD_SHARE = 0.1
 # New photos appear without Update: the folders are rescanned when the window opens and then this
 # often. Chosen over watching folders by measuring: a scan of 100,000 unchanged photos costs 1.1-1.8 s
 # of one core (a stat per file, docs/benchmarks.md), so every 10 minutes is about 0.3 % of a core,
@@ -300,7 +303,6 @@ class MainWindow(QMainWindow):
         self.indexer.database_lost.connect(self._database_lost)
         self.engine.reopened.connect(lambda _state: self.indexer.retry_lost())
         self.indexer.progress.connect(self._index_progress)
-        self.indexer.state_changed.connect(self._index_state)
         self.library.add_requested.connect(self.add_folders)
         self.grid.activated.connect(self.open_result)
         self.grid.doubleClicked.connect(self.open_result)
@@ -620,16 +622,18 @@ class MainWindow(QMainWindow):
         self._quiet_run = True
         self.indexer.index(None)
 
-    def _index_progress(self, _progress: object) -> None:
-        # A long first index makes its photos searchable as it goes, not only at the end.
+    def _index_progress(self, progress: Progress) -> None:
+        # A long first index makes its photos searchable as it goes: its first committed photos at once
+        # (the newest, so recent photos are found within seconds), then every REFRESH_WHILE_INDEXING_S,
+        # or less often when reloading the index (which rebuilds its cache) takes long.
+        state = self.engine.state
+        if state is None or progress.searchable <= state.photos:
+            return
         now = time.monotonic()
-        if now - self._last_refresh > REFRESH_WHILE_INDEXING_S:
+        interval = max(REFRESH_WHILE_INDEXING_S, state.load_ms / 1e3 / RELOAD_SHARE)
+        if self._last_refresh == 0.0 or now - self._last_refresh > interval:
             self._last_refresh = now
             self.engine.load(refresh=True)
-
-    def _index_state(self, state: State) -> None:
-        if state is State.RUNNING and self._last_refresh == 0.0:
-            self._last_refresh = time.monotonic()
 
     def _indexed(self, outcome: IndexOutcome) -> None:
         self._last_refresh = 0.0

@@ -17,9 +17,9 @@ conversion applies.
 
 JPEG draft: ``decode_image(path, min_side)`` lets libjpeg decode at 1/2, 1/4 or 1/8 scale in the DCT,
 which makes a 12-megapixel JPEG several times faster to decode. Pillow's draft keeps both sides at or
-above the requested size; the indexer asks for at least twice the model's input side (and never less
-than the thumbnail), so the model's own bicubic resize still downsamples by 2x or more and sees
-nearly the same pixels as from a full decode.
+above the requested size; the indexer asks for at least 1.9 times the model's input side (and never
+less than the thumbnail; ``indexer.DRAFT_FACTOR`` says why not 2), so the model's own bicubic resize
+still downsamples by about 2x or more and sees nearly the same pixels as from a full decode.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _decode_open(image: Image.Image, min_side: int | None) -> Decoded:
         width, height = height, width
     upright = _upright(image, exif)
     rgb = embedded_to_srgb(upright, image.info.get("icc_profile")) or _to_rgb(upright)
-    return Decoded(rgb, width, height, _taken_at(exif), fmt)
+    return Decoded(rgb, width, height, exif_taken_at(exif), fmt)
 
 
 def _refuse_above_decode_ceiling(image: Image.Image, fmt: str) -> None:
@@ -249,7 +249,7 @@ def _upright(image: Image.Image, exif: Image.Exif | None) -> Image.Image:
         return image.transpose(_TRANSPOSE[orientation])
 
 
-def _taken_at(exif: Image.Exif | None) -> str | None:
+def exif_taken_at(exif: Image.Exif | None) -> str | None:
     """EXIF DateTimeOriginal ("2024:05:01 14:03:22") -> ISO 8601, with OffsetTimeOriginal if present."""
     if exif is None:
         return None

@@ -5,9 +5,13 @@ One run:
    cannot be listed keeps its known photos; only files that are really gone are removed.
 2. Decide per file: a known file with the same size and mtime_ns that is indexed for this model (or
    failed before) is not read at all; every other file becomes a task, first written as 'pending'.
-3. Tasks go through a pipeline in batches: worker threads read (hash), decode, thumbnail and
-   preprocess the files of batch N+1 (Pillow and numpy release the GIL) while this thread encodes
-   batch N. At most ``PREFETCH`` batches wait decoded, which bounds memory.
+   Tasks are ordered newest first (EXIF date taken, else mtime; ``dates.py``), so on a first index
+   of years of photos the recent ones are searchable within seconds, not after the whole run.
+3. Tasks go through a pipeline in batches: decoder threads read (hash), decode, thumbnail and
+   preprocess the files of batch N+1 (Pillow and numpy release the GIL) while batch N is encoded, cut
+   into one part per encoder thread (onnxruntime releases the GIL too). At most ``PREFETCH`` batches
+   wait decoded, which bounds memory. How many threads of each kind, and onnxruntime's own threads,
+   is ``split.py``'s choice, measured.
 4. Per batch, content hashes that already have vectors for this model (a renamed or moved photo, a
    duplicate) are not encoded again; the rest are encoded once per distinct hash, global and region
    embeddings. The batch's vectors and photo rows are committed in one transaction, so a killed
@@ -21,6 +25,7 @@ One run:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import threading
@@ -34,7 +39,8 @@ from pathlib import Path
 import numpy as np
 from sqlite_utils import Database
 
-from app.library import store
+from app.library import store, store_cache
+from app.library.dates import newest_first
 from app.library.db import folder_prefix
 from app.library.decode import decode_image
 from app.library.encoder import ImageEncoder
@@ -46,6 +52,13 @@ from app.library.thumbs import THUMB_SIZE, prune_thumbnails, save_thumbnail
 from core.errors import KnownError
 
 PREFETCH = 2  # batches decoded ahead of the one being encoded
+# A JPEG is decoded reduced (draft) with both sides at least this many times the model's input side.
+# Why 1.9 and not 2: the commonest 12-megapixel sensors (4000 x 3000, 4032 x 3024) reach 750 and 756
+# pixels at 1/4 scale, just under 2 x 384; with 2 they were decoded at 1/2 scale, 4 times the pixels,
+# and decode, thumbnail and preprocess took twice as long (58 against 29 ms a photo on one core). The
+# model's input then differs from a full decode's by 0.18 grey levels on average instead of 0.08
+# (``multigrain bench-index``), far below what JPEG compression itself changes.
+DRAFT_FACTOR = 1.9
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,7 @@ class Progress:
     rate: float  # files per second so far
     eta_s: float | None  # seconds left at that rate; None before the first batch
     current: str  # the last file of the batch just committed
+    searchable: int = 0  # photos of the library a search finds now (with vectors of this model)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -67,6 +81,9 @@ class IndexReport:
     counts: store.RunCounts
     problems: list[ScanProblem] = field(default_factory=list)  # from the scan (photo files included)
     missing_folders: list[str] = field(default_factory=list)
+
+
+_Vectors = dict[str, tuple[np.ndarray, np.ndarray]]  # content hash -> (global (D,), regions (K, D))
 
 
 @dataclass(frozen=True)
@@ -93,7 +110,9 @@ class _Prepared:
 class Indexer:
     """Indexes folders into the library ``db`` with ``runtime``; see the module docstring.
 
-    Use from one thread (the one that opened ``db``); ``workers`` threads only decode.
+    Use from one thread (the one that opened ``db``); ``workers`` threads only decode, ``encoders``
+    threads only encode (``batch_size`` photos a commit, ``run_batch`` images an onnxruntime call;
+    None: ``batch_size``). ``newest_first`` False keeps the scan's order (for benchmarks).
     """
 
     def __init__(
@@ -104,18 +123,24 @@ class Indexer:
         batch_size: int = 16,
         workers: int = 2,
         thumb_size: int = THUMB_SIZE,
+        newest_first: bool = True,
+        encoders: int = 1,
+        run_batch: int | None = None,
     ) -> None:
-        if batch_size < 1 or workers < 1:
-            raise ValueError("batch_size and workers must be at least 1")
+        if batch_size < 1 or workers < 1 or encoders < 1 or (run_batch is not None and run_batch < 1):
+            raise ValueError("batch_size, workers, encoders and run_batch must be at least 1")
         self.db = db
         self.runtime = runtime
         self.thumbs_dir = Path(thumbs_dir)
         self.batch_size = batch_size
         self.workers = workers
+        self.encoders = encoders
+        self.run_batch = run_batch or batch_size
         self.thumb_size = thumb_size
+        self.newest_first = newest_first  # False: the scan's (name) order, for benchmarks to compare
         self.model = runtime.identity
-        # JPEG draft never below twice the model's input side (decode.py), nor below the thumbnail.
-        self.draft_side = max(2 * int(runtime.image_size), thumb_size)
+        # JPEG draft never below DRAFT_FACTOR times the model's input side, nor below the thumbnail.
+        self.draft_side = max(math.ceil(DRAFT_FACTOR * int(runtime.image_size)), thumb_size)
 
     # ----- one run ---------------------------------------------------------------------------------
     def index(
@@ -182,6 +207,12 @@ class Indexer:
                 known.update(store.photo_states(self.db, root, self.model, BOX_SET_NAME))
 
         todo, unchanged = self._plan(scan, known, folder_ids, retry_errors)
+        if self.newest_first:
+            ordered = newest_first(todo, _path_of, _mtime_of, lambda: cancel is not None and cancel.is_set())
+            if ordered is None:  # cancelled while reading dates: nothing was written yet
+                report.status = "cancelled"
+                return
+            todo = ordered
         failed, known_failures = self._record_scan_problems(scan, {} if retry_errors else known, folder_ids)
         unchanged += known_failures
         removed = self._remove_vanished(scan, known)
@@ -260,16 +291,19 @@ class Indexer:
         """Decode ahead in threads, encode and commit batch by batch; False if cancelled."""
         batches = [todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         started, done = time.monotonic(), 0
+        # Photos a search finds now; the tasks were marked 'pending', so none of them is counted yet.
+        searchable = store_cache.count_cached_photos(self.db, self.model)
         if progress is not None:
-            progress(Progress(0, len(todo), 0.0, None, ""))
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="multigrain-decode")
+            progress(Progress(0, len(todo), 0.0, None, "", searchable))
+        decoders = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="multigrain-decode")
+        encoders = ThreadPoolExecutor(max_workers=self.encoders, thread_name_prefix="multigrain-encode")
         waiting: deque[list[Future[_Prepared]]] = deque()
         submitted = 0
 
         def submit_next() -> None:
             nonlocal submitted
             if submitted < len(batches):
-                waiting.append([pool.submit(self._prepare, task) for task in batches[submitted]])
+                waiting.append([decoders.submit(self._prepare, task) for task in batches[submitted]])
                 submitted += 1
 
         try:
@@ -279,18 +313,20 @@ class Indexer:
                 if cancel is not None and cancel.is_set():
                     return False
                 futures = waiting.popleft()
-                submit_next()  # keeps the workers busy while this batch is encoded
+                submit_next()  # keeps the decoders busy while this batch is encoded
                 prepared = [future.result() for future in futures]
-                report.counts = self._commit(prepared, report.counts)
+                report.counts = self._commit(prepared, report.counts, encoders)
+                searchable += sum(p.error is None for p in prepared)  # tasks were 'pending': not counted
                 done += len(prepared)
                 if progress is not None:
                     elapsed = max(time.monotonic() - started, 1e-9)
                     rate = done / elapsed
                     eta = (len(todo) - done) / rate if rate > 0 else None
-                    progress(Progress(done, len(todo), rate, eta, prepared[-1].task.path))
+                    progress(Progress(done, len(todo), rate, eta, prepared[-1].task.path, searchable))
             return True
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            decoders.shutdown(wait=True, cancel_futures=True)
+            encoders.shutdown(wait=True, cancel_futures=True)
 
     def _prepare(self, task: _Task) -> _Prepared:
         """Worker thread: hash, decode, thumbnail, preprocess one file. File problems become the result's
@@ -304,7 +340,9 @@ class Indexer:
         pixels = self.runtime.preprocess([decoded.image])[0]
         return _Prepared(task, digest, pixels, decoded.width, decoded.height, decoded.taken_at)
 
-    def _commit(self, prepared: list[_Prepared], counts: store.RunCounts) -> store.RunCounts:
+    def _commit(
+        self, prepared: list[_Prepared], counts: store.RunCounts, encoders: ThreadPoolExecutor
+    ) -> store.RunCounts:
         """Encode what is new in one batch and commit its vectors and rows in one transaction."""
         good = [p for p in prepared if p.error is None]
         have = store.hashes_with_vectors(self.db, (p.content_hash for p in good), self.model, BOX_SET_NAME)
@@ -312,7 +350,7 @@ class Indexer:
         for p in good:
             if p.content_hash not in have and p.content_hash not in fresh:
                 fresh[p.content_hash] = p  # duplicates in one batch are encoded once
-        vectors = self._encode(list(fresh.values()))
+        vectors = self._encode_parts(list(fresh.values()), encoders)
         now = time.time()
         with self.db.atomic():
             for digest, (embedding, regions) in vectors.items():
@@ -326,12 +364,21 @@ class Indexer:
             failed=counts.failed + len(prepared) - len(good),
         )
 
-    def _encode(self, items: list[_Prepared]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """content hash -> (global (D,), regions (K, D)) for ``items``."""
+    def _encode_parts(self, items: list[_Prepared], encoders: ThreadPoolExecutor) -> _Vectors:
+        """``items`` cut into one part per encoder thread, encoded at once (see ``split.py``)."""
+        size = max(1, math.ceil(len(items) / self.encoders))
+        parts = [encoders.submit(self._encode, items[i : i + size]) for i in range(0, len(items), size)]
+        vectors: _Vectors = {}
+        for part in parts:
+            vectors.update(part.result())
+        return vectors
+
+    def _encode(self, items: list[_Prepared]) -> _Vectors:
+        """Encoder thread: content hash -> (global (D,), regions (K, D)) for ``items``."""
         if not items:
             return {}
         pixels = np.stack([p.pixels for p in items])
-        embeds, tokens = self.runtime.encode_images(pixels, batch_size=self.batch_size)
+        embeds, tokens = self.runtime.encode_images(pixels, batch_size=self.run_batch)
         regions = self.runtime.encode_regions(tokens, boxes_for(len(items)))
         dim = self.runtime.embed_dim
         if embeds.shape != (len(items), dim) or regions.shape[::2] != (len(items), dim):
@@ -355,3 +402,11 @@ def _already_failed(state: store.PhotoState | None, problem: ScanProblem) -> boo
         and state.status == "error"
         and (state.size, state.mtime_ns) == (problem.size, problem.mtime_ns)
     )
+
+
+def _path_of(task: _Task) -> str:
+    return task.path
+
+
+def _mtime_of(task: _Task) -> int:
+    return task.mtime_ns

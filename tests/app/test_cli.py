@@ -174,7 +174,7 @@ def test_known_errors_exit_2_in_one_line(
 def test_ctrl_c_cancels_after_the_current_batch(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(commands, "load_model", lambda args: FakeRuntime(delay_s=0.3))
+    monkeypatch.setattr(commands, "load_model", lambda args, **_: FakeRuntime(delay_s=0.3))
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN under nohup, the default handler otherwise
     timer = threading.Timer(0.4, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()

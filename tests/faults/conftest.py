@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """App data in tmp_path/home, the fake model for every command, and a folder of four photos."""
     monkeypatch.setenv("MULTIGRAIN_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(commands, "load_model", lambda args: TextTable())
+    monkeypatch.setattr(commands, "load_model", lambda args, **_: TextTable())
     folder = tmp_path / "photos"
     write_photos(folder, 4)
     yield folder

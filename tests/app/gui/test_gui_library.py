@@ -151,7 +151,8 @@ def test_progress_shows_rate_and_eta_and_the_buttons_work(qtbot, make_window, tm
 
 def test_search_while_indexing(qtbot, make_window, indexed: Path, tmp_path: Path) -> None:
     """An index run is under way (paused between two batches, so the test does not race it); the
-    search field answers from what was indexed before, and the GUI thread stays free."""
+    search field answers from what was indexed before and what the run committed so far (the window
+    reloads the index after the run's first batch), and the GUI thread stays free."""
     write_photos(tmp_path / "more", 40, prefix="m", first_colour=40)
     slow = GroundingFake(delay_s=0.2)  # image encoding is slow; text encoding is not
     window = make_window(ModelHolder.fixed(slow), index_batch_size=4)
@@ -160,10 +161,12 @@ def test_search_while_indexing(qtbot, make_window, indexed: Path, tmp_path: Path
     qtbot.waitUntil(lambda: window.library.progress.value() >= 4, timeout=TIMEOUT)
     window.library.pause_button.click()
     qtbot.waitUntil(window.indexer.parked.is_set, timeout=TIMEOUT)  # inside the run, between batches
+    qtbot.waitUntil(lambda: window.engine.state.photos >= 16, timeout=TIMEOUT)  # 12 + the first batch
+    assert "searchable, newest first" in window.library.progress_label.text()
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
         qtbot.keyClicks(window.search.query, "beach")
     assert window.indexer.state is State.PAUSED and window.indexer.parked.is_set()  # still indexing
-    assert window.model.rowCount() == 12
+    assert 16 <= window.model.rowCount() == window.engine.state.photos < 52
     window.library.pause_button.click()  # resume
     assert window.indexer.state is State.RUNNING
     considered: list[int] = []
@@ -273,6 +276,8 @@ def test_new_photos_appear_without_update(qtbot, make_window, indexed: Path) -> 
         lambda: window.engine.state is not None and window.engine.state.photos == 13, timeout=TIMEOUT
     )
     assert window.rescan_timer.isActive() and window.rescan_timer.interval() == 3_600_000
+    # The new photo is searchable from the run's first batch on, before the run ends: wait for its end.
+    qtbot.waitUntil(lambda: window.indexer.state is State.IDLE, timeout=TIMEOUT)
     write_jpeg(indexed / "other" / "new2.jpg", (10, 10, 200))  # added while it runs
     window.rescan_timer.timeout.emit()  # the period has passed
     qtbot.waitUntil(lambda: window.engine.state.photos == 14, timeout=TIMEOUT)

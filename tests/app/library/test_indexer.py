@@ -8,6 +8,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,13 @@ from photo_files import png_claiming, set_mtime, solid, write_jpeg, write_photos
 from PIL import Image
 from sqlite_utils import Database
 
-from app.library import hashing, indexer, store
+from app.library import dates, hashing, indexer, store
 from app.library.db import open_db
 from app.library.encoder import ImageEncoder
 from app.library.indexer import Indexer, Progress
 from app.library.regions import BOX_SET_NAME, BOXES
 from app.library.thumbs import thumb_path
+from app.vectors import load_index
 
 
 @dataclass
@@ -252,7 +254,9 @@ def test_awkward_photos_are_indexed(lib: Library) -> None:
     assert lib.indexer.index([d]).counts.unchanged == 7  # the odd names compare equal next time
 
 
-def test_cancel_between_batches_then_resume(lib: Library) -> None:
+@pytest.mark.parametrize("encoders", [1, 2])
+def test_cancel_between_batches_then_resume(lib: Library, encoders: int) -> None:
+    lib.indexer = Indexer(lib.db, lib.runtime, lib.thumbs, batch_size=4, encoders=encoders, run_batch=1)
     write_photos(lib.photos, 10)
     cancel = threading.Event()
 
@@ -269,20 +273,117 @@ def test_cancel_between_batches_then_resume(lib: Library) -> None:
     assert store.count_photos(lib.db, "ok") == 10
 
 
-def test_a_failing_model_fails_the_run_and_keeps_committed_batches(lib: Library) -> None:
+@pytest.mark.parametrize("encoders", [1, 2])
+def test_a_failing_model_fails_the_run_and_keeps_committed_batches(lib: Library, encoders: int) -> None:
+    lib.indexer = Indexer(lib.db, lib.runtime, lib.thumbs, batch_size=4, encoders=encoders, run_batch=1)
     write_photos(lib.photos, 8)
-    calls = 0
     real = lib.runtime.encode_images
 
-    def fails_second_time(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
+    def fails_in_second_batch(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
+        if lib.runtime.images_encoded >= 4:  # batches run one after another: this is the second
             raise RuntimeError("model exploded")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    lib.runtime.encode_images = fails_second_time  # type: ignore[method-assign]
+    lib.runtime.encode_images = fails_in_second_batch  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="exploded"):
         lib.indexer.index([lib.photos])
     assert store.count_photos(lib.db, "ok") == 4 and store.count_photos(lib.db, "pending") == 4
     assert lib.db.execute("SELECT status FROM index_runs").fetchall() == [("failed",)]
+
+
+# ----- newest first ------------------------------------------------------------------------------------
+def _dated(path: Path, colour: tuple[int, int, int], taken: str | None, mtime_year: int) -> None:
+    exif = Image.Exif()
+    if taken is not None:
+        exif.get_ifd(0x8769)[0x9003] = taken
+    write_jpeg(path, colour, exif=exif)
+    set_mtime(path, int((datetime(mtime_year, 6, 1) - datetime(1970, 1, 1)).total_seconds()) * 10**9)
+
+
+def _commit_order(lib: Library, **options: object) -> list[str]:
+    """The files in the order the indexer committed them (one photo a batch)."""
+    order: list[str] = []
+    one_by_one = Indexer(lib.db, lib.runtime, lib.thumbs, batch_size=1, **options)  # type: ignore[arg-type]
+    one_by_one.index(
+        [lib.photos], progress=lambda p: order.append(os.path.basename(p.current)) if p.done else None
+    )
+    return order
+
+
+def test_newest_photos_are_indexed_first_by_exif_date_else_mtime(lib: Library) -> None:
+    d = lib.photos
+    # Copied from a card: the EXIF photos have this year's mtime, whatever their date.
+    _dated(d / "a-2012.jpg", (10, 0, 0), "2012:03:04 05:06:07", 2025)
+    _dated(d / "b-2023.jpg", (20, 0, 0), "2023:01:01 00:00:00", 2025)
+    _dated(d / "c-2018.jpg", (30, 0, 0), "2018:07:07 07:07:07", 2025)
+    _dated(d / "d-no-exif-2020.jpg", (40, 0, 0), None, 2020)  # no EXIF date: its mtime
+    _dated(d / "e-no-exif-2005.jpg", (50, 0, 0), None, 2005)
+    Image.new("RGB", (8, 8), (60, 0, 0)).save(d / "f-png-2015.png")  # PNG: dated by mtime, not decoded
+    set_mtime(
+        d / "f-png-2015.png", int((datetime(2015, 1, 1) - datetime(1970, 1, 1)).total_seconds()) * 10**9
+    )
+
+    assert _commit_order(lib) == [
+        "b-2023.jpg",
+        "d-no-exif-2020.jpg",
+        "c-2018.jpg",
+        "f-png-2015.png",
+        "a-2012.jpg",
+        "e-no-exif-2005.jpg",
+    ]
+
+
+def test_scan_order_when_asked(lib: Library) -> None:
+    _dated(lib.photos / "a.jpg", (10, 0, 0), "2012:03:04 05:06:07", 2012)
+    _dated(lib.photos / "b.jpg", (20, 0, 0), "2023:01:01 00:00:00", 2023)
+    assert _commit_order(lib, newest_first=False) == ["a.jpg", "b.jpg"]
+
+
+def test_a_changed_photo_keeps_its_place_by_date_and_odd_headers_do_not_stop_the_run(lib: Library) -> None:
+    d = lib.photos
+    _dated(d / "old.jpg", (10, 0, 0), "2001:01:01 00:00:00", 2025)
+    (d / "not-a-photo.jpg").write_text("hello")  # no header to date: mtime; the decode records the error
+    _dated(d / "new.jpg", (20, 0, 0), "2024:01:01 00:00:00", 2025)
+    set_mtime(
+        d / "not-a-photo.jpg", int((datetime(2010, 1, 1) - datetime(1970, 1, 1)).total_seconds()) * 10**9
+    )
+    assert _commit_order(lib) == ["new.jpg", "not-a-photo.jpg", "old.jpg"]
+    assert lib.rows()["not-a-photo.jpg"][:2] == ("error", "not an image (a text file named .jpg)")
+
+
+def test_cancelled_while_dating_writes_nothing(lib: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_photos(lib.photos, 3)
+    cancel = threading.Event()
+    monkeypatch.setattr(dates, "header_taken_at", lambda path: cancel.set())  # cancelled at the first file
+    report = lib.indexer.index([lib.photos], cancel=cancel)
+    assert report.status == "cancelled" and store.count_photos(lib.db, "pending") == 0
+
+
+# ----- searchable while indexing -----------------------------------------------------------------------
+def test_committed_photos_are_searchable_before_the_run_ends(lib: Library, tmp_path: Path) -> None:
+    write_photos(lib.photos, 6, prefix="old")
+    lib.indexer.index([lib.photos])
+    for i, name in enumerate(["x", "y", "z", "w", "v", "u", "t", "s"]):  # newer than the six above
+        _dated(lib.photos / f"{name}.jpg", (200, 10 * i, 90), f"2030:01:0{i + 1} 00:00:00", 2025)
+    seen: list[tuple[int, int, int]] = []  # (done, progress.searchable, photos a search finds)
+
+    def search_now(p: Progress) -> None:
+        reader = open_db(tmp_path / "library.db", writable=False)  # as another process would
+        try:
+            index = load_index(reader, tmp_path / "library.db", lib.runtime.identity, BOX_SET_NAME)
+            seen.append((p.done, p.searchable, index.n))
+        finally:
+            reader.close()
+
+    lib.indexer.index([lib.photos], progress=search_now)
+    assert seen == [(0, 6, 6), (4, 10, 10), (8, 14, 14)]
+
+
+def test_searchable_counts_a_changed_photo_once(lib: Library) -> None:
+    paths = write_photos(lib.photos, 3)
+    lib.indexer.index([lib.photos])
+    write_jpeg(paths[0], (1, 2, 3))  # changed: out of search until read again, then one photo again
+    (lib.photos / "p001.jpg").write_text("now broken")  # was searchable, is not any more
+    seen: list[int] = []
+    lib.indexer.index([lib.photos], progress=lambda p: seen.append(p.searchable))
+    assert seen == [1, 2]

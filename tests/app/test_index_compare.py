@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import bench_index, faiss_scan
-from app.bench_index import code_lines, recall_at_k
+from app import faiss_scan, index_compare
+from app.index_compare import code_lines, recall_at_k
 from app.vectorcache import read_info
 from app.vectors import VectorIndex
 from core.search_settings import SearchSettings
@@ -65,37 +65,37 @@ def test_code_lines_leave_out_blanks_comments_and_docstrings() -> None:
 @pytest.fixture(params=["exact", "two-stage"])
 def library(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> bench_index.Library:
+) -> index_compare.Library:
     """300 photos, in the layout of a small library (4-bit regions of every photo) or of a large one."""
     pytest.importorskip("faiss")
-    monkeypatch.setattr(bench_index, "CHUNK", 64)  # several chunks, so the running top 10 merges
+    monkeypatch.setattr(index_compare, "CHUNK", 64)  # several chunks, so the running top 10 merges
     monkeypatch.setattr(faiss_scan, "_TRAIN", 250)  # trained before the last chunk: later ones only added
     if request.param == "two-stage":
-        monkeypatch.setattr(bench_index, "EXACT_LIMIT", 100)
+        monkeypatch.setattr(index_compare, "EXACT_LIMIT", 100)
         monkeypatch.setattr(faiss_scan, "EXACT_LIMIT", 100)
-    lib = bench_index.build_library(tmp_path, 300, 3, 16, SETTINGS, 6)
+    lib = index_compare.build_library(tmp_path, 300, 3, 16, SETTINGS, 6)
     info = read_info(lib.ours)
     assert info is not None and info.exact == (request.param == "exact")
     return lib
 
 
-def test_the_truth_kept_while_building_is_the_exact_top_ten(library: bench_index.Library) -> None:
-    chunks = [bench_index.photo_chunk(5, c, min(64, 300 - s), 3, 16) for c, s in enumerate(range(0, 300, 64))]
+def test_the_truth_kept_while_building_is_the_exact_top_ten(library: index_compare.Library) -> None:
+    chunks = [index_compare.photo_chunk(5, c, min(64, 300 - s), 3, 16) for c, s in enumerate(range(0, 300, 64))]
     g = np.concatenate([c[0] for c in chunks])
     r = np.concatenate([c[1] for c in chunks])
-    scores = bench_index.exact_scores(library.queries, g, r, SETTINGS)
+    scores = index_compare.exact_scores(library.queries, g, r, SETTINGS)
     assert library.truth.shape == (6, 10)
     for row, best in zip(scores, library.truth, strict=True):
         assert np.array_equal(best, np.argsort(-row, kind="stable")[:10])
 
 
-def test_both_indexes_find_the_exact_top_ten(library: bench_index.Library) -> None:
+def test_both_indexes_find_the_exact_top_ten(library: index_compare.Library) -> None:
     info = read_info(library.ours)
     assert info is not None
     ours = VectorIndex(info)
     theirs = faiss_scan.FaissRanker(library.faiss, 3, SETTINGS.w_global, SETTINGS.w_region)
     assert ours.exact == (theirs.regions4 is not None)  # both in the layout the library size asks for
-    found_ours = np.stack([bench_index.ours_top(ours, q, SETTINGS) for q in library.queries])
+    found_ours = np.stack([index_compare.ours_top(ours, q, SETTINGS) for q in library.queries])
     found_faiss = np.stack([theirs.top(q, 10, 2000) for q in library.queries])
     # Every photo is a candidate here, so only quantisation can swap near-ties at the edge of the top 10.
     assert recall_at_k(found_ours, library.truth) >= 0.9
@@ -105,14 +105,14 @@ def test_both_indexes_find_the_exact_top_ten(library: bench_index.Library) -> No
     assert np.array_equal(found_faiss[:, 0], library.truth[:, 0])
 
 
-def test_faiss_scores_are_the_formula_within_8_bit_error(library: bench_index.Library) -> None:
+def test_faiss_scores_are_the_formula_within_8_bit_error(library: index_compare.Library) -> None:
     theirs = faiss_scan.FaissRanker(library.faiss, 3, SETTINGS.w_global, SETTINGS.w_region)
     rows = np.arange(300)
-    chunks = [bench_index.photo_chunk(5, c, min(64, 300 - s), 3, 16) for c, s in enumerate(range(0, 300, 64))]
+    chunks = [index_compare.photo_chunk(5, c, min(64, 300 - s), 3, 16) for c, s in enumerate(range(0, 300, 64))]
     g = np.concatenate([c[0] for c in chunks])
     r = np.concatenate([c[1] for c in chunks])
     q = library.queries[0]
-    exact = bench_index.exact_scores(q[None], g, r, SETTINGS)[0]
+    exact = index_compare.exact_scores(q[None], g, r, SETTINGS)[0]
     assert np.abs(theirs.scores(q, rows) - exact).max() < 0.02
 
 
