@@ -80,7 +80,9 @@ def library(
 
 
 def test_the_truth_kept_while_building_is_the_exact_top_ten(library: index_compare.Library) -> None:
-    chunks = [index_compare.photo_chunk(5, c, min(64, 300 - s), 3, 16) for c, s in enumerate(range(0, 300, 64))]
+    chunks = [
+        index_compare.photo_chunk(5, c, min(64, 300 - s), 3, 16) for c, s in enumerate(range(0, 300, 64))
+    ]
     g = np.concatenate([c[0] for c in chunks])
     r = np.concatenate([c[1] for c in chunks])
     scores = index_compare.exact_scores(library.queries, g, r, SETTINGS)
@@ -108,7 +110,9 @@ def test_both_indexes_find_the_exact_top_ten(library: index_compare.Library) -> 
 def test_faiss_scores_are_the_formula_within_8_bit_error(library: index_compare.Library) -> None:
     theirs = faiss_scan.FaissRanker(library.faiss, 3, SETTINGS.w_global, SETTINGS.w_region)
     rows = np.arange(300)
-    chunks = [index_compare.photo_chunk(5, c, min(64, 300 - s), 3, 16) for c, s in enumerate(range(0, 300, 64))]
+    chunks = [
+        index_compare.photo_chunk(5, c, min(64, 300 - s), 3, 16) for c, s in enumerate(range(0, 300, 64))
+    ]
     g = np.concatenate([c[0] for c in chunks])
     r = np.concatenate([c[1] for c in chunks])
     q = library.queries[0]
