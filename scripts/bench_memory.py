@@ -16,7 +16,8 @@ Two kinds of child process, each measured ``--runs`` times per checkout (medians
    whose onnxruntime sessions are open, and the thumbnail cache's bytes;
 2. the same parts step by step without a window, each step's growth of private and mapped memory:
    Python + Qt + the app's modules, the model runtime, the search index (vector cache), the text
-   graph's session, one text search, then each other graph's session (what opening it would cost).
+   graph's session, one text search, then each other graph's session (what opening it would cost);
+   and the time to rank a text query (``Searcher.rank``: scores, shortlist, cutoff), ``SEARCHES`` times.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 QUERY = "a dog on the grass"
+SEARCHES = 30  # rankings timed per step-by-step run
 GRAPHS = ("text", "vision", "concepts", "itm", "box")
 
 
@@ -110,12 +112,19 @@ def child_steps(db_path: Path, bundle: Path) -> dict[str, object]:
     searcher.search(make_query(QUERY), top=20)
     step("one text search (scores, shortlist, hits)")
     files_search = mapped_files_mb()
+    query = make_query(QUERY)
+    terms = searcher.encode(query)
+    times = []
+    for _ in range(SEARCHES):  # the ranking alone: scores, shortlist (its int8 rows read), cutoff
+        started = time.perf_counter()
+        searcher.rank(query, terms)
+        times.append((time.perf_counter() - started) * 1e3)
     for graph in GRAPHS[1:]:
         if graph in runtime.manifest["graphs"]:  # type: ignore[attr-defined]
             runtime.session(graph)  # type: ignore[attr-defined]
             step(f"session: {graph} (not needed for a text search)")
     del qt
-    return {"steps": steps, "files_index": files_index, "files_search": files_search}
+    return {"steps": steps, "files_index": files_index, "files_search": files_search, "rank_ms": times}
 
 
 # ----- the parent -----------------------------------------------------------------------------------------
@@ -162,6 +171,10 @@ def step_rows(runs: list[dict]) -> dict[str, str]:
         for group in sorted({g for r in runs for g in r[key] if g.startswith("vector cache")}):
             value = med([r[key].get(group, 0.0) for r in runs])
             rows[f"  {group} resident, {label}"] = f"{value:.1f} MB"
+    ranks = [t for r in runs for t in r["rank_ms"]]
+    rows["ranking one text query (no window), ms"] = (
+        f"p50 {statistics.median(ranks):.1f}, p90 {sorted(ranks)[int(0.9 * (len(ranks) - 1))]:.1f}"
+    )
     last = runs[0]["steps"][-1][1]
     rows["step total (no window)"] = f"{last['rss']:.0f} MB (peak {last['peak']:.0f})"
     return rows
