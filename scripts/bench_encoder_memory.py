@@ -27,12 +27,15 @@ from memory_probe import memory_mb
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS: dict[str, tuple[dict[str, object], int]] = {  # name -> (SessionTuning fields, threads)
-    "arena on, pattern on (onnxruntime's defaults)": ({}, 0),
-    "arena off": ({"arena": False}, 0),
-    "memory pattern off": ({"memory_pattern": False}, 0),
-    "arena off, pattern off": ({"arena": False, "memory_pattern": False}, 0),
-    "arena grows as requested (shared)": ({"arena_extend": "requested"}, 0),
-    "defaults, 1 thread": ({}, 1),
+    "arena on, pattern on (onnxruntime's defaults)": ({"arena": True, "memory_pattern": True}, 0),
+    "arena off": ({"arena": False, "memory_pattern": True}, 0),
+    "memory pattern off": ({"arena": True, "memory_pattern": False}, 0),
+    "arena off, pattern off (the runtime's default)": ({"arena": False, "memory_pattern": False}, 0),
+    "arena grows as requested (shared)": (
+        {"arena": True, "memory_pattern": True, "arena_extend": "requested"},
+        0,
+    ),
+    "arena off, pattern off, 1 thread": ({"arena": False, "memory_pattern": False}, 1),
 }
 
 
