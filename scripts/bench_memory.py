@@ -100,8 +100,9 @@ def child_steps(db_path: Path, bundle: Path) -> dict[str, object]:
     from app.search import Searcher
     from app.vectors import load_index
 
+    step("search modules (app.search, app.vectors, onnx, sqlite_utils...)")
     runtime = load_runtime(bundle, providers="cpu")
-    step("model runtime (manifest, tokenizer; no session)")
+    step("model runtime (manifest; no session)")
     db = open_db(db_path, writable=False)
     index = load_index(db, db_path, runtime.identity, BOX_SET_NAME)
     step("search index opened (vector cache)")
