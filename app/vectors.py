@@ -63,8 +63,9 @@ class VectorIndex:
         self._caption_starts = self._caption_photos = np.zeros(0, np.int64)
         self._session = column_scorer(info.path / "scores.onnx", threads) if info.n else None
         self._rows = RowScorer(threads)
-        # The int8 region rows (358 MB at 100k photos) are read a shortlist at a time, never mapped:
-        # only the blocks a search scores are read, and none stays in the app's memory (``blockfile``).
+        # The int8 region rows (358 MB at 100k photos) are read a shortlist at a time, not mapped, past
+        # ``blockfile.MAP_BUDGET``: only the blocks a search scores are read, none stays in the app's
+        # memory. A smaller library's rows are mapped in whole (faster to gather).
         self._region_rows = BlockFile(info.path / "region_rows.i8", np.int8, (info.k, info.dim), info.n)
 
     # ----- facts -------------------------------------------------------------------------------------

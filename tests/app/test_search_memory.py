@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from search_fakes import K, unit
 
+from app import blockfile
 from app.blockfile import BlockFile
 from app.library.db import open_db
 from app.query import make_query
@@ -44,18 +45,31 @@ def _resident_kb(file_name: str) -> int | None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
-def test_the_region_rows_are_read_for_the_shortlist_never_mapped(tmp_path: Path) -> None:
-    index = _index(tmp_path / "c", 3000, 64)  # 2.7 MB of int8 rows
+def test_large_region_rows_are_read_for_the_shortlist_never_mapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blockfile, "MAP_BUDGET", 1 << 20)  # 1 MB: these 2.7 MB of int8 rows are "large"
+    index = _index(tmp_path / "c", 3000, 64)
     assert not _resident_kb("region_rows.i8")  # opening the index read none of them
     q = unit(np.random.default_rng(1).standard_normal((1, 64)))
     cos = index.cosines(q, lambda g, coarse: np.argsort(-coarse[0])[:50])
     assert cos.rows.size == 50 and not _resident_kb("region_rows.i8")  # nor did a search
+    assert index.best_region(q[0], 7)[0] in range(K) and not _resident_kb("region_rows.i8")
 
 
-def test_block_file_reads_any_positions(tmp_path: Path) -> None:
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_small_region_rows_are_mapped_in_whole(tmp_path: Path) -> None:
+    index = _index(tmp_path / "c", 300, 64)  # 270 kB: under the budget, mapped and populated at once
+    assert (_resident_kb("region_rows.i8") or 0) * 1024 >= 300 * K * 64
+    assert index.photo_vectors(3)[1].shape == (K, 64)
+
+
+@pytest.mark.parametrize("budget", [0, 1 << 20])  # read, mapped
+def test_block_file_reads_any_positions(tmp_path: Path, budget: int) -> None:
     data = np.arange(7 * 3 * 4, dtype=np.int8).reshape(7, 3, 4)
     data.tofile(tmp_path / "rows")
-    blocks = BlockFile(tmp_path / "rows", np.int8, (3, 4), 7)
+    blocks = BlockFile(tmp_path / "rows", np.int8, (3, 4), 7, map_budget=budget)
+    assert blocks.mapped == (budget > 0 and sys.platform != "win32")
     for positions in ([0], [6], [2, 3, 4], [5, 1, 1, 6, 0], list(range(7)), []):
         assert np.array_equal(blocks.read(np.array(positions, np.int64)), data[positions])
     assert np.array_equal(blocks.block(4), data[4])
