@@ -74,18 +74,22 @@ class SessionTuning:
 
     ``arena``: each session keeps the memory of earlier calls for the next (onnxruntime's default);
     off, every call's tensors are allocated and freed with the system allocator. ``memory_pattern``:
-    plan one block per call from the first call's shapes (onnxruntime's default). ``arena_extend``:
-    how an arena grows: "power_of_two" (onnxruntime's default: chunks double) or "requested" (each
-    chunk the size asked for; then one arena, registered once per process, is shared by every session
-    that uses it).
+    plan one block per call from the first call's shapes (onnxruntime's default). ``shrink_arena``:
+    hand the arena's unused chunks back at the end of every call. ``arena_extend``: how an arena
+    grows: "power_of_two" (onnxruntime's default: chunks double) or "requested" (each chunk the size
+    asked for; then one arena, registered once per process, is shared by every session that uses it).
 
-    Both off by default: indexing with xvlm-base-384 int8 (batches of 16) peaked at 1.8 GB instead of
-    2.9 GB, and the arena no longer keeps that peak after the last batch (0.96 GB resident instead of
-    2.9 GB), which the window, holding the runtime for its searches, kept for the rest of its life.
+    Chosen by ``scripts/bench_encoder_memory.py`` (docs/benchmarks.md): indexing with xvlm-base-384
+    int8 in batches of 16 peaked at 2.9 GB with onnxruntime's defaults and kept all of it afterwards,
+    each session's arena holding its own peak; shrinking the arenas after each call peaked at 1.76 GB
+    and kept 0.54 GB. Without the memory pattern the peak was 1.7 GB but the arena kept it; without
+    the arena the system allocator fragmented (3.9 GB after two batches, half the speed). What stays
+    matters: the window holds the runtime for its searches after an index run.
     """
 
-    arena: bool = False
-    memory_pattern: bool = False
+    arena: bool = True
+    memory_pattern: bool = True
+    shrink_arena: bool = True
     arena_extend: Literal["power_of_two", "requested"] = "power_of_two"
 
 
@@ -158,6 +162,10 @@ class Runtime:
         self._providers = resolve_providers(providers)
         self._threads = int(threads)
         self._tuning = tuning
+        self._run_options: ort.RunOptions | None = None
+        if tuning.arena and tuning.shrink_arena:
+            self._run_options = ort.RunOptions()
+            self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self._sessions: dict[str, ort.InferenceSession] = {}
         self._lock = threading.Lock()
         self._preprocess = Preprocess(m["image_size"], m["image_mean"], m["image_std"])
@@ -238,7 +246,7 @@ class Runtime:
 
     def run(self, graph: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """One call of one graph, no batching (the other methods batch)."""
-        return self.session(graph).run(None, feeds)
+        return self.session(graph).run(None, feeds, self._run_options)
 
     # ----- images ----------------------------------------------------------------------------------
     def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:

@@ -27,15 +27,29 @@ from memory_probe import memory_mb
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS: dict[str, tuple[dict[str, object], int]] = {  # name -> (SessionTuning fields, threads)
-    "arena on, pattern on (onnxruntime's defaults)": ({"arena": True, "memory_pattern": True}, 0),
-    "arena off": ({"arena": False, "memory_pattern": True}, 0),
-    "memory pattern off": ({"arena": True, "memory_pattern": False}, 0),
-    "arena off, pattern off (the runtime's default)": ({"arena": False, "memory_pattern": False}, 0),
-    "arena grows as requested (shared)": (
-        {"arena": True, "memory_pattern": True, "arena_extend": "requested"},
+    "arena on, pattern on (onnxruntime's defaults)": (
+        {"arena": True, "memory_pattern": True, "shrink_arena": False},
         0,
     ),
-    "arena off, pattern off, 1 thread": ({"arena": False, "memory_pattern": False}, 1),
+    "arena off": ({"arena": False, "memory_pattern": True}, 0),
+    "memory pattern off": ({"arena": True, "memory_pattern": False, "shrink_arena": False}, 0),
+    "arena off, pattern off": ({"arena": False, "memory_pattern": False}, 0),
+    "arena grows as requested (shared)": (
+        {"arena": True, "memory_pattern": True, "shrink_arena": False, "arena_extend": "requested"},
+        0,
+    ),
+    "arena shrinks after each call (the runtime's default)": (
+        {"arena": True, "memory_pattern": True, "shrink_arena": True},
+        0,
+    ),
+    "pattern off, arena shrinks": (
+        {"arena": True, "memory_pattern": False, "shrink_arena": True},
+        0,
+    ),
+    "arena shrinks, 1 thread": (
+        {"arena": True, "memory_pattern": True, "shrink_arena": True},
+        1,
+    ),
 }
 
 
