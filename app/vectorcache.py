@@ -17,7 +17,7 @@ Files (N photos, K regions each, D dims (Dp: padded to a multiple of 16), photos
   file's mtime), ``usable.u8`` (0 for a photo whose vectors belong to another box set);
 - ``global.i8`` (Dp, N) and ``global.f32`` (N,): int8 global embeddings, one column each;
 - ``region_rows.i8`` (N*K, D) and ``regions.f32`` (N*K,): int8 region embeddings, one row each, read for
-  a shortlist only (so they stay on disk, paged in on demand);
+  a shortlist only (so they stay on disk: ``blockfile`` reads the shortlist's rows);
 - with every photo's regions scored (N <= ``EXACT_LIMIT``): ``regions4.u8`` and ``regions4.f32``, the
   regions again in 4 bits for the coarse pass (``int8.py``);
 - ``captions.i64`` (C,) photo positions and ``captions.f16`` (C, D) caption embeddings;

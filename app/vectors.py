@@ -93,7 +93,7 @@ class VectorIndex:
 
     def memory_bytes(self) -> dict[str, int]:
         """Bytes held in memory (onnxruntime's packed copies of the matrices included), by part; the
-        int8 region rows are paged in from the file for shortlists and not counted."""
+        int8 region rows are read from the file for shortlists (``blockfile``) and not counted."""
         n, k, d = self.n, self.box_count, self.dim
         padded = padded_dim(d)
         blocks = padded // block_size(padded)
