@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from app.blockfile import MAP_BUDGET
 from app.home import REPO, resolve_bundle
 from app.library import store
 from app.library.db import open_db
@@ -284,8 +285,8 @@ def search_rows(runtime: Any, n: int, queries: list[str], work: Path) -> list[Ro
     gc.collect()
     target = {100_000: TARGETS["search_100k_ms"], 1_000_000: TARGETS["search_1m_ms"]}.get(n)
     mode = "exact regions" if exact else "two-stage: global, then regions of a shortlist"
-    mapped = n * len(BOXES) * dim  # int8 region rows: file pages, mapped whole or on demand
-    how = "mapped whole" if exact else "paged in for shortlists"
+    mapped = n * len(BOXES) * dim  # int8 region rows: mapped whole under blockfile's budget, else read
+    how = "mapped whole" if mapped <= MAP_BUDGET else "read for shortlists"
     return [
         (
             f"text search, {n:,} photos ({mode})",

@@ -17,7 +17,7 @@ Files (N photos, K regions each, D dims (Dp: padded to a multiple of 16), photos
   file's mtime), ``usable.u8`` (0 for a photo whose vectors belong to another box set);
 - ``global.i8`` (Dp, N) and ``global.f32`` (N,): int8 global embeddings, one column each;
 - ``region_rows.i8`` (N*K, D) and ``regions.f32`` (N*K,): int8 region embeddings, one row each, read for
-  a shortlist only (so they stay on disk, paged in on demand);
+  a shortlist only (so they stay on disk: ``blockfile`` reads the shortlist's rows);
 - with every photo's regions scored (N <= ``EXACT_LIMIT``): ``regions4.u8`` and ``regions4.f32``, the
   regions again in 4 bits for the coarse pass (``int8.py``);
 - ``captions.i64`` (C,) photo positions and ``captions.f16`` (C, D) caption embeddings;
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import shutil
 import tempfile
@@ -211,29 +210,12 @@ def file_shapes(n: int, k: int, dim: int, exact: bool) -> dict[str, tuple[Any, t
     return shapes
 
 
-def _populated_map(path: Path, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """A read-only map whose pages are all mapped at once (MAP_POPULATE where the OS has it).
-
-    Why: a shortlist touches rows all over the file, and mapping each page on first touch costs
-    several microseconds in a virtual machine: 15-20 ms for the 3000 pages of one query's shortlist.
-    The pages are the file's own (page cache, reclaimable), not memory the app allocates."""
-    if int(np.prod(shape)) == 0:
-        return np.zeros(shape, dtype=dtype)
-    with open(path, "rb") as f:
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        mapped = mmap.mmap(f.fileno(), 0, flags=flags, prot=mmap.PROT_READ)
-    return np.frombuffer(mapped, dtype=dtype).reshape(shape)
-
-
-def open_arrays(info: CacheInfo, populate: bool = False) -> dict[str, np.ndarray]:
-    """Read-only memory maps of a cache's files, by name (captions included); ``populate`` maps the
-    int8 region rows in whole (see ``_populated_map``)."""
+def open_arrays(info: CacheInfo) -> dict[str, np.ndarray]:
+    """Read-only memory maps of a cache's files, by name (captions included). A map reads nothing
+    until a page is touched: the int8 region rows are read by their users a few blocks at a time."""
     arrays = {}
     for name, (dtype, shape) in file_shapes(info.n, info.k, info.dim, info.exact).items():
-        if populate and name in ("region_rows.i8", "regions.f32") and hasattr(mmap, "MAP_SHARED"):
-            arrays[name] = _populated_map(info.path / name, dtype, shape)
-        else:
-            arrays[name] = _raw_map(info.path / name, dtype, shape, "r")
+        arrays[name] = _raw_map(info.path / name, dtype, shape, "r")
     c = int(info.meta.get("captions", 0))
     arrays["captions.i64"] = _raw_map(info.path / "captions.i64", "<i8", (c,), "r")
     arrays["captions.f16"] = _raw_map(info.path / "captions.f16", "<f2", (c, info.dim), "r")

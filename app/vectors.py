@@ -10,7 +10,7 @@ Scoring, in one onnxruntime call and then a shortlist:
   cosine from 4-bit regions (coarse, ~7e-3 off);
 - the caller's ``shortlist`` picks candidates from those (the best by the coarse score, or by the
   global score alone in a larger library: the two-stage search), and their regions are scored again
-  from the int8 rows, which stay on disk and are paged in for the candidates only.
+  from the int8 rows, which stay on disk: the candidates' rows are read at each search (``blockfile``).
 Memory: 260 B a photo for the global vectors, plus 1.9 KB for the 4-bit regions when they are held.
 """
 
@@ -24,6 +24,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from app import vectorcache
+from app.blockfile import BlockFile
 from app.int8 import RowScorer, block_size, column_scorer, padded_dim
 from app.vectorcache import EXACT_LIMIT, CacheInfo
 
@@ -47,9 +48,7 @@ class VectorIndex:
     def __init__(self, info: CacheInfo, threads: int = 0) -> None:
         self.info = info
         # Plain ndarray views of the maps: np.memmap's own indexing is several times slower.
-        # Libraries that score every photo's regions keep their int8 rows mapped in whole (the shortlist
-        # is read from them at every query); two-stage ones (a million photos) map them on demand.
-        arrays = vectorcache.open_arrays(info, populate=info.exact)
+        arrays = vectorcache.open_arrays(info)
         a = {name: np.asarray(array) for name, array in arrays.items()}
         self._arrays = a
         # Small per-photo columns are read into memory (a few bytes a photo); matrices stay mapped.
@@ -64,6 +63,10 @@ class VectorIndex:
         self._caption_starts = self._caption_photos = np.zeros(0, np.int64)
         self._session = column_scorer(info.path / "scores.onnx", threads) if info.n else None
         self._rows = RowScorer(threads)
+        # The int8 region rows (358 MB at 100k photos) are read a shortlist at a time, not mapped, past
+        # ``blockfile.MAP_BUDGET``: only the blocks a search scores are read, none stays in the app's
+        # memory. A smaller library's rows are mapped in whole (faster to gather).
+        self._region_rows = BlockFile(info.path / "region_rows.i8", np.int8, (info.k, info.dim), info.n)
 
     # ----- facts -------------------------------------------------------------------------------------
     @property
@@ -90,7 +93,7 @@ class VectorIndex:
 
     def memory_bytes(self) -> dict[str, int]:
         """Bytes held in memory (onnxruntime's packed copies of the matrices included), by part; the
-        int8 region rows are paged in from the file for shortlists and not counted."""
+        int8 region rows are read from the file for shortlists (``blockfile``) and not counted."""
         n, k, d = self.n, self.box_count, self.dim
         padded = padded_dim(d)
         blocks = padded // block_size(padded)
@@ -133,12 +136,11 @@ class VectorIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, d)
         out = np.empty((len(queries), len(rows)), np.float32)
         # Photo-major views: one photo's K rows are one contiguous block, gathered in one copy.
-        values = self._arrays["region_rows.i8"].reshape(-1, k, d)
         scales = self._arrays["regions.f32"].reshape(-1, k)
         step = 8192  # photos per call: bounds the gathered copy
         for s in range(0, len(rows), step):
             chunk = rows[s : s + step]
-            block = values[chunk].reshape(-1, d)
+            block = self._region_rows.read(chunk).reshape(-1, d)
             dots = self._rows(block, scales[chunk].reshape(-1), queries)
             out[:, s : s + len(chunk)] = dots.reshape(len(chunk), k, -1).max(axis=1).T
         return out
@@ -168,11 +170,14 @@ class VectorIndex:
         """One photo's own vectors, dequantised: its global embedding (D,) and its K regions (K, D); a
         photo's vectors serve as a query (search by a photo already in the library)."""
         global_ = self.global_vectors(np.array([position]))[0]
+        return global_, self._regions_of(position)
+
+    def _regions_of(self, position: int) -> np.ndarray:
+        """The K region embeddings (K, D) of the photo at ``position``, dequantised."""
         k = self.box_count
-        rows = slice(position * k, (position + 1) * k)
-        regions = np.asarray(self._arrays["region_rows.i8"][rows], np.float32)
-        regions *= np.asarray(self._arrays["regions.f32"][rows])[:, None]
-        return global_, regions
+        regions = self._region_rows.block(position).astype(np.float32)
+        regions *= np.asarray(self._arrays["regions.f32"][position * k : (position + 1) * k])[:, None]
+        return regions
 
     def global_vectors(self, positions: np.ndarray) -> np.ndarray:
         """The global embeddings (len(positions), D) of the photos at ``positions``, dequantised."""
@@ -186,11 +191,7 @@ class VectorIndex:
 
     def best_region(self, query: np.ndarray, position: int) -> tuple[int, float]:
         """Which of the K boxes of one photo matches a query vector best, and its cosine."""
-        k = self.box_count
-        rows = slice(position * k, (position + 1) * k)
-        vectors = np.asarray(self._arrays["region_rows.i8"][rows], np.float32)
-        vectors *= np.asarray(self._arrays["regions.f32"][rows])[:, None]
-        cos = vectors @ np.asarray(query, np.float32).reshape(self.dim)
+        cos = self._regions_of(position) @ np.asarray(query, np.float32).reshape(self.dim)
         best = int(np.argmax(cos))
         return best, float(cos[best])
 

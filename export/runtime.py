@@ -11,8 +11,9 @@ import contextlib
 import ctypes
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -66,6 +67,67 @@ def resolve_providers(request: str) -> list[str]:
     return [CPU]
 
 
+@dataclass(frozen=True)
+class SessionTuning:
+    """onnxruntime's memory settings for a bundle's sessions (``scripts/bench_encoder_memory.py``
+    measures each against peak memory and speed while indexing; docs/benchmarks.md has the table).
+
+    ``arena``: each session keeps the memory of earlier calls for the next (onnxruntime's default);
+    off, every call's tensors are allocated and freed with the system allocator. ``memory_pattern``:
+    plan one block per call from the first call's shapes (onnxruntime's default). ``shrink_arena``:
+    hand the arena's unused chunks back at the end of every call. ``arena_extend``: how an arena
+    grows: "power_of_two" (onnxruntime's default: chunks double) or "requested" (each chunk the size
+    asked for; then one arena, registered once per process, is shared by every session that uses it).
+
+    Chosen by ``scripts/bench_encoder_memory.py`` (docs/benchmarks.md): indexing with xvlm-base-384
+    int8 in batches of 16 peaked at 2.9 GB with onnxruntime's defaults and kept all of it afterwards,
+    each session's arena holding its own peak; shrinking the arenas after each call peaked at 1.76 GB
+    and kept 0.54 GB. Without the memory pattern the peak was 1.7 GB but the arena kept it; without
+    the arena the system allocator fragmented (3.9 GB after two batches, half the speed). What stays
+    matters: the window holds the runtime for its searches after an index run.
+    """
+
+    arena: bool = True
+    memory_pattern: bool = True
+    shrink_arena: bool = True
+    arena_extend: Literal["power_of_two", "requested"] = "power_of_two"
+
+
+DEFAULT_TUNING = SessionTuning()
+_shared_arena_lock = threading.Lock()
+_shared_arena = False
+
+
+def _register_shared_arena() -> None:
+    """One CPU arena that grows by what is asked (not by doubling), for sessions that opt in."""
+    global _shared_arena
+    with _shared_arena_lock:
+        if _shared_arena:
+            return
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, 1, -1, -1))  # 1: kSameAsRequested
+        _shared_arena = True
+
+
+def session_options(threads: int, tuning: SessionTuning = DEFAULT_TUNING) -> ort.SessionOptions:
+    """The options every session of a bundle is created with."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    # Spinning worker threads burn the cores between calls; on a 2-core laptop that starves the
+    # decoder threads and the GUI (measured: a 100k-photo scoring call 32 ms -> 12.5 ms without).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: fallbacks are reported by ``providers``
+    options.enable_cpu_mem_arena = tuning.arena
+    options.enable_mem_pattern = tuning.memory_pattern
+    if tuning.arena and tuning.arena_extend == "requested":
+        _register_shared_arena()
+        options.add_session_config_entry("session.use_env_allocators", "1")
+    return options
+
+
 def _f32(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
@@ -81,17 +143,29 @@ class Runtime:
 
     ``providers``: 'auto' (CUDA when onnxruntime has it and a GPU driver is present, else CPU), 'cpu' or
     'cuda' (an error if CUDA cannot be used). ``threads``: intra-op threads per session (0: onnxruntime's
-    default, one per physical core). Every method batches internally and returns float32 numpy arrays.
+    default, one per physical core). ``tuning``: the sessions' memory settings (``SessionTuning``).
+    Every method batches internally and returns float32 numpy arrays.
     """
 
     def __init__(
-        self, bundle_dir: str | Path, providers: str = "auto", threads: int = 0, *, verify_hashes: bool = True
+        self,
+        bundle_dir: str | Path,
+        providers: str = "auto",
+        threads: int = 0,
+        *,
+        verify_hashes: bool = True,
+        tuning: SessionTuning = DEFAULT_TUNING,
     ) -> None:
         self._bundle: Bundle = load_bundle(bundle_dir, verify_hashes=verify_hashes)
         m = self._bundle.manifest
         self._request = providers
         self._providers = resolve_providers(providers)
         self._threads = int(threads)
+        self._tuning = tuning
+        self._run_options: ort.RunOptions | None = None
+        if tuning.arena and tuning.shrink_arena:
+            self._run_options = ort.RunOptions()
+            self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self._sessions: dict[str, ort.InferenceSession] = {}
         self._lock = threading.Lock()
         self._preprocess = Preprocess(m["image_size"], m["image_mean"], m["image_std"])
@@ -132,6 +206,12 @@ class Runtime:
         return self._bundle.has_graph("box")
 
     @property
+    def open_sessions(self) -> tuple[str, ...]:
+        """The graphs whose sessions exist now (each is created when first needed)."""
+        with self._lock:
+            return tuple(self._sessions)
+
+    @property
     def providers(self) -> list[str]:
         """Providers the sessions actually run on (creates the small concepts session if none exists yet,
         because only a live session knows whether CUDA really loaded)."""
@@ -146,15 +226,7 @@ class Runtime:
             existing = self._sessions.get(graph)
             if existing is not None:
                 return existing
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self._threads
-            # Spinning worker threads burn the cores between calls; on a 2-core laptop that starves the
-            # decoder threads and the GUI (measured: a 100k-photo scoring call 32 ms -> 12.5 ms without).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.log_severity_level = 3  # errors only: fallbacks are reported by ``providers``
+            options = session_options(self._threads, self._tuning)
             path = self._bundle.graph_path(graph)
             try:
                 created = ort.InferenceSession(str(path), sess_options=options, providers=self._providers)
@@ -179,7 +251,7 @@ class Runtime:
 
     def run(self, graph: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """One call of one graph, no batching (the other methods batch)."""
-        return self.session(graph).run(None, feeds)
+        return self.session(graph).run(None, feeds, self._run_options)
 
     # ----- images ----------------------------------------------------------------------------------
     def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
