@@ -272,7 +272,9 @@ class LibraryPanel(QWidget):
             return "Nothing new to index."
         rate = f"{p.rate:.1f} photos/s" if p.done else "starting…"
         eta = f" · about {duration(p.eta_s)} left" if p.done and p.done < p.total else ""
-        searchable = f" · {p.searchable:,} searchable, newest first" if p.done else ""
+        # The photos committed so far; the status bar counts those the window has loaded (it reloads
+        # after the first batch, then every 15 s at most), so the two may differ for a few seconds.
+        searchable = f" · {p.searchable:,} indexed, newest first" if p.done else ""
         current = f"\n{os.path.basename(p.current)}" if p.current else ""
         return f"{rate}{eta}{searchable}{current}"
 

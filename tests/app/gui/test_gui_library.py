@@ -162,7 +162,7 @@ def test_search_while_indexing(qtbot, make_window, indexed: Path, tmp_path: Path
     window.library.pause_button.click()
     qtbot.waitUntil(window.indexer.parked.is_set, timeout=TIMEOUT)  # inside the run, between batches
     qtbot.waitUntil(lambda: window.engine.state.photos >= 16, timeout=TIMEOUT)  # 12 + the first batch
-    assert "searchable, newest first" in window.library.progress_label.text()
+    assert "indexed, newest first" in window.library.progress_label.text()
     with qtbot.waitSignal(window.engine.results, timeout=TIMEOUT):
         qtbot.keyClicks(window.search.query, "beach")
     assert window.indexer.state is State.PAUSED and window.indexer.parked.is_set()  # still indexing
