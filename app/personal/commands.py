@@ -27,7 +27,8 @@ def teach(args: argparse.Namespace) -> int:
     print(
         f"taught {report.name.name!r} ({report.name.kind}) from {len(report.labels)} photos in "
         f"{report.seconds:.1f} s (model {child['seconds_load']:.1f} s, "
-        f"learning {child['seconds_teach']:.1f} s, {child['steps']} steps); photos re-encoded: {child['photos_encoded']} (the teaching photos), "
+        f"learning {child['seconds_teach']:.1f} s, {child['steps']} steps); "
+        f"photos re-encoded: {child['photos_encoded']} (the teaching photos), "
         f"library photos re-encoded: 0; contrasted with {report.negatives} library photos"
     )
     print(f'search with it: multigrain search "{report.name.name} on the grass"')
