@@ -3,17 +3,16 @@ name is exactly what it was, and a bundle of the format before it still searches
 
 from __future__ import annotations
 
-import json
 import pathlib
-import shutil
 
 import numpy as np
 import pytest
 import torch
+from old_bundles import old_format_bundle
 
 from core.names import NameTable
 from engine.model.xvlm import XVLM
-from export.bundle import BundleError, write_manifest
+from export.bundle import BundleError
 from export.onnx_export import TextGraph
 from export.parity import named_drift
 from export.runtime import Runtime
@@ -71,46 +70,6 @@ def test_the_graph_module_without_names_is_encode_text_exactly(tiny_model: XVLM)
         assert torch.equal(embed, ref.embed) and torch.equal(hidden, ref.hidden)
         named, _ = graph(ids[1:], mask[1:], table)
         assert not torch.allclose(named, tiny_model.encode_text(ids[1:], mask[1:]).embed)
-
-
-def old_format_bundle(fp32_bundle: pathlib.Path, model: XVLM, out: pathlib.Path) -> pathlib.Path:
-    """The fp32 bundle as format 1 wrote it: a text graph of ids and mask only, no ``names`` entry."""
-    import onnx
-
-    from export.onnx_export import strip_source_locations
-
-    class OldText(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            text = self.model.encode_text(input_ids, attention_mask)
-            return text.embed, text.hidden
-
-    shutil.copytree(fp32_bundle, out)
-    ids = torch.randint(1000, 2000, (2, 7))
-    seq = {0: torch.export.Dim("batch", min=1, max=64), 1: torch.export.Dim("tokens", min=1, max=40)}
-    program = torch.onnx.export(
-        OldText().eval(),
-        (ids, torch.ones_like(ids)),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["embed", "hidden"],
-        dynamic_shapes={"input_ids": seq, "attention_mask": seq},
-        opset_version=20,
-        dynamo=True,
-        external_data=False,
-    )
-    onnx.save(strip_source_locations(program.model_proto), str(out / "text.onnx"))
-    manifest = json.loads((out / "manifest.json").read_text())
-    computed = ("format_version", "identity", "files", "created")
-    fields = {k: v for k, v in manifest.items() if k not in computed}
-    fields.pop("names")
-    fields["graphs"]["text"]["inputs"] = ["input_ids", "attention_mask"]
-    fields["source"].pop("checkpoint_path")
-    written = write_manifest(out, fields) | {"format_version": 1}
-    (out / "manifest.json").write_text(json.dumps(written, indent=2))
-    return out
 
 
 def test_an_old_format_bundle_searches_but_refuses_names(
