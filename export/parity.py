@@ -281,7 +281,7 @@ def format_drift(report: dict[str, Any]) -> str:
     """The drift report as an aligned table with the thresholds and a PASS/FAIL line."""
     limits = report["thresholds"]
     lines = [
-        f"{'output':14s} {'inputs':7s} {'max abs diff':>13s} {'limit':>8s} {'min cosine':>11s} {'limit':>7s}"
+        f"{'output':17s} {'inputs':7s} {'max abs diff':>13s} {'limit':>8s} {'min cosine':>11s} {'limit':>7s}"
     ]
     for kind, block in report["inputs"].items():
         for key, entry in block["metrics"].items():
@@ -289,7 +289,7 @@ def format_drift(report: dict[str, Any]) -> str:
             cos = entry.get("cosine_min")
             floor = limits["cosine"].get(key)
             lines.append(
-                f"{key:14s} {kind:7s} {entry['max_abs']:13.3g} {'' if lim is None else f'{lim:g}':>8s} "
+                f"{key:17s} {kind:7s} {entry['max_abs']:13.3g} {'' if lim is None else f'{lim:g}':>8s} "
                 f"{'' if cos is None else f'{cos:.6f}':>11s} {'' if floor is None else f'{floor:g}':>7s}"
             )
     verdict = "PASS" if report["pass"] else "FAIL: " + "; ".join(report["failures"])

@@ -10,6 +10,10 @@ from app.commands import _library_command, load_model, open_library
 from app.terminal import shown
 
 
+def _photos(count: int) -> str:
+    return f"{count} photo" if count == 1 else f"{count} photos"
+
+
 @_library_command
 def teach(args: argparse.Namespace) -> int:
     from app.personal.teach import TeachCancelled, parse_photo
@@ -25,7 +29,7 @@ def teach(args: argparse.Namespace) -> int:
         return 130
     child = report.child
     print(
-        f"taught {report.name.name!r} ({report.name.kind}) from {len(report.labels)} photos in "
+        f"taught {report.name.name!r} ({report.name.kind}) from {_photos(len(report.labels))} in "
         f"{report.seconds:.1f} s (model {child['seconds_load']:.1f} s, "
         f"learning {child['seconds_teach']:.1f} s, {child['steps']} steps); "
         f"photos re-encoded: {child['photos_encoded']} (the teaching photos), "

@@ -233,7 +233,7 @@ def teach(
     if not len(negatives):
         log("note: no other photo of this library is indexed with this bundle; teaching without them")
         negatives = np.zeros((0, runtime.embed_dim), np.float32)
-    log(f"teaching {name!r} ({kind}) from {len(labels)} photos, against {len(negatives)} library photos")
+    log(f"teaching {name!r} ({kind}) from {len(labels)} photo(s), against {len(negatives)} library photos")
     with tempfile.TemporaryDirectory(prefix="multigrain-teach-") as scratch:
         folder = Path(scratch)
         np.save(folder / "pixels.npy", pixels)

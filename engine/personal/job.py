@@ -51,7 +51,8 @@ def run(folder: Path) -> dict[str, Any]:
     negatives = torch.from_numpy(np.load(folder / "negatives.npy")).float()
     size = model.cfg.vision.image_size
     if tuple(pixels.shape[1:]) != (3, size, size):
-        raise ValueError(f"teaching photos are {tuple(pixels.shape[1:])}, the model takes (3, {size}, {size})")
+        shape = tuple(pixels.shape[1:])
+        raise ValueError(f"teaching photos are {shape}, the model takes (3, {size}, {size})")
     with torch.no_grad():
         image = model.encode_image(pixels)
     _say(f"encoded the {len(pixels)} teaching photos (photos re-encoded: {len(pixels)}; library photos: 0)")
