@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,25 @@ def _learned(model: str = "m-fp32-1", value: float = 0.5, dim: int = 8) -> Learn
 
 def _label(digest: str = "h1") -> Label:
     return Label(digest, "/photos/a.jpg", (0.1, 0.2, 0.3, 0.4), False)
+
+
+def test_a_schema_3_library_gains_the_name_tables(tmp_path: Path) -> None:
+    from app.library.db import connect
+    from app.library.migrations import MIGRATIONS, migrate, user_version
+
+    path = tmp_path / "library.db"
+    old = connect(path)
+    migrate(old, path, MIGRATIONS[:3])
+    old.execute("INSERT INTO folders (path, added_at) VALUES ('/photos', 1.0)")
+    old.conn.commit()
+    old.close()
+    db = open_db(path)
+    assert user_version(db) == 4 and (tmp_path / "library.db.bak-v3").is_file()
+    assert {"names", "name_photos", "name_params"} <= set(db.table_names())
+    assert db.execute("SELECT path FROM folders").fetchall() == [("/photos",)]
+    save_taught(db, "Rex", "dog", [_label()], _learned())
+    with pytest.raises(sqlite3.IntegrityError):  # the key is unique whatever the spelling
+        db.execute("INSERT INTO names (name, key, kind, slot, created_at) VALUES ('REX', 'rex', 'dog', 5, 0)")
 
 
 def test_names_are_unique_in_any_case_and_keep_their_slot(tmp_path: Path) -> None:
