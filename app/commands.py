@@ -335,6 +335,7 @@ def ground(args: argparse.Namespace) -> int:
     from app.drawing import draw_box
     from app.grounding import ground_image
     from app.library.decode import DecodeError, decode_image
+    from app.personal.usage import names_at
     from core.zoom import zoom_from_args
 
     zoom = zoom_from_args(args)
@@ -343,7 +344,7 @@ def ground(args: argparse.Namespace) -> int:
         decoded = decode_image(args.photo)
     except DecodeError as err:
         raise DecodeError(f"{shown(args.photo)}: {err}") from err
-    g = ground_image(runtime, decoded.image, args.text, zoom)
+    g = ground_image(runtime, decoded.image, args.text, zoom, names_at(db_path_of(args), runtime))
     if args.json:
         print(json_text(asdict(g)))
     else:

@@ -19,7 +19,9 @@ import numpy as np
 from PIL import Image
 
 from app.library.decode import decode_image
+from app.personal.usage import encode_texts as encode_with_names
 from core.errors import KnownError
+from core.names import NameTable
 from core.zoom import Zoom, box_from_window, zoom_window
 from export.regions import boxes_to_patch_mask, pool_concept_tokens
 
@@ -54,17 +56,21 @@ class Grounding:
 
 
 def ground_image(
-    runtime: GroundingModel, image: Image.Image, text: str, zoom: Zoom | None = DEFAULT_ZOOM
+    runtime: GroundingModel,
+    image: Image.Image,
+    text: str,
+    zoom: Zoom | None = DEFAULT_ZOOM,
+    names: NameTable | None = None,
 ) -> Grounding:
     """Ground ``text`` in an upright RGB ``image``; with ``zoom`` (the default), refine the box by
     grounding again in a window around the first one (``core.zoom``: much better boxes for small
-    things, at the cost of a second image encode)."""
+    things, at the cost of a second image encode). ``names``: taught names the text may hold."""
     if not runtime.has_box_head:
         raise KnownError("this model bundle has no box head: it cannot ground text")
     if not text.strip():
         raise KnownError("nothing to ground: the text is empty")
     _, tokens = runtime.encode_images([image])
-    embeds, hidden, mask = runtime.encode_texts([text])
+    embeds, hidden, mask = encode_with_names(runtime, [text], names)
     predicted = np.clip(runtime.predict_boxes(hidden, mask, tokens)[0], 0.0, 1.0)
     if zoom is not None:
         window = zoom_window(predicted, *image.size, zoom)
@@ -94,7 +100,11 @@ def ground_image(
 
 
 def ground_photo(
-    runtime: GroundingModel, path: str | Path, text: str, zoom: Zoom | None = DEFAULT_ZOOM
+    runtime: GroundingModel,
+    path: str | Path,
+    text: str,
+    zoom: Zoom | None = DEFAULT_ZOOM,
+    names: NameTable | None = None,
 ) -> Grounding:
     """Ground ``text`` in the photo file at ``path`` (decoded upright, full size for the pixel box)."""
-    return ground_image(runtime, decode_image(path).image, text, zoom)
+    return ground_image(runtime, decode_image(path).image, text, zoom, names)

@@ -38,9 +38,12 @@ from app.library import store
 from app.library.decode import decode_image
 from app.library.presence import presence
 from app.library.regions import BOX_SET_NAME, BOXES
+from app.personal.usage import encode_texts as encode_with_names
+from app.personal.usage import names_for
 from app.query import Query, QueryError
 from app.vectors import VectorIndex, load_index
 from core.errors import KnownError
+from core.names import NameTable
 from core.search_settings import SearchSettings
 
 RESCORE_MIN = 2000  # photos whose regions are scored again in int8 after the 4-bit pass, at least
@@ -456,6 +459,7 @@ class Searcher:
         self._index = index
         self._sample: np.ndarray | None = None
         self._reference_vectors: np.ndarray | None = None
+        self._names: NameTable | bool | None = False  # False: not read yet (taught names, app.personal)
 
     # ----- the index -------------------------------------------------------------------------------
     @property
@@ -473,6 +477,14 @@ class Searcher:
         fresh = vectorcache.find_fresh(self.db, self.db_path, self.runtime.identity, BOX_SET_NAME)
         if self._index is None or fresh is None or fresh.path != self._index.info.path:
             self._index, self._sample = None, None
+        self._names = False  # a name may have been taught, renamed or forgotten since
+
+    @property
+    def names(self) -> NameTable | None:
+        """The library's taught names this bundle can use (read once, again after ``refresh``)."""
+        if self._names is False:
+            self._names = names_for(self.db, self.runtime)
+        return self._names or None
 
     # ----- queries -> vectors ----------------------------------------------------------------------
     def encode(self, query: Query) -> Terms:
@@ -484,7 +496,7 @@ class Searcher:
         hidden = None
         texts = ([query.text] if query.text else []) + list(query.negatives)
         if texts:
-            embeds, text_hidden, mask = self.runtime.encode_texts(texts)
+            embeds, text_hidden, mask = encode_with_names(self.runtime, texts, self.names)
             text_weight = 1.0 - query.image_weight if query.image is not None else 1.0
             if query.text:
                 vectors.append(embeds[0])

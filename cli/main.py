@@ -238,12 +238,42 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the photo with the box drawn to this PNG")
     p.add_argument("--json", action="store_true")
     p.add_argument("--bundle", help="model bundle")
+    p.add_argument("--db", help="library whose taught names the text may use (default: the app's)")
     zoom_args(p)
     p.set_defaults(handler="app.commands:ground")
 
     p = sub.add_parser("status", help="the library, the model bundle, the vector cache")
     _library_args(p)
     p.set_defaults(handler="app.commands:status")
+
+    _name_commands(sub)
+
+
+def _name_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "teach", help="teach the library a name from 1-20 photos of one thing (torch, in a child process)"
+    )
+    p.add_argument("name", help='the name, as you will type it in searches ("Rex"); any case matches')
+    p.add_argument("--kind", required=True, help="what it is, e.g. dog (the name starts as this word)")
+    p.add_argument(
+        "photos",
+        nargs="+",
+        metavar="PHOTO[:x,y,w,h]",
+        help="photos of it; the box as fractions (0-1) of the upright photo's width and height, "
+        "x,y the top left corner. Without a box, one is proposed by finding the kind word",
+    )
+    p.add_argument("--steps", type=positive_int, default=40, help="optimisation steps (default 40)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: its default)")
+    _library_args(p)
+    p.set_defaults(handler="app.personal.commands:teach")
+
+    p = sub.add_parser("names", help="the library's taught names; forget or rename one")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--forget", metavar="NAME", help="forget a name, its labels and what it learned")
+    group.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="spell a name differently")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list each name's photos and boxes")
+    p.add_argument("--db", help="library database (default: library.db in the app data folder)")
+    p.set_defaults(handler="app.personal.commands:names")
 
 
 def _demo_and_tuning_commands(sub: argparse._SubParsersAction) -> None:

@@ -15,9 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from core.hashing import sha256_file
+from core.names import NAME_SLOTS, placeholder_range
+from core.text import Tokenizer
 from engine.checkpoint import WEIGHTS, CheckpointError, load_checkpoint
 from engine.model.xvlm import XVLM
-from export.bundle import EXPORT_RECIPE, MANIFEST, VARIANTS, VOCAB, BundleError, read_manifest, write_manifest
+from export.bundle import (
+    EXPORT_RECIPE,
+    MANIFEST,
+    NAME_INPUT,
+    VARIANTS,
+    VOCAB,
+    BundleError,
+    graph_inputs,
+    read_manifest,
+    write_manifest,
+)
 from export.onnx_export import GRAPH_IO, OPSET, TRACE_BATCH, export_graphs
 from export.quantize import quantization_summary, to_fp16, to_int8
 
@@ -48,8 +60,12 @@ def exporter_versions() -> dict[str, str]:
     }
 
 
-def model_fields(model: XVLM, variant: str, graphs: list[str]) -> dict[str, Any]:
-    """The manifest's model facts, all read from the model's config (the one source of truth)."""
+REPO = Path(__file__).resolve().parents[1]
+
+
+def model_fields(model: XVLM, variant: str, graphs: list[str], first_name_id: int = 1) -> dict[str, Any]:
+    """The manifest's model facts, all read from the model's config (the one source of truth), and
+    where the text graph's name placeholders are in the vocabulary."""
     cfg = model.cfg
     v, t = cfg.vision, cfg.text
     return {
@@ -72,13 +88,35 @@ def model_fields(model: XVLM, variant: str, graphs: list[str]) -> dict[str, Any]
         "graphs": {
             name: {
                 "file": f"{name}.onnx",
-                "inputs": list(GRAPH_IO[name][0]),
+                "inputs": list(graph_inputs(name)),
                 "outputs": list(GRAPH_IO[name][1]),
             }
             for name in graphs
         },
         "vocab": VOCAB,
+        "names": {"input": NAME_INPUT, "slots": NAME_SLOTS, "first_id": first_name_id},
     }
+
+
+def checkpoint_reference(ckpt: Path) -> str:
+    """Where the checkpoint is, as the manifest records it for teaching names (which needs torch and the
+    weights): relative to the repository when inside it (``models/demo``, so a moved checkout still
+    finds it), else absolute (an imported X-VLM model's folder)."""
+    path = ckpt.resolve()
+    try:
+        return path.relative_to(REPO).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def name_placeholders(ckpt: Path) -> int:
+    """The id of ``[unused0]`` in the checkpoint's vocabulary, checked to start a contiguous range."""
+    try:
+        return placeholder_range(Tokenizer(ckpt / VOCAB))
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        raise ExportError(
+            f"cannot export {ckpt}: its vocabulary has no room for taught names ({err})"
+        ) from err
 
 
 def _derive_variant(fp32_dir: Path, stage: Path, variant: str, graphs: list[str]) -> dict[str, Any]:
@@ -139,13 +177,14 @@ def export_bundle(
     shipped_settings = read_shipped_settings(ckpt)
     model = model.float().eval()
     graphs = [n for n in GRAPH_IO if n != "box" or model.bbox_head is not None]
+    first_name_id = name_placeholders(ckpt)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        notes = _write_graphs(model, variant, graphs, stage, fp32_graphs, log)
+        notes = _write_graphs(model, variant, graphs, stage, fp32_graphs, log, first_name_id)
         shutil.copyfile(ckpt / "vocab.txt", stage / VOCAB)
         fields = (
-            model_fields(model, variant, graphs)
+            model_fields(model, variant, graphs, first_name_id)
             | {
                 "source": source,
                 "exporter": exporter_versions() | {"opset": str(OPSET), "trace_batch": str(TRACE_BATCH)},
@@ -181,7 +220,12 @@ def _load_source(ckpt: Path, model: XVLM | None) -> tuple[XVLM, dict[str, Any]]:
         meta = json.loads((ckpt / "meta.json").read_text())
     except (CheckpointError, OSError, json.JSONDecodeError) as err:
         raise ExportError(f"cannot export {ckpt}: {err}") from err
-    return model, {"checkpoint": ckpt.name, "weights_sha256": weights_sha, "meta": meta}
+    return model, {
+        "checkpoint": ckpt.name,
+        "checkpoint_path": checkpoint_reference(ckpt),
+        "weights_sha256": weights_sha,
+        "meta": meta,
+    }
 
 
 def _write_graphs(
@@ -191,13 +235,14 @@ def _write_graphs(
     stage: Path,
     fp32_graphs: str | Path | None,
     log: Callable[[str], None],
+    first_name_id: int = 1,
 ) -> dict[str, Any]:
     """The variant's graphs into ``stage``, made from fp32 graphs (exported now unless given); its notes."""
     with tempfile.TemporaryDirectory(prefix="multigrain-fp32-") as scratch:
         fp32_dir = Path(fp32_graphs) if fp32_graphs else Path(scratch)
         if not fp32_graphs:
             log(f"exporting {len(graphs)} fp32 graphs of {model.cfg.name} ({', '.join(graphs)})")
-            export_graphs(model, fp32_dir, graphs)
+            export_graphs(model, fp32_dir, graphs, first_name_id)
         if variant != "fp32":
             log(f"making the {variant} variant from the fp32 graphs")
         return _derive_variant(fp32_dir, stage, variant, graphs)

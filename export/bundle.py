@@ -19,7 +19,10 @@ from typing import Any
 from core.errors import KnownError
 from core.hashing import sha256_file
 
-FORMAT_VERSION = 1
+# 2: the text graph takes taught names' input embeddings (``name_embeddings``) and the manifest says
+# which vocabulary ids are their placeholders (``names``) and which checkpoint the graphs came from
+# (``source.checkpoint_path``). Format 1 bundles still search; they cannot use taught names.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 VOCAB = "vocab.txt"
 VARIANTS = ("fp32", "fp16", "int8")
@@ -45,7 +48,8 @@ REQUIRED = (
 # Bumped whenever the export writes different graphs for the same checkpoint, so that scripts/setup
 # rebuilds bundles made by an older recipe (recorded as exporter.recipe in the manifest).
 # 2: no per-node stack traces; 8-bit embedding tables in int8 bundles.
-EXPORT_RECIPE = "2"
+# 3: the text graph's name_embeddings input (bundle format 2).
+EXPORT_RECIPE = "3"
 
 
 # Inputs and outputs of every graph, by name: the export writes them, the manifest lists them, and the
@@ -58,6 +62,17 @@ GRAPH_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "itm": (("text_hidden", "text_mask", "image_tokens", "image_mask"), ("logit",)),
     "box": (("text_hidden", "text_mask", "image_tokens"), ("box",)),
 }
+# Inputs a graph has from a format on, beyond those its role needs (GRAPH_IO): an older bundle's graph
+# lacks them and still serves every call that does not need them.
+NAME_INPUT = "name_embeddings"
+GRAPH_EXTRA_INPUTS: dict[str, tuple[str, ...]] = {"text": (NAME_INPUT,)}
+
+
+def graph_inputs(graph: str) -> tuple[str, ...]:
+    """Every input the export writes for ``graph``."""
+    return GRAPH_IO[graph][0] + GRAPH_EXTRA_INPUTS.get(graph, ())
+
+
 PREPROCESSING = ("image_size", "image_mean", "image_std", "max_tokens", "max_words")
 
 
@@ -126,6 +141,12 @@ class Bundle:
     @property
     def vocab_path(self) -> Path:
         return self.path / VOCAB
+
+    @property
+    def takes_names(self) -> bool:
+        """Whether the text graph takes taught names' embeddings (format 2 on)."""
+        text = self.manifest["graphs"].get("text", {})
+        return isinstance(self.manifest.get("names"), dict) and NAME_INPUT in text.get("inputs", [])
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:

@@ -21,8 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from core.names import NAME_SLOTS
 from engine.model.xvlm import XVLM
-from export.bundle import GRAPH_IO  # the graphs' names, one table for export and runtime
+from export.bundle import GRAPH_IO, graph_inputs  # the graphs' names, one table for export and runtime
 
 TRACE_BATCH = 2  # never 1: torch.export specialises size-1 dimensions
 TRACE_REGIONS = 3
@@ -62,15 +63,31 @@ class ConceptsGraph(nn.Module):
 
 
 class TextGraph(nn.Module):
-    """ids, mask (B, T) int64 -> normalised embedding (B, D), hidden states (B, T, H)."""
+    """ids, mask (B, T) int64 + name embeddings (S, H) -> normalised embedding (B, D), hidden (B, T, H).
 
-    def __init__(self, model: XVLM) -> None:
+    Taught names reach the graph as input embeddings: an id in ``[first_id, first_id + S)`` (the
+    placeholders ``[unused0..S-1]``, which no text tokenises to) takes row ``id - first_id`` of
+    ``name_embeddings`` instead of its word-table row. Every other id keeps the table's row, and the
+    choice is a ``Where``, so a text without a name computes exactly what ``encode_text`` computes,
+    whatever the name rows hold. The rest is ``encode_text`` on those embeddings.
+    """
+
+    def __init__(self, model: XVLM, first_id: int, slots: int = NAME_SLOTS) -> None:
         super().__init__()
         self.model = model
+        self.first_id, self.slots = first_id, slots
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model.encode_text(input_ids, attention_mask)
-        return out.embed, out.hidden
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, name_embeddings: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        table = self.model.text_encoder.embeddings.word_embeddings(input_ids)
+        offset = input_ids - self.first_id
+        is_name = (offset >= 0) & (offset < self.slots)
+        named = name_embeddings[offset.clamp(0, self.slots - 1)]
+        embeds = torch.where(is_name[..., None], named, table)
+        text = self.model.text_encoder(inputs_embeds=embeds, attention_mask=attention_mask)
+        hidden = text.last_hidden_state
+        return F.normalize(self.model.text_proj(hidden[:, 0]), dim=-1), hidden
 
 
 class ItmGraph(nn.Module):
@@ -112,7 +129,7 @@ class GraphSpec:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        return GRAPH_IO[self.name][0]
+        return graph_inputs(self.name)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -124,7 +141,8 @@ def graph_names(model: XVLM) -> list[str]:
     return [n for n in GRAPH_IO if n != "box" or model.bbox_head is not None]
 
 
-def graph_specs(model: XVLM) -> list[GraphSpec]:
+def graph_specs(model: XVLM, first_name_id: int = 1) -> list[GraphSpec]:
+    """``first_name_id``: the vocabulary id of ``[unused0]`` (1 in BERT's uncased vocabulary)."""
     cfg = model.cfg
     v, t = cfg.vision, cfg.text
     batch = torch.export.Dim("batch", min=1, max=4096)
@@ -137,6 +155,8 @@ def graph_specs(model: XVLM) -> list[GraphSpec]:
     tokens = torch.randn(b, n, v.width, generator=g)
     masks = (torch.rand(b, TRACE_REGIONS, n - 1, generator=g) > 0.5).float()
     ids = torch.randint(1000, 5000, (b, TRACE_TOKENS), generator=g)
+    ids[1, 2] = first_name_id + 3  # a name in the trace, so the Where is not folded away
+    names = torch.randn(NAME_SLOTS, t.hidden_size, generator=g)
     text_mask = torch.ones(b, TRACE_TOKENS, dtype=torch.long)
     text_mask[0, -2:] = 0
     hidden = torch.randn(b, TRACE_TOKENS, t.hidden_size, generator=g)
@@ -150,7 +170,12 @@ def graph_specs(model: XVLM) -> list[GraphSpec]:
             (tokens, masks),
             {"image_tokens": {0: batch}, "patch_masks": {0: batch, 1: regions}},
         ),
-        GraphSpec("text", TextGraph(model), (ids, text_mask), {"input_ids": bt, "attention_mask": bt}),
+        GraphSpec(
+            "text",
+            TextGraph(model, first_name_id),
+            (ids, text_mask, names),
+            {"input_ids": bt, "attention_mask": bt, "name_embeddings": None},
+        ),
         GraphSpec(
             "itm",
             ItmGraph(model),
@@ -195,7 +220,9 @@ def _quiet_export() -> Iterator[None]:
         yield
 
 
-def export_graphs(model: XVLM, out_dir: str | Path, names: list[str] | None = None) -> dict[str, Path]:
+def export_graphs(
+    model: XVLM, out_dir: str | Path, names: list[str] | None = None, first_name_id: int = 1
+) -> dict[str, Path]:
     """Export the model's graphs (fp32) as ``<name>.onnx`` files, one self-contained file each."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -203,7 +230,7 @@ def export_graphs(model: XVLM, out_dir: str | Path, names: list[str] | None = No
     disable_fused_attention(model)
     os.environ.setdefault("TIMM_FUSED_ATTN", "0")
     paths: dict[str, Path] = {}
-    for spec in graph_specs(model):
+    for spec in graph_specs(model, first_name_id):
         if names is not None and spec.name not in names:
             continue
         path = out / f"{spec.name}.onnx"

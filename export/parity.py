@@ -14,12 +14,24 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
+from core.names import NameTable
 from engine.model.xvlm import XVLM
+from engine.personal.names import NameParams, TaughtName, encode_named
 from export.runtime import Runtime
 
 # Outputs compared; embeddings also get a cosine.
-EMBEDDINGS = ("image_embed", "text_embed", "region_embed")
-OUTPUTS = ("image_embed", "image_tokens", "text_embed", "text_hidden", "region_embed", "itm_logit", "box")
+EMBEDDINGS = ("image_embed", "text_embed", "region_embed", "named_text_embed")
+OUTPUTS = (
+    "image_embed",
+    "image_tokens",
+    "text_embed",
+    "text_hidden",
+    "region_embed",
+    "itm_logit",
+    "box",
+    "named_text_embed",
+    "named_text_hidden",
+)
 
 # Per variant: max abs diff allowed per output, and the lowest cosine allowed for embeddings. Token and
 # hidden states are reported without a limit: only what leaves the runtime's public surface is judged.
@@ -29,6 +41,7 @@ THRESHOLDS: dict[str, dict[str, Any]] = {
             "image_embed": 1e-4,
             "text_embed": 1e-4,
             "region_embed": 1e-4,
+            "named_text_embed": 1e-4,
             "itm_logit": 1e-4,
             "box": 1e-4,
         },
@@ -178,7 +191,7 @@ def compare(
             continue
         ref, out = reference[key], got[key]
         diff = np.abs(ref.astype(np.float64) - out.astype(np.float64))
-        if key == "text_hidden":
+        if key in ("text_hidden", "named_text_hidden"):
             diff = diff[mask.astype(bool)]
         entry = {"max_abs": float(diff.max()) if diff.size else 0.0}
         if key in EMBEDDINGS:
@@ -206,6 +219,41 @@ def judge(variant: str, metrics: dict[str, dict[str, float]]) -> list[str]:
     return failures
 
 
+NAMED_TEXTS = ("Rex on the beach", "a photo of Rex next to Bella", "zed", "a red car without names")
+
+
+def named_inputs(runtime: Runtime, seed: int = 2) -> tuple[NameTable, np.ndarray, np.ndarray]:
+    """Three taught names in slots 0, 5 and the last, with random learned rows at the scale of trained
+    word embeddings, and texts that hold one, two or none of them, tokenised by the runtime."""
+    rng = np.random.default_rng(seed)
+    slots, hidden = runtime.name_table_shape()
+    table = np.zeros((slots, hidden), np.float32)
+    names = {"Rex": 0, "Bella": 5, "Zed": slots - 1}
+    for slot in names.values():
+        table[slot] = rng.normal(0, 0.05, hidden)
+    named = NameTable(names, table)
+    ids, mask, _ = runtime.tokenize(list(NAMED_TEXTS), named)
+    return named, ids, mask
+
+
+@torch.no_grad()
+def named_drift(model: XVLM, runtime: Runtime) -> tuple[dict[str, dict[str, float]], np.ndarray]:
+    """The runtime's text graph with taught names against the engine's named encoder (the one teaching
+    trains), on the same ids."""
+    named, ids, mask = named_inputs(runtime)
+    first = int(runtime.manifest["names"]["first_id"])
+    hidden_size = named.embeddings.shape[1]
+    rows = torch.from_numpy(named.embeddings)
+    taught = [
+        TaughtName(name, first + slot, NameParams(hidden_size, rows[slot], rank_one=False))
+        for name, slot in named.slots.items()
+    ]
+    ref = encode_named(model, torch.from_numpy(ids), torch.from_numpy(mask), taught)
+    embed, hidden = runtime.encode_tokens(ids, mask, name_embeddings=named.embeddings)
+    reference = {"named_text_embed": ref.embed.numpy(), "named_text_hidden": ref.hidden.numpy()}
+    return compare(reference, {"named_text_embed": embed, "named_text_hidden": hidden}, mask), mask
+
+
 def measure_drift(model: XVLM, runtime: Runtime, variant: str) -> dict[str, Any]:
     """Drift on random inputs (batch 3) and photo-like ones (batch 5); the graphs were traced at 2."""
     model = model.float().eval()
@@ -220,6 +268,10 @@ def measure_drift(model: XVLM, runtime: Runtime, variant: str) -> dict[str, Any]
         metrics = compare(torch_outputs(model, inp), runtime_outputs(runtime, inp), inp.mask)
         report["inputs"][inp.kind] = {"batch": len(inp.images), "metrics": metrics}
         failures += [f"{inp.kind}: {f}" for f in judge(variant, metrics)]
+    if runtime.takes_names:
+        metrics, mask = named_drift(model, runtime)
+        report["inputs"]["named"] = {"batch": len(mask), "metrics": metrics}
+        failures += [f"named: {f}" for f in judge(variant, metrics)]
     report["failures"] = failures
     report["pass"] = not failures
     return report
@@ -229,7 +281,7 @@ def format_drift(report: dict[str, Any]) -> str:
     """The drift report as an aligned table with the thresholds and a PASS/FAIL line."""
     limits = report["thresholds"]
     lines = [
-        f"{'output':14s} {'inputs':7s} {'max abs diff':>13s} {'limit':>8s} {'min cosine':>11s} {'limit':>7s}"
+        f"{'output':17s} {'inputs':7s} {'max abs diff':>13s} {'limit':>8s} {'min cosine':>11s} {'limit':>7s}"
     ]
     for kind, block in report["inputs"].items():
         for key, entry in block["metrics"].items():
@@ -237,7 +289,7 @@ def format_drift(report: dict[str, Any]) -> str:
             cos = entry.get("cosine_min")
             floor = limits["cosine"].get(key)
             lines.append(
-                f"{key:14s} {kind:7s} {entry['max_abs']:13.3g} {'' if lim is None else f'{lim:g}':>8s} "
+                f"{key:17s} {kind:7s} {entry['max_abs']:13.3g} {'' if lim is None else f'{lim:g}':>8s} "
                 f"{'' if cos is None else f'{cos:.6f}':>11s} {'' if floor is None else f'{floor:g}':>7s}"
             )
     verdict = "PASS" if report["pass"] else "FAIL: " + "; ".join(report["failures"])

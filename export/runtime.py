@@ -20,8 +20,10 @@ import onnxruntime as ort
 from PIL import Image
 
 from core.errors import KnownError
+from core.names import NameTable
+from core.names import token_ids as named_token_ids
 from core.text import CLS_ID, EmptyTextError, Tokenizer, pre_caption
-from export.bundle import Bundle, check_graph_io, load_bundle
+from export.bundle import NAME_INPUT, Bundle, BundleError, check_graph_io, load_bundle
 from export.preprocess import Preprocess
 from export.regions import normalised_boxes_to_patch_masks
 
@@ -235,6 +237,11 @@ class Runtime:
             inputs = [i.name for i in created.get_inputs()]
             outputs = [o.name for o in created.get_outputs()]
             check_graph_io(self._bundle.path, graph, path.name, inputs, outputs)
+            if graph == "text" and self.takes_names and NAME_INPUT not in inputs:
+                raise BundleError(
+                    f"{self._bundle.path}: {path.name} lacks the {NAME_INPUT} input its manifest promises: "
+                    "the bundle's files were swapped or damaged; export it again"
+                )
             if self._request == "cuda" and CUDA not in created.get_providers():
                 raise ProviderError(
                     "CUDA was requested but onnxruntime could not start it (see its log above)"
@@ -304,11 +311,16 @@ class Runtime:
             self._tokenizer = Tokenizer(self._bundle.vocab_path, max_tokens=self.max_tokens)
         return self._tokenizer
 
-    def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def tokenize(
+        self, texts: Sequence[str], names: NameTable | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Texts -> (ids, mask) int64 (N, max_tokens) and ``blank`` (N,) bool, the engine's path exactly
         (``pre_caption`` then [CLS] + WordPieces). A text that is empty after ``pre_caption`` (blank,
-        or only punctuation) becomes the bare [CLS] and is flagged blank."""
+        or only punctuation) becomes the bare [CLS] and is flagged blank. With ``names``, each taught
+        name in a text (whole word, any case) becomes its placeholder id (``core.names``)."""
         max_words = int(self.manifest["max_words"])
+        if names:
+            return self._tokenize_named(texts, names, max_words)
         cleaned: list[str] = []
         blank = np.zeros(len(texts), dtype=bool)
         for i, text in enumerate(texts):
@@ -321,13 +333,53 @@ class Runtime:
         ids[blank, 0], mask[blank, 0] = CLS_ID, 1  # the tokenizer already gives [CLS]; made explicit
         return ids, mask, blank
 
+    def _tokenize_named(
+        self, texts: Sequence[str], names: NameTable, max_words: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        placeholders = names.ids(self._names_spec()["first_id"])
+        ids = np.zeros((len(texts), self.max_tokens), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        blank = np.zeros(len(texts), dtype=bool)
+        for i, text in enumerate(texts):
+            try:
+                row = named_token_ids(self.tokenizer, text, placeholders, max_words)
+            except EmptyTextError:
+                row, blank[i] = [CLS_ID], True
+            ids[i, : len(row)], mask[i, : len(row)] = row, 1
+        return ids, mask, blank
+
+    # ----- taught names ----------------------------------------------------------------------------
+    @property
+    def takes_names(self) -> bool:
+        """Whether this bundle's text graph can take taught names (bundle format 2 on)."""
+        return self._bundle.takes_names
+
+    def _names_spec(self) -> dict[str, int]:
+        if not self.takes_names:
+            raise BundleError(
+                f"the model bundle {self.identity} is too old to use taught names (format "
+                f"{self.manifest['format_version']}): export it again with `multigrain export`"
+            )
+        spec = self.manifest["names"]
+        return {"slots": int(spec["slots"]), "first_id": int(spec["first_id"])}
+
+    def name_table_shape(self) -> tuple[int, int]:
+        """(S, H): the shape of the ``name_embeddings`` the text graph takes."""
+        return self._names_spec()["slots"], int(self.manifest["config"]["text"]["hidden_size"])
+
     def encode_tokens(
-        self, ids: np.ndarray, mask: np.ndarray, batch_size: int = 64
+        self,
+        ids: np.ndarray,
+        mask: np.ndarray,
+        batch_size: int = 64,
+        name_embeddings: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and mask (N, T) -> (embeds (N, D), hidden (N, T, H)).
 
         Each batch is cut to its longest row before the graph runs (padding only costs time: padded
         positions are masked out) and the hidden states are padded back to T with zeros.
+        ``name_embeddings`` (S, H): the input embeddings of the name placeholders' ids (default zeros:
+        rows no text without a name reads).
         """
         ids = np.asarray(ids, dtype=np.int64)
         mask = np.asarray(mask, dtype=np.int64)
@@ -335,26 +387,35 @@ class Runtime:
         hidden_size = int(self.manifest["config"]["text"]["hidden_size"])
         embeds = np.empty((n, self.embed_dim), dtype=np.float32)
         hidden = np.zeros((n, t, hidden_size), dtype=np.float32)
+        extra: dict[str, np.ndarray] = {}
+        if name_embeddings is not None or self.takes_names:
+            shape = self.name_table_shape()
+            table = np.zeros(shape, np.float32) if name_embeddings is None else _f32(name_embeddings)
+            if table.shape != shape:
+                raise ValueError(f"name_embeddings must be {shape}, got {table.shape}")
+            extra[NAME_INPUT] = table
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             width = _used_width(mask[start:stop])
             feeds = {"input_ids": ids[start:stop, :width], "attention_mask": mask[start:stop, :width]}
-            embed, hid = self.run("text", feeds)
+            embed, hid = self.run("text", feeds | extra)
             embeds[start:stop] = embed
             hidden[start:stop, :width] = hid
         return embeds, hidden
 
     def encode_texts(
-        self, texts: Sequence[str], batch_size: int = 64
+        self, texts: Sequence[str], batch_size: int = 64, names: NameTable | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Texts -> (embeds (N, D), hidden (N, max_tokens, H), mask (N, max_tokens) int64).
 
         A blank text (empty after ``pre_caption``) does not raise: its embedding is all zeros, so its
         cosine with every image is 0 and it adds nothing to a weighted query; its hidden states are the
-        bare [CLS]'s, so ITM and box calls on it still run (their output means nothing).
+        bare [CLS]'s, so ITM and box calls on it still run (their output means nothing). ``names``:
+        taught names the texts may hold, and their learned embeddings (refused by an older bundle).
         """
-        ids, mask, blank = self.tokenize(texts)
-        embeds, hidden = self.encode_tokens(ids, mask, batch_size)
+        ids, mask, blank = self.tokenize(texts, names)
+        table = names.embeddings if names else None
+        embeds, hidden = self.encode_tokens(ids, mask, batch_size, name_embeddings=table)
         embeds[blank] = 0.0
         return embeds, hidden, mask
 

@@ -81,14 +81,17 @@ def load_photo(path: str) -> Shown:
     return Shown(pil_to_qimage(image), decoded.width, decoded.height)
 
 
-def ground(holder: ModelHolder, path: str, text: str) -> Grounding:
-    """Worker thread: where ``text`` is in the photo (box in the decoded image's pixels)."""
+def ground(holder: ModelHolder, path: str, text: str, db_path: str | None = None) -> Grounding:
+    """Worker thread: where ``text`` is in the photo (box in the decoded image's pixels), knowing the
+    library's taught names (``db_path``), so "Rex" is boxed as the Rex it was taught."""
     from app.grounding import ground_image
     from app.library.decode import decode_image
+    from app.personal.usage import names_at
 
     runtime = holder.get()
     size = int(runtime.image_size)
-    return ground_image(runtime, decode_image(path, 2 * size).image, text)
+    names = names_at(db_path, runtime) if db_path else None
+    return ground_image(runtime, decode_image(path, 2 * size).image, text, names=names)
 
 
 class PhotoCanvas(QWidget):
@@ -396,9 +399,9 @@ class ResultView(QWidget):
             context=self,
         )
         if self.text:
-            text = self.text
+            text, library = self.text, self.db_path
             run_task(
-                lambda: ground(self.holder, row.path, text),
+                lambda: ground(self.holder, row.path, text, library),
                 lambda g: self._grounded(token, g),
                 lambda err: self._ground_failed(token, err),
                 pool=self.pool,

@@ -107,7 +107,31 @@ V3 = (
     "ALTER TABLE index_runs ADD COLUMN host TEXT",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3)
+# Taught names (issue 12): a name, the photos and boxes it was taught from, and per model bundle the
+# learned input embedding of its placeholder token. Names never leave the machine. The columns are
+# described here rather than in SQL comments, because SQLite keeps each statement's text in its schema
+# page, and the whole schema should stay on the file's first page (a damaged page elsewhere must not
+# make the library unopenable; tests/faults).
+# - names: name as typed; key, normalised like a caption (core.names.name_key), unique so that "Rex"
+#   and "REX" are one name; kind ("dog"), where its embedding starts and what its box proposal looks
+#   for; slot N of the placeholder [unusedN] it is typed as in the text graph.
+# - name_photos: by content hash (found again after a move) and the path when taught; the box as
+#   fractions x, y, w, h of the upright photo; proposed = 1 when grounding the kind proposed it.
+# - name_params: per name and bundle identity (model): the weights' sha256 it was learned against
+#   (checkpoint), the method ("token"), the embedding as dim float32 (token), photos and seconds.
+V4 = (
+    "CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL, key TEXT NOT NULL UNIQUE, "
+    "kind TEXT NOT NULL, slot INTEGER NOT NULL UNIQUE, created_at REAL NOT NULL)",
+    "CREATE TABLE name_photos (name_id INTEGER NOT NULL REFERENCES names(id) ON DELETE CASCADE, "
+    "content_hash TEXT NOT NULL, path TEXT NOT NULL, x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, "
+    "h REAL NOT NULL, proposed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (name_id, content_hash))",
+    "CREATE TABLE name_params (name_id INTEGER NOT NULL REFERENCES names(id) ON DELETE CASCADE, "
+    "model TEXT NOT NULL, checkpoint TEXT NOT NULL, method TEXT NOT NULL, dim INTEGER NOT NULL, "
+    "token BLOB NOT NULL, photos INTEGER NOT NULL, seconds REAL NOT NULL, created_at REAL NOT NULL, "
+    "PRIMARY KEY (name_id, model))",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

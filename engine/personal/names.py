@@ -11,7 +11,6 @@ adds, either or both of:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.text import CLS_ID, Tokenizer, pre_caption
+from core.names import name_pattern, token_ids  # noqa: F401 - one tokenisation for engine and runtime
+from core.text import Tokenizer
 from engine.model.xvlm import XVLM, TextOutput
 
 METHODS = ("token", "rank1", "both")
@@ -55,28 +55,6 @@ class TaughtName:
 
 def placeholder_id(tok: Tokenizer, slot: int) -> int:
     return tok.token_to_id(f"[unused{slot}]")
-
-
-def name_pattern(names: list[str]) -> re.Pattern[str] | None:
-    if not names:
-        return None
-    words = sorted((re.escape(n.lower()) for n in names), key=len, reverse=True)
-    return re.compile(r"\b(" + "|".join(words) + r")\b")
-
-
-def token_ids(tok: Tokenizer, text: str, names: Mapping[str, int], max_words: int) -> list[int]:
-    """[CLS] + pieces of the normalised text, each whole-word name replaced by its placeholder id."""
-    text = pre_caption(text, max_words)
-    pattern = name_pattern(list(names))
-    lowered = {n.lower(): i for n, i in names.items()}
-    ids = [CLS_ID]
-    parts = pattern.split(text) if pattern else [text]
-    for k, part in enumerate(parts):
-        if k % 2 == 1:  # re.split puts the captured names at the odd positions
-            ids.append(lowered[part])
-        elif part.strip():
-            ids.extend(tok.token_ids(part.strip())[1:])
-    return ids[: tok.max_tokens]
 
 
 def batch_ids(

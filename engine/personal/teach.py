@@ -16,6 +16,7 @@ no photo.  The losses:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -137,9 +138,11 @@ def teach_name(
     negatives: torch.Tensor,
     general_texts: list[str],
     settings: TeachSettings | None = None,
+    progress: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> tuple[TaughtName, TeachStats]:
     """Learn ``name`` from teaching photos; ``negatives`` (M, D) are other photos' global embeddings,
-    ``general_texts`` queries whose embeddings should not move.  The model itself is left unchanged."""
+    ``general_texts`` queries whose embeddings should not move.  The model itself is left unchanged.
+    ``progress(step, steps, losses)`` is called after every step (the CLI prints some of them)."""
     s = settings or TeachSettings()
     start = time.perf_counter()
     seen = VisionCounter(model)
@@ -159,7 +162,7 @@ def teach_name(
     sentences = [t.format(name) for t in TEMPLATES]
     optimiser = torch.optim.Adam([q for q in params.parameters()], lr=s.lr)
     terms: dict[str, torch.Tensor] = {}
-    for _ in range(s.steps):
+    for step in range(s.steps):
         text = encoder(sentences)
         terms = {"itc": _itc(text.embed, pos_global, negatives, s.temperature)}
         if len(neg_concept):
@@ -176,6 +179,8 @@ def teach_name(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        if progress is not None:
+            progress(step + 1, s.steps, {k: float(v.detach()) for k, v in terms.items()})
     seen.close()
     stats = TeachStats(
         time.perf_counter() - start,

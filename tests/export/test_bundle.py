@@ -29,7 +29,7 @@ def _edit_manifest(bundle: pathlib.Path, **changes: object) -> None:
 
 def test_manifest_has_every_fact(fp32_bundle: pathlib.Path, tiny_checkpoint: pathlib.Path) -> None:
     m = load_bundle(fp32_bundle).manifest
-    assert m["format_version"] == FORMAT_VERSION == 1
+    assert m["format_version"] == FORMAT_VERSION == 2
     assert m["model"] == "test-tiny" and m["config"]["name"] == "test-tiny" and m["variant"] == "fp32"
     assert m["image_size"] == 64 and len(m["image_mean"]) == 3 and len(m["image_std"]) == 3
     assert (m["max_tokens"], m["max_words"], m["embed_dim"]) == (24, 30, 16)
@@ -39,6 +39,10 @@ def test_manifest_has_every_fact(fp32_bundle: pathlib.Path, tiny_checkpoint: pat
     for name, digest in m["files"].items():
         assert sha256_file(fp32_bundle / name) == digest
     assert m["source"]["weights_sha256"] == sha256_file(tiny_checkpoint / "model.safetensors")
+    # Teaching a name loads the checkpoint the graphs came from (outside the repository: absolute).
+    assert m["source"]["checkpoint_path"] == str(tiny_checkpoint.resolve())
+    assert m["names"] == {"input": "name_embeddings", "slots": 64, "first_id": 1}
+    assert m["graphs"]["text"]["inputs"] == ["input_ids", "attention_mask", "name_embeddings"]
     assert set(m["exporter"]) >= {"torch", "onnx", "onnxruntime", "multigrain"}
     assert m["exporter"]["recipe"] == EXPORT_RECIPE  # scripts/setup rebuilds bundles of another recipe
     assert m["drift"]["pass"] and m["created"]
@@ -78,7 +82,9 @@ def test_refuses_a_missing_file(bundle_copy: pathlib.Path) -> None:
 
 def test_refuses_a_newer_format(bundle_copy: pathlib.Path) -> None:
     _edit_manifest(bundle_copy, format_version=FORMAT_VERSION + 1)
-    with pytest.raises(BundleError, match=r"format version 2 is newer than this Multigrain supports \(1\)"):
+    v = FORMAT_VERSION
+    newer = rf"format version {v + 1} is newer than this Multigrain supports \({v}\)"
+    with pytest.raises(BundleError, match=newer):
         load_bundle(bundle_copy)
 
 

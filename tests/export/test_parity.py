@@ -53,10 +53,12 @@ def test_region_embeddings_match_encode_concepts(fp32_bundle: pathlib.Path, tiny
 
 def test_fp32_manifest_records_passing_drift(fp32_bundle: pathlib.Path) -> None:
     drift = json.loads((fp32_bundle / "manifest.json").read_text())["drift"]
-    assert drift["pass"] and set(drift["inputs"]) == {"random", "real"}
+    assert drift["pass"] and set(drift["inputs"]) == {"random", "real", "named"}
     for block in drift["inputs"].values():
         assert block["batch"] != TRACE_BATCH
-        assert block["metrics"]["image_embed"]["max_abs"] <= FP32_LIMIT
+    for kind in ("random", "real"):
+        assert drift["inputs"][kind]["metrics"]["image_embed"]["max_abs"] <= FP32_LIMIT
+    assert drift["inputs"]["named"]["metrics"]["named_text_embed"]["max_abs"] <= FP32_LIMIT
 
 
 def test_int8_embeddings_keep_cosine(int8_bundle: pathlib.Path, tiny_model: XVLM) -> None:

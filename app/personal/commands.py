@@ -1,0 +1,69 @@
+"""Handlers of ``multigrain teach`` and ``multigrain names`` (arguments in cli/main.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from app.commands import _library_command, load_model, open_library
+from app.terminal import shown
+
+
+def _photos(count: int) -> str:
+    return f"{count} photo" if count == 1 else f"{count} photos"
+
+
+@_library_command
+def teach(args: argparse.Namespace) -> int:
+    from app.personal.teach import TeachCancelled, parse_photo
+    from app.personal.teach import teach as teach_name
+
+    photos = [parse_photo(p) for p in args.photos]  # a bad box fails before anything loads
+    db, _ = open_library(args, must_exist=True)
+    runtime = load_model(args)
+    try:
+        report = teach_name(db, runtime, args.name, args.kind, photos, steps=args.steps, threads=args.threads)
+    except TeachCancelled as err:
+        print(str(err), file=sys.stderr)
+        return 130
+    child = report.child
+    print(
+        f"taught {report.name.name!r} ({report.name.kind}) from {_photos(len(report.labels))} in "
+        f"{report.seconds:.1f} s (model {child['seconds_load']:.1f} s, "
+        f"learning {child['seconds_teach']:.1f} s, {child['steps']} steps); "
+        f"photos re-encoded: {child['photos_encoded']} (the teaching photos), "
+        f"library photos re-encoded: 0; contrasted with {report.negatives} library photos"
+    )
+    print(f'search with it: multigrain search "{report.name.name} on the grass"')
+    return 0
+
+
+@_library_command
+def names(args: argparse.Namespace) -> int:
+    from app.personal.store import forget_name, labels_of, list_names, rename_name
+
+    db, _ = open_library(args, must_exist=True, writable=bool(args.forget or args.rename))
+    if args.forget:
+        row = forget_name(db, args.forget)
+        print(f"forgot {row.name!r}: its labels and what it learned are gone (the photos are untouched)")
+        return 0
+    if args.rename:
+        old, new = args.rename
+        row = rename_name(db, old, new)
+        print(f"renamed {old!r} to {row.name!r} (what it learned is kept)")
+        return 0
+    rows = list_names(db)
+    if not rows:
+        print("no taught names: teach one with `multigrain teach NAME --kind KIND PHOTO ...`")
+        return 0
+    for row in rows:
+        created = time.strftime("%Y-%m-%d", time.localtime(row.created_at))
+        models = ", ".join(row.models) or "no model"
+        print(f"{row.name}  ({row.kind}, {row.photos} photos, taught {created}; learned for {models})")
+        if args.verbose:
+            for label in labels_of(db, row.id):
+                box = ",".join(f"{v:.3f}" for v in label.box)
+                how = " (proposed)" if label.proposed else ""
+                print(f"    {shown(label.path)}:{box}{how}")
+    return 0
