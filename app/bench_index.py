@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlite_utils import Database
 
 from app.home import resolve_bundle
 from app.library.db import open_db
@@ -129,20 +130,18 @@ def encoder_rate(runtime: Any, pixels: np.ndarray, split: Split) -> Rate:
     return Rate(n / (time.perf_counter() - started), 1e3 * (time.process_time() - cpu) / n)
 
 
-def index_rate(runtime: Any, photos: Path, work: Path, case: Case) -> Rate:
-    """Photos per second of a first index of ``photos`` into a fresh library with ``case``'s split."""
+def fresh_indexer(runtime: Any, work: Path, split: Split, **options: Any) -> tuple[Database, Indexer]:
+    """An empty library in ``work`` (emptied first) and an indexer on it with ``split``'s threads."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     db = open_db(work / "library.db")
-    split = case.split
-    indexer = Indexer(
-        db,
-        runtime,
-        work / "thumbs",
-        workers=split.decoders,
-        encoders=split.encoders,
-        run_batch=split.run_batch,
-    )
+    threads = {"workers": split.decoders, "encoders": split.encoders, "run_batch": split.run_batch}
+    return db, Indexer(db, runtime, work / "thumbs", **threads, **options)
+
+
+def index_rate(runtime: Any, photos: Path, work: Path, case: Case) -> Rate:
+    """Photos per second of a first index of ``photos`` into a fresh library with ``case``'s split."""
+    db, indexer = fresh_indexer(runtime, work, case.split)
     indexer.draft_side = max(int(np.ceil(case.draft_factor * runtime.image_size)), indexer.thumb_size)
     started, cpu = time.perf_counter(), time.process_time()
     report = indexer.index([photos])

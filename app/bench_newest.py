@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import struct
 import sys
 import tempfile
@@ -32,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from app import vectorcache
+from app.bench_index import fresh_indexer, print_table
 from app.home import resolve_bundle
 from app.library.db import open_db
-from app.library.indexer import Indexer, Progress
+from app.library.indexer import Progress
 from app.library.regions import BOX_SET_NAME
 from app.library.split import default_split
 
@@ -91,20 +91,8 @@ class Outcome:
 def time_to_newest(
     runtime: Any, photos: Path, work: Path, newest: list[tuple[datetime, str]], newest_first: bool
 ) -> Outcome:
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     db_path = work / "library.db"
-    db = open_db(db_path)
-    split = default_split()
-    indexer = Indexer(
-        db,
-        runtime,
-        work / "thumbs",
-        workers=split.decoders,
-        encoders=split.encoders,
-        run_batch=split.run_batch,
-        newest_first=newest_first,
-    )
+    db, indexer = fresh_indexer(runtime, work, default_split(), newest_first=newest_first)
     wanted = {path for _, path in newest}
     since = newest[-1][0].isoformat()  # the oldest of them: a count by date reads no path
     cancel = threading.Event()
@@ -116,7 +104,8 @@ def time_to_newest(
         now = time.perf_counter()
         if p.done and not outcome.first_s:
             outcome.first_s = now - started
-        if cancel.is_set() or not p.done or now - state["check"] < 0.2:
+        last = p.done >= p.total  # the run's last batch is always checked, however soon after the last check
+        if cancel.is_set() or not p.done or (now - state["check"] < 0.2 and not last):
             return
         state["check"] = now
         query = "SELECT count(*) FROM photos WHERE status = 'ok' AND taken_at >= ?"
@@ -197,7 +186,6 @@ def run_bench_newest(args: argparse.Namespace) -> int:
         scan, first = outcomes
         ratio = (scan.committed_s + scan.build_s) / max(first.committed_s + first.build_s, 1e-9)
         rows.append(["scan order / newest first", "", "", "", f"{ratio:.1f}x", "", ""])
-        from app.bench_index import print_table
 
         print_table(header, rows)
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
