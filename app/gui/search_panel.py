@@ -186,6 +186,11 @@ class RefineBox(QGroupBox):
         self.weight.setEnabled(both)
         self.weight_label.setEnabled(both)
 
+    def set_photo_query(self, photo: bool) -> None:
+        """A library photo alone as the query ranks every photo by likeness, with no line to move
+        (``app.similar.ranked_like`` says why): the strictness does nothing there, so it is greyed."""
+        self.strictness.setEnabled(not photo)
+
     def set_browsing(self, browsing: bool) -> None:
         """An empty query browses the library: the order row offers the timeline's orders."""
         self.order.setCurrentWidget(self.browse if browsing else self.sort)
@@ -372,7 +377,13 @@ class SearchPanel(QWidget):
             self.example.setToolTip(f"Example image: {self._image}\nClick to remove it")
             if preview is not None and not preview.isNull():
                 self.example.setIcon(QIcon(QPixmap.fromImage(preview)))
-        self.refine.set_both_kinds(self._has_example() and bool(self.query.text().strip()))
+        self._refine_state()
+
+    def _refine_state(self) -> None:
+        """Which refinements mean something for the query as it stands."""
+        words = bool(self.query.text().strip())
+        self.refine.set_both_kinds(self._has_example() and words)
+        self.refine.set_photo_query(self._similar is not None and not words)
 
     def _has_example(self) -> bool:
         return self._image is not None or self._similar is not None
@@ -436,7 +447,7 @@ class SearchPanel(QWidget):
 
     # ----- requests --------------------------------------------------------------------------------
     def schedule(self) -> None:
-        self.refine.set_both_kinds(self._has_example() and bool(self.query.text().strip()))
+        self._refine_state()
         self.timer.start()
 
     def _show_browsing(self, request: SearchRequest) -> None:

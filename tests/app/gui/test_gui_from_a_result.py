@@ -165,6 +165,7 @@ def test_find_similar_says_what_made_each_photo_match_and_marks_move_it(
     shown = [window.model.row_at(i) for i in range(window.model.rowCount())]
     rows = [row for row in shown if row is not None]
     assert rows and all(row.reason is not None for row in rows)  # photo, objects and captions fused
+    assert not window.refine.strictness.isEnabled()  # no cutoff for a photo query: nothing to move
     window.open_result(window.model.index(window.model.rowCount() - 1, 0))
     assert window.result_view.box_line.text().startswith("Matched on ")
     assert os.path.basename(first.path) in window.result_view.box_line.text()
@@ -174,6 +175,8 @@ def test_find_similar_says_what_made_each_photo_match_and_marks_move_it(
     assert request.similar_to == first.photo_id and request.wrong == (rows[-1].photo_id,)
     assert rows[-1].photo_id not in photo_rows(window)
     assert "Like" in window.search.example.text()  # still more like the same photo
+    window.search.query.setText("a red square")  # words with the photo: a cutoff again
+    assert window.refine.strictness.isEnabled()
 
 
 def drop(window: MainWindow, mime: QMimeData, at: QPoint) -> QDropEvent:
