@@ -122,9 +122,17 @@ def synthetic_cache(path: Path, n: int, dim: int, seed: int = 0) -> CacheInfo:
 
 
 def synthetic_db(path: Path, n: int, identity: str, dim: int, seed: int = 1) -> None:
-    """A library database of ``n`` photos with random vectors, written as the indexer writes them."""
+    """A library database of ``n`` photos with random vectors, written as the indexer writes them; one
+    already there is reused only if it holds vectors of ``identity`` (a bundle exported again has a new
+    identity, and a library of the old one would be measured as empty)."""
     if path.is_file():
-        return
+        db = open_db(path)
+        held = store.hashes_with_vectors(db, [f"{0:064x}"], identity, BOX_SET_NAME) if n else {"-"}
+        db.close()
+        if held:
+            return
+        for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            stale.unlink(missing_ok=True)
     rng = np.random.default_rng(seed)
     db = open_db(path)
     folder = store.add_folder(db, "/home/someone/Pictures")
