@@ -8,18 +8,21 @@ line, turns "12/40" or "30%" in a line into progress, and can be cancelled (the 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from app.home import REPO
 
 _FRACTION = re.compile(r"(\d+)\s*/\s*(\d+)")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 TAIL_LINES = 12  # lines of output kept for the error message
+INTERRUPT_GRACE_MS = 10_000  # an interrupted child that has not stopped by then is killed
 
 
 def app_command() -> list[str]:
@@ -73,6 +76,21 @@ class StepProcess(QObject):
         if self._process is not None and not self._done:
             self._cancelled = True
             self._process.kill()
+
+    def interrupt(self) -> None:
+        """Ask the running child to stop as Ctrl+C would (it can stop its own children and store
+        nothing), and kill it if it has not stopped after ``INTERRUPT_GRACE_MS``; where there is no
+        SIGINT to send (Windows), kill it at once. ``finished(False, "cancelled")`` follows."""
+        process = self._process
+        if process is None or self._done:
+            return
+        pid = process.processId()
+        if os.name != "posix" or not pid:
+            self.cancel()
+            return
+        self._cancelled = True
+        os.kill(pid, signal.SIGINT)
+        QTimer.singleShot(INTERRUPT_GRACE_MS, self, self.cancel)
 
     def shutdown(self) -> None:
         """Kill and wait (the window is closing): a QProcess must not outlive its child."""
