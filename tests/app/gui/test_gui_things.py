@@ -7,6 +7,7 @@ prints progress and exits as told), so these tests are quick and never load torc
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -286,3 +287,86 @@ def test_the_dialog_asks_for_a_name_a_kind_and_a_box(qtbot, teach_window, indexe
     dialog.canvas.box = None
     dialog.teach_button.click()
     assert "Draw the box" in dialog.note.text() and not argv_file.exists()
+
+
+# ----- for real: the test-tiny bundle and `multigrain teach` with torch in the child -----------------
+def test_teaching_for_real_stores_the_name_for_search(
+    qtbot, make_window, tiny_bundle: Path, db_path: Path, tmp_path: Path
+) -> None:
+    from gui_fakes import index_folder
+
+    from app.gui.bundles import ModelHolder
+    from app.personal.usage import names_at
+
+    folder = tmp_path / "six"
+    folder.mkdir()
+    for i in range(5):
+        write_jpeg(folder / f"p{i}.jpg", (30 * i, 90, 160), size=(64, 48))
+    write_jpeg(folder / "rex.jpg", (200, 120, 40), size=(64, 48))
+    holder = ModelHolder(tiny_bundle)
+    index_folder(db_path, holder.get(), [folder])
+    window = make_window(holder=holder)
+
+    def rex_row():  # the browsed library's rex.jpg, taught from as the preview's button would
+        rows = (window.model.row_at(i) for i in range(window.model.rowCount()))
+        return next((r for r in rows if r is not None and os.path.basename(r.path) == "rex.jpg"), None)
+
+    qtbot.waitUntil(lambda: rex_row() is not None, timeout=60_000)
+    row = rex_row()
+    dialog = window.open_teach(row)
+    assert dialog is not None  # this bundle records its checkpoint: it can learn names
+    qtbot.waitUntil(lambda: dialog.canvas.image is not None, timeout=60_000)
+    dialog.name.setCurrentText("Rex")
+    dialog.kind.setText("dog")
+    dialog.find_button.click()
+    qtbot.waitUntil(lambda: dialog.box is not None, timeout=60_000)
+    with qtbot.waitSignal(dialog.taught, timeout=300_000):
+        dialog.teach_button.click()
+    qtbot.waitUntil(lambda: [r[0] for r in _shown(window)] == ["Rex"], timeout=60_000)
+    assert window.library.tabs.currentIndex() == window.things_tab
+    names = names_at(db_path, holder.get())  # what search and grounding read for this bundle
+    assert names is not None and set(names.slots) == {"Rex"}
+    window.things.select("Rex")
+    with qtbot.waitSignal(window.engine.results, timeout=60_000) as searched:
+        window.things.search_button.click()
+    assert searched.args[0].request.text == "Rex" and window.model.rowCount() > 0
+
+
+def test_dragging_on_the_photo_draws_the_box(qtbot) -> None:
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QColor, QImage, QMouseEvent
+
+    from app.gui.teach_dialog import BoxCanvas
+
+    canvas = BoxCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(400, 300)
+    canvas.image = QImage(400, 300, QImage.Format.Format_RGB32)
+    canvas.image.fill(QColor("gray"))
+
+    def mouse(kind: QEvent.Type, x: float, y: float) -> None:
+        buttons = (
+            Qt.MouseButton.NoButton if kind == QEvent.Type.MouseButtonRelease else Qt.MouseButton.LeftButton
+        )
+        event = QMouseEvent(
+            kind,
+            QPointF(x, y),
+            QPointF(x, y),
+            Qt.MouseButton.LeftButton,
+            buttons,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        {
+            QEvent.Type.MouseButtonPress: canvas.mousePressEvent,
+            QEvent.Type.MouseMove: canvas.mouseMoveEvent,
+            QEvent.Type.MouseButtonRelease: canvas.mouseReleaseEvent,
+        }[kind](event)
+
+    with qtbot.waitSignal(canvas.box_changed, timeout=1000):
+        mouse(QEvent.Type.MouseButtonPress, 300, 240)  # dragged up and to the left: the same box
+        mouse(QEvent.Type.MouseMove, 200, 100)
+        mouse(QEvent.Type.MouseButtonRelease, 100, 60)
+    assert canvas.box == pytest.approx((0.25, 0.2, 0.5, 0.6))
+    mouse(QEvent.Type.MouseButtonPress, 10, 10)  # a click is not a box: the box stays
+    mouse(QEvent.Type.MouseButtonRelease, 11, 11)
+    assert canvas.box == pytest.approx((0.25, 0.2, 0.5, 0.6))
