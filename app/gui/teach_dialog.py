@@ -150,6 +150,9 @@ class TeachDialog(QDialog):
         self.process: StepProcess | None = None
         self.command: list[str] = []
         self._token = 0  # grounding answers for an older kind word are dropped
+        # The kind word last proposed for: leaving the field asks again only when the word changed, so
+        # a box the person drew is not replaced by a new proposal for the same word.
+        self._asked: str | None = None
 
         self.name = QComboBox()
         self.name.setObjectName("teachName")
@@ -160,11 +163,11 @@ class TeachDialog(QDialog):
         self.kind = QLineEdit()
         self.kind.setObjectName("teachKind")
         self.kind.setPlaceholderText("what it is, e.g. dog")
-        self.kind.editingFinished.connect(self.propose_box)
+        self.kind.editingFinished.connect(lambda: self.propose_box(again=False))
         self.find_button = QPushButton("Find it")
         self.find_button.setObjectName("teachFind")
         self.find_button.setToolTip("Propose a box by finding the kind word in the photo")
-        self.find_button.clicked.connect(self.propose_box)
+        self.find_button.clicked.connect(lambda: self.propose_box(again=True))
         kind_row = QHBoxLayout()
         kind_row.addWidget(self.kind, 1)
         kind_row.addWidget(self.find_button)
@@ -212,11 +215,13 @@ class TeachDialog(QDialog):
     def box(self) -> Box | None:
         return self.canvas.box
 
-    def propose_box(self) -> None:
-        """Find the kind word in the photo; its box becomes the proposal."""
+    def propose_box(self, again: bool = True) -> None:
+        """Find the kind word in the photo; its box becomes the proposal (``again``: even when it was
+        proposed for this word already; Find it asks again, leaving the field does not)."""
         kind = self.kind.text().strip()
-        if not kind or self.running:
+        if not kind or self.running or (kind == self._asked and not again):
             return
+        self._asked = kind
         self._token += 1
         token, path, holder = self._token, self.path, self.holder
         self.note.setText(f"Finding “{kind}” in the photo…")
@@ -268,6 +273,7 @@ class TeachDialog(QDialog):
             self.note.setText("Draw the box around it first (drag on the photo), or press Find it.")
             return
         self.teach_button.setEnabled(False)
+        self._token += 1  # the box is chosen: a proposal still on its way must not move it
         db_path, path = self.db_path, self.path
         run_task(
             lambda: taught_photos(db_path, name, path),
@@ -284,9 +290,9 @@ class TeachDialog(QDialog):
         self.command = teach_command(name, kind, photos, self.db_path, self.bundle, self.program)
         count = f"{len(photos)} photos" if len(photos) > 1 else "this photo"
         self.note.setText(f"Teaching {name} from {count}; the model loads first (it takes a while)…")
-        for widget in (self.name, self.kind, self.find_button):
+        for widget in (self.name, self.kind, self.find_button, self.teach_button):
             widget.setEnabled(False)
-        self.progress.setValue(0)
+        self.progress.setRange(0, 0)  # busy until the child counts its steps (loading the model first)
         self.progress.show()
         self.process = StepProcess([Step(STEP_TITLE, self.command)], parent=self)
         self.process.progress.connect(self._progress)
@@ -295,7 +301,8 @@ class TeachDialog(QDialog):
         self.process.start()
 
     def _progress(self, fraction: float, _title: str) -> None:
-        if fraction >= 0:
+        if fraction > 0:
+            self.progress.setRange(0, 1000)
             self.progress.setValue(round(1000 * fraction))
 
     def _output(self, line: str) -> None:

@@ -218,6 +218,12 @@ def test_the_preview_opens_the_dialog_with_the_proposed_box(qtbot, teach_window,
     dialog.canvas.box = (0.2, 0.2, 0.3, 0.3)  # as a drag would leave it
     dialog.canvas.box_changed.emit()
     assert "Your box is used" in dialog.note.text()
+    dialog.kind.editingFinished.emit()  # leaving the field with the same word keeps the drawn box
+    qtbot.wait(200)
+    assert dialog.box == (0.2, 0.2, 0.3, 0.3)
+    dialog.kind.setText("square")
+    dialog.kind.editingFinished.emit()  # another word: another proposal
+    qtbot.waitUntil(lambda: dialog.box != (0.2, 0.2, 0.3, 0.3), timeout=TIMEOUT)
 
 
 def test_teaching_runs_the_child_and_reloads_the_names(qtbot, teach_window, indexed, db_path) -> None:
@@ -227,13 +233,15 @@ def test_teaching_runs_the_child_and_reloads_the_names(qtbot, teach_window, inde
     row = _open_first(qtbot, window)
     dialog = _ready_dialog(qtbot, window)
     dialog.canvas.box = (0.25, 0.1, 0.5, 0.6)
+    shown: list[int] = []
+    dialog.progress.valueChanged.connect(shown.append)
     # The engine's ready: search read the names again after the child stored them.
     with (
         qtbot.waitSignal(window.engine.ready, timeout=TIMEOUT),
         qtbot.waitSignal(dialog.taught, timeout=TIMEOUT) as taught,
     ):
         dialog.teach_button.click()
-    assert taught.args[0] == "Rex"
+    assert taught.args[0] == "Rex" and 500 in shown  # the child's "step 1/2" moved the bar
     argv = json.loads(argv_file.read_text())
     earlier = f"{rex}:0.1000,0.2000,0.3000,0.4000"
     assert argv[1:] == [
