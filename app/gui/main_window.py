@@ -627,7 +627,7 @@ class MainWindow(QMainWindow):
             self.holder,
             self.db_path,
             self.holder.bundle,
-            self.things.names(),
+            self.things.rows,
             pool=self.pool,
             program=self.teach_program,
             parent=self,

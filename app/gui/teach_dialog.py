@@ -35,10 +35,20 @@ from app.gui.processes import Step, StepProcess
 from app.gui.result_view import Shown, ground, load_photo
 from app.gui.tasks import Pool, run_task
 from app.gui.teaching import STEP_TITLE, TeachPhoto, taught_photos, teach_command
-from app.personal.store import Box
+from app.personal.store import Box, NameRow
 
 BOX = QColor("#3ddc84")
 MIN_SIDE = 0.02  # a dragged box smaller than this (of the photo) is a click, not a box
+
+
+def name_key_or_none(name: str) -> str | None:
+    """The name's key as the library compares names (any case); None for text that is no name yet."""
+    from core.names import BadNameError, name_key
+
+    try:
+        return name_key(name)
+    except BadNameError:
+        return None
 
 
 class BoxCanvas(QWidget):
@@ -131,12 +141,12 @@ class TeachDialog(QDialog):
         holder: ModelHolder,
         db_path: Path,
         bundle: Path,
-        names: list[str],
+        known: list[NameRow],
         pool: Pool | None = None,
         program: list[str] | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        """``path``: the photo; ``names``: the library's taught names (offered, to add a photo to one);
+        """``path``: the photo; ``known``: the library's taught names (offered, to add a photo to one);
         ``program``: the command before ``teach`` (tests pass a quick fake)."""
         super().__init__(parent)
         self.setObjectName("teachDialog")
@@ -157,8 +167,10 @@ class TeachDialog(QDialog):
         self.name = QComboBox()
         self.name.setObjectName("teachName")
         self.name.setEditable(True)
-        self.name.addItems(names)
+        self.known = {name_key_or_none(row.name): row for row in known}
+        self.name.addItems([row.name for row in known])
         self.name.setCurrentText("")
+        self.name.currentTextChanged.connect(self._name_changed)
         self.name.lineEdit().setPlaceholderText("as you will type it in searches, e.g. Rex")
         self.kind = QLineEdit()
         self.kind.setObjectName("teachKind")
@@ -175,6 +187,9 @@ class TeachDialog(QDialog):
         form.addRow("Name", self.name)
         form.addRow("It is a", kind_row)
 
+        self.about_name = QLabel()
+        self.about_name.setObjectName("teachAboutName")
+        self.about_name.setWordWrap(True)
         self.canvas = BoxCanvas()
         self.canvas.box_changed.connect(self._box_drawn)
         self.note = QLabel("Say what it is, and the box is proposed; or drag on the photo to draw it.")
@@ -198,6 +213,7 @@ class TeachDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.about_name)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.note)
         layout.addLayout(buttons)
@@ -208,6 +224,21 @@ class TeachDialog(QDialog):
             self._photo_failed,
             pool=pool,
             context=self,
+        )
+
+    def _name_changed(self, text: str) -> None:
+        """A name the library knows: say that this photo is added to its photos, and take its kind."""
+        row = self.known.get(name_key_or_none(text.strip())) if text.strip() else None
+        self.about_name.setText("")
+        if row is None:
+            return
+        if not self.kind.text().strip():
+            self.kind.setText(row.kind)
+            self.propose_box(again=False)
+        count = "1 photo" if row.photos == 1 else f"{row.photos} photos"
+        self.about_name.setText(
+            f"{row.name} was taught from {count}: teaching it again adds this photo to them "
+            "(all of them are used)."
         )
 
     # ----- the box ---------------------------------------------------------------------------------

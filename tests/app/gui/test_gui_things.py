@@ -231,7 +231,16 @@ def test_teaching_runs_the_child_and_reloads_the_names(qtbot, teach_window, inde
     _teach_rows(db_path, photo=rex)  # Rex was taught from another photo before
     window, argv_file = teach_window()
     row = _open_first(qtbot, window)
-    dialog = _ready_dialog(qtbot, window)
+    qtbot.waitUntil(lambda: len(_shown(window)) == 2, timeout=TIMEOUT)
+    window.result_view.teach_button.click()
+    dialog = window.teach_dialog
+    assert [dialog.name.itemText(i) for i in range(dialog.name.count())] == ["Bella", "Rex"]
+    dialog.name.setCurrentText("rex")  # a known name, in any case: its kind comes with it
+    assert dialog.kind.text() == "dog"
+    assert "Rex was taught from 1 photo: teaching it again adds this photo" in dialog.about_name.text()
+    qtbot.waitUntil(lambda: dialog.box is not None, timeout=TIMEOUT)  # proposed for "dog"
+    dialog.name.setCurrentText("Rex")
+    dialog.kind.setText("red square")
     dialog.canvas.box = (0.25, 0.1, 0.5, 0.6)
     shown: list[int] = []
     dialog.progress.valueChanged.connect(shown.append)
