@@ -92,12 +92,19 @@ class StepProcess(QObject):
         os.kill(pid, signal.SIGINT)
         QTimer.singleShot(INTERRUPT_GRACE_MS, self, self.cancel)
 
-    def shutdown(self) -> None:
-        """Kill and wait (the window is closing): a QProcess must not outlive its child."""
-        if self._process is not None and self._process.state() != QProcess.ProcessState.NotRunning:
-            self._cancelled = True
-            self._process.kill()
-            self._process.waitForFinished(5000)
+    def shutdown(self, grace_ms: int = 0) -> None:
+        """Kill and wait (the window is closing): a QProcess must not outlive its child. ``grace_ms``:
+        first interrupt it (POSIX) and give it this long to stop its own children and clean up."""
+        process = self._process
+        if process is None or process.state() == QProcess.ProcessState.NotRunning:
+            return
+        self._cancelled = True
+        if grace_ms and os.name == "posix" and process.processId():
+            os.kill(process.processId(), signal.SIGINT)
+            if process.waitForFinished(grace_ms):
+                return
+        process.kill()
+        process.waitForFinished(5000)
 
     def _next(self) -> None:
         self._index += 1

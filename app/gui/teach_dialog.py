@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from app.grounding import Grounding
 from app.gui.bundles import ModelHolder
 from app.gui.errors import short
-from app.gui.processes import Step, StepProcess
+from app.gui.processes import INTERRUPT_GRACE_MS, Step, StepProcess
 from app.gui.result_view import Shown, ground, load_photo
 from app.gui.tasks import Pool, run_task
 from app.gui.teaching import STEP_TITLE, TeachPhoto, taught_photos, teach_command
@@ -372,6 +372,8 @@ class TeachDialog(QDialog):
         super().reject()
 
     def done(self, result: int) -> None:
+        """Closing (the window closes) while teaching stops the child as Cancel does, waiting a moment:
+        killed outright, ``multigrain teach`` would leave its torch job running."""
         if self.process is not None:
-            self.process.shutdown()
+            self.process.shutdown(grace_ms=INTERRUPT_GRACE_MS)
         super().done(result)

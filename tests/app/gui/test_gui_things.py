@@ -160,6 +160,7 @@ if how == "slow":
     try:
         time.sleep(30)
     except KeyboardInterrupt:
+        open(sys.argv[1] + ".interrupted", "w").close()
         print("cancelled: nothing was taught or stored", flush=True)
         sys.exit(130)
 for i in range(1, 3):
@@ -289,6 +290,17 @@ def test_cancel_stops_the_child(qtbot, teach_window, indexed) -> None:
     qtbot.waitUntil(lambda: not dialog.running, timeout=TIMEOUT)
     assert dialog.note.text() == "Cancelled: nothing was taught or stored."
     assert dialog.isVisible() and dialog.teach_button.isEnabled()
+
+
+def test_closing_the_window_while_teaching_interrupts_the_child(qtbot, teach_window, indexed) -> None:
+    window, argv_file = teach_window("slow")
+    _open_first(qtbot, window)
+    dialog = _ready_dialog(qtbot, window)
+    dialog.teach_button.click()
+    qtbot.waitUntil(lambda: dialog.running and "loading the model" in dialog.note.text(), timeout=TIMEOUT)
+    window.close()
+    # Interrupted, not killed: `multigrain teach` stops its own torch child and stores nothing.
+    assert Path(f"{argv_file}.interrupted").is_file()
 
 
 def test_the_dialog_asks_for_a_name_a_kind_and_a_box(qtbot, teach_window, indexed) -> None:
