@@ -399,3 +399,22 @@ def test_dragging_on_the_photo_draws_the_box(qtbot) -> None:
     mouse(QEvent.Type.MouseButtonPress, 10, 10)  # a click is not a box: the box stays
     mouse(QEvent.Type.MouseButtonRelease, 11, 11)
     assert canvas.box == pytest.approx((0.25, 0.2, 0.5, 0.6))
+
+
+def test_the_grids_menu_teaches_from_one_selected_photo(qtbot, teach_window, indexed) -> None:
+    window, _ = teach_window()
+    row = _open_first(qtbot, window)
+    window.close_result()
+    window.grid.setCurrentIndex(window.model.index(0, 0))
+    menu = window.result_menu()
+    teach = next(a for a in menu.actions() if a.text() == "Teach a name…")
+    assert teach.isEnabled()
+    teach.trigger()
+    assert window.teach_dialog is not None and window.teach_dialog.path == row.path
+    window.teach_dialog.cancel_button.click()  # nothing running: Cancel closes the dialog
+    qtbot.waitUntil(lambda: window.teach_dialog is None, timeout=TIMEOUT)
+    window.grid.selectAll()
+    menu = window.result_menu()
+    assert not next(
+        a for a in menu.actions() if a.text() == "Teach a name…"
+    ).isEnabled()  # one photo at a time
