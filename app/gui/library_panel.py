@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -77,16 +78,28 @@ class LibraryPanel(QWidget):
         self.prefs = prefs
         self.failures_dialog: FailuresDialog | None = None
 
-        title = QLabel("Library")
-        title.setObjectName("panelTitle")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(title)
-        layout.addWidget(self._build_tree(), 1)
-        layout.addWidget(self._build_empty_hint())
-        layout.addLayout(self._build_folder_buttons())
+        # Folders and taught names share one place, as tabs (the tab bar stands where the "Library"
+        # title stood): stacked, they would need the height of both, and the window must still fit a
+        # small screen. The indexing progress stays below either.
+        folders = QWidget()
+        column = QVBoxLayout(folders)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self._build_tree(), 1)
+        column.addWidget(self._build_empty_hint())
+        column.addLayout(self._build_folder_buttons())
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("libraryTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(folders, "Library")
+        layout.addWidget(self.tabs, 1)
         layout.addWidget(self._build_progress_box())
         self._follow(controller)
+
+    def add_tab(self, widget: QWidget, title: str) -> int:
+        """Another page beside the folders (the taught names); returns its index."""
+        return self.tabs.addTab(widget, title)
 
     # ----- building the panel ----------------------------------------------------------------------
     def _build_tree(self) -> QTreeWidget:
@@ -97,6 +110,7 @@ class LibraryPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
+        self.tree.setMinimumHeight(56)  # room for the tab bar above it on a small screen
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

@@ -49,6 +49,9 @@ from app.gui.search_engine import LibraryState, Page, ResultRow, SearchEngine, S
 from app.gui.search_panel import RefineBox, SearchPanel, preview
 from app.gui.settings import Prefs, data_dir
 from app.gui.tasks import Pool
+from app.gui.teach_dialog import TeachDialog
+from app.gui.teaching import bundle_refusal
+from app.gui.things_panel import ThingsPanel
 from app.gui.thumb_delegate import CELL, THUMB, ThumbDelegate
 from app.gui.thumb_loader import ThumbLoader
 from app.library.indexer import Progress
@@ -124,12 +127,14 @@ class MainWindow(QMainWindow):
         index_pool: Pool | None = None,
         import_command: list[str] | None = None,
         demo_command: list[str] | None = None,
+        teach_program: list[str] | None = None,
         index_batch_size: int = 16,
         offer_demo: bool = True,
         rescan_every_s: float | None = RESCAN_EVERY_S,
     ) -> None:
         """``pool``/``engine_pool``/``index_pool``: where thumbnails and grounding, searches, and index
-        runs go (tests pass synchronous pools); the commands replace child processes in tests;
+        runs go (tests pass synchronous pools); the commands replace child processes in tests
+        (``teach_program``: what runs before ``teach NAME ...``, by default this Python's ``multigrain``);
         ``rescan_every_s``: how often the folders are looked at for new photos (None: only on Update)."""
         super().__init__()
         self.setWindowTitle("Multigrain")
@@ -140,6 +145,8 @@ class MainWindow(QMainWindow):
         self.db_path = Path(db_path)
         self.import_command = import_command
         self.demo_command = demo_command or default_demo_command()
+        self.teach_program = teach_program
+        self.teach_dialog: TeachDialog | None = None
         self.offer_demo = offer_demo
         self.pool = pool
         self.demo: StepProcess | None = None
@@ -177,6 +184,7 @@ class MainWindow(QMainWindow):
         )
         self.engine.load()
         self.indexer.refresh_folders()
+        self.things.refresh()
 
     # ----- building --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -196,6 +204,9 @@ class MainWindow(QMainWindow):
         side = QVBoxLayout(sidebar)
         side.setContentsMargins(0, 0, 6, 0)
         side.addWidget(self.library, 1)
+        self.things = ThingsPanel(self.db_path, pool=self.pool)
+        self.things_tab = self.library.add_tab(self.things, "Things")
+        self.things.counted.connect(self._count_things)
         side.addWidget(self.refine)
         sidebar.setMinimumWidth(250)
 
@@ -317,6 +328,10 @@ class MainWindow(QMainWindow):
         self.indexer.caption_saved.connect(self._caption_saved)
         self.search.into_results.connect(self.focus_results)
         self.grid.customContextMenuRequested.connect(self._context_menu)
+        self.result_view.teach.connect(self.open_teach)
+        self.things.search_requested.connect(self.search_for_name)
+        self.things.changed.connect(self._names_changed)
+        self.things.failed.connect(self.notify)
 
     def _restore(self) -> None:
         geometry = self.prefs.window_state("geometry")
@@ -568,6 +583,9 @@ class MainWindow(QMainWindow):
             unmark.triggered.connect(lambda: self.mark_photos(ids, None))
             unmark.setEnabled(marks != {None})
         menu.addSeparator()
+        teach = menu.addAction("Teach a name…", lambda: self.open_teach(rows[0]))
+        teach.setEnabled(not many)
+        menu.addSeparator()
         menu.addAction(f"Open {len(rows)} photos" if many else "Open", self.open_selected)
         menu.addAction("Show in folder", self.show_selected_folders)
         menu.addAction(f"Copy {len(rows)} paths" if many else "Copy path", self.copy_selected_paths)
@@ -593,6 +611,52 @@ class MainWindow(QMainWindow):
             self.open_result(current)
             return True
         return super().eventFilter(watched, event)
+
+    # ----- taught names ----------------------------------------------------------------------------
+    def open_teach(self, row: ResultRow) -> TeachDialog | None:
+        """The teach dialog for ``row``'s photo; a sentence instead when this model cannot learn names."""
+        if self.teach_dialog is not None and self.teach_dialog.running:
+            self.teach_dialog.raise_()
+            return self.teach_dialog
+        if problem := bundle_refusal(self.holder.bundle):
+            show_error(self, KnownError(problem), "Teach a name")
+            return None
+        assert self.holder.bundle is not None
+        dialog = TeachDialog(
+            row.path,
+            self.holder,
+            self.db_path,
+            self.holder.bundle,
+            self.things.rows,
+            pool=self.pool,
+            program=self.teach_program,
+            parent=self,
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.taught.connect(self._taught)
+        dialog.destroyed.connect(lambda: setattr(self, "teach_dialog", None))
+        self.teach_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _taught(self, name: str, sentence: str) -> None:
+        self.things.select_next(name)
+        self._names_changed(sentence)
+        self.library.tabs.setCurrentIndex(self.things_tab)  # where the new name is, with its actions
+
+    def _count_things(self, count: int) -> None:
+        self.library.tabs.setTabText(self.things_tab, f"Things ({count})" if count else "Things")
+
+    def _names_changed(self, sentence: str) -> None:
+        """A name was taught, renamed or forgotten: search reads the names again (and runs again)."""
+        self.statusBar().showMessage(sentence, 15000)
+        self.things.refresh()
+        self.engine.load(refresh=True)
+
+    def search_for_name(self, name: str) -> None:
+        """The name in the search box (searching starts as it would when typed)."""
+        self.search.query.setText(name)
+        self.search.query.setFocus()
 
     # ----- the library -----------------------------------------------------------------------------
     def add_folders(self, folders: list[str]) -> None:
@@ -807,6 +871,8 @@ class MainWindow(QMainWindow):
         self.prefs.sync()
         if self.demo is not None:
             self.demo.shutdown()
+        if self.teach_dialog is not None:
+            self.teach_dialog.done(0)  # kills a teaching child: it stores nothing
         if self.models_dialog is not None:
             self.models_dialog.close()
         self.indexer.shutdown()

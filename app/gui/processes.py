@@ -8,18 +8,21 @@ line, turns "12/40" or "30%" in a line into progress, and can be cancelled (the 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from app.home import REPO
 
 _FRACTION = re.compile(r"(\d+)\s*/\s*(\d+)")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 TAIL_LINES = 12  # lines of output kept for the error message
+INTERRUPT_GRACE_MS = 10_000  # an interrupted child that has not stopped by then is killed
 
 
 def app_command() -> list[str]:
@@ -74,12 +77,34 @@ class StepProcess(QObject):
             self._cancelled = True
             self._process.kill()
 
-    def shutdown(self) -> None:
-        """Kill and wait (the window is closing): a QProcess must not outlive its child."""
-        if self._process is not None and self._process.state() != QProcess.ProcessState.NotRunning:
-            self._cancelled = True
-            self._process.kill()
-            self._process.waitForFinished(5000)
+    def interrupt(self) -> None:
+        """Ask the running child to stop as Ctrl+C would (it can stop its own children and store
+        nothing), and kill it if it has not stopped after ``INTERRUPT_GRACE_MS``; where there is no
+        SIGINT to send (Windows), kill it at once. ``finished(False, "cancelled")`` follows."""
+        process = self._process
+        if process is None or self._done:
+            return
+        pid = process.processId()
+        if os.name != "posix" or not pid:
+            self.cancel()
+            return
+        self._cancelled = True
+        os.kill(pid, signal.SIGINT)
+        QTimer.singleShot(INTERRUPT_GRACE_MS, self, self.cancel)
+
+    def shutdown(self, grace_ms: int = 0) -> None:
+        """Kill and wait (the window is closing): a QProcess must not outlive its child. ``grace_ms``:
+        first interrupt it (POSIX) and give it this long to stop its own children and clean up."""
+        process = self._process
+        if process is None or process.state() == QProcess.ProcessState.NotRunning:
+            return
+        self._cancelled = True
+        if grace_ms and os.name == "posix" and process.processId():
+            os.kill(process.processId(), signal.SIGINT)
+            if process.waitForFinished(grace_ms):
+                return
+        process.kill()
+        process.waitForFinished(5000)
 
     def _next(self) -> None:
         self._index += 1

@@ -214,6 +214,7 @@ class ResultView(QWidget):
     failed = Signal(str)  # a sentence: opening the photo or its folder did not work
     caption_edited = Signal(int, str, bool)  # photo id, the new caption, write an XMP sidecar too
     marked = Signal(int, object)  # photo id, True (right) / False (wrong) / None (no mark)
+    teach = Signal(object)  # ResultRow: teach a name from this photo
 
     def __init__(self, holder: ModelHolder, pool: Pool | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -262,6 +263,10 @@ class ResultView(QWidget):
         self.wrong_button.setToolTip("A wrong result: move the results away from it (−)")
         self.wrong_button.clicked.connect(lambda: self.toggle_mark(False))
         self.mark: bool | None = None  # the shown photo's mark
+        self.teach_button = QPushButton("Teach a name…")
+        self.teach_button.setObjectName("teachButton")
+        self.teach_button.setToolTip("Give the thing in this photo a name (Rex, my bike) to search for it")
+        self.teach_button.clicked.connect(lambda: self.row is not None and self.teach.emit(self.row))
         self.prev_button = QPushButton("◀")
         self.prev_button.setToolTip("Previous result (Left)")
         self.prev_button.clicked.connect(lambda: self.step.emit(-1))
@@ -276,6 +281,7 @@ class ResultView(QWidget):
             self.folder_button,
             self.copy_button,
             self.similar_button,
+            self.teach_button,
             self.right_button,
             self.wrong_button,
             self.prev_button,
@@ -294,6 +300,7 @@ class ResultView(QWidget):
         buttons.addWidget(self.folder_button)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.similar_button)
+        buttons.addWidget(self.teach_button)
         buttons.addSpacing(8)
         buttons.addWidget(self.right_button)
         buttons.addWidget(self.wrong_button)

@@ -82,7 +82,7 @@ def test_find_similar_from_the_context_menu_and_by_dragging_onto_the_search_box(
     menu = window.result_menu()
     actions = {a.text(): a for a in menu.actions() if a.text()}
     assert set(actions) == {
-        *("Find similar", "Open", "Show in folder", "Copy path"),
+        *("Find similar", "Teach a name…", "Open", "Show in folder", "Copy path"),
         *("Mark as right", "Mark as wrong", "Remove the mark"),  # a search's results: marks move it
     }
     assert not actions["Remove the mark"].isEnabled()  # nothing marked yet

@@ -1,0 +1,379 @@
+"""Teach a name from the shown photo: the name, its kind word, and its box on the photo.
+
+The box is proposed by grounding the kind word in the photo with the window's model (the result view's
+``ground``, on the pool), drawn on the photo; dragging on the photo draws another. Teaching runs
+``multigrain teach`` as a child process (``StepProcess``: torch never enters the window's process),
+with its progress in the dialog and Cancel. Teaching a name the library already knows adds this photo
+to the photos it was taught from (teaching again replaces them, so all of them go to the child).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.grounding import Grounding
+from app.gui.bundles import ModelHolder
+from app.gui.errors import short
+from app.gui.processes import INTERRUPT_GRACE_MS, Step, StepProcess
+from app.gui.result_view import Shown, ground, load_photo
+from app.gui.tasks import Pool, run_task
+from app.gui.teaching import STEP_TITLE, TeachPhoto, taught_photos, teach_command
+from app.personal.store import Box, NameRow
+
+BOX = QColor("#3ddc84")
+MIN_SIDE = 0.02  # a dragged box smaller than this (of the photo) is a click, not a box
+
+
+def name_key_or_none(name: str) -> str | None:
+    """The name's key as the library compares names (any case); None for text that is no name yet."""
+    from core.names import BadNameError, name_key
+
+    try:
+        return name_key(name)
+    except BadNameError:
+        return None
+
+
+class BoxCanvas(QWidget):
+    """The photo fitted to the widget with the named thing's box; a drag draws a new box."""
+
+    box_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(QSize(320, 240))
+        self.image: QImage | None = None
+        self.box: Box | None = None
+        self.message = "Loading…"
+        self._start: QPointF | None = None
+
+    def sizeHint(self) -> QSize:
+        return QSize(520, 390)
+
+    def image_rect(self) -> QRectF:
+        if self.image is None or self.image.isNull():
+            return QRectF()
+        size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        return QRectF(
+            (self.width() - size.width()) / 2,
+            (self.height() - size.height()) / 2,
+            size.width(),
+            size.height(),
+        )
+
+    def fraction_at(self, point: QPointF) -> tuple[float, float]:
+        target = self.image_rect()
+        x = (point.x() - target.x()) / max(1.0, target.width())
+        y = (point.y() - target.y()) / max(1.0, target.height())
+        return min(1.0, max(0.0, x)), min(1.0, max(0.0, y))
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.fillRect(self.rect(), QColor("#1d2026"))
+        target = self.image_rect()
+        if target.isEmpty():
+            painter.setPen(QColor("#aab0ba"))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message)
+            return
+        painter.drawImage(target, self.image)  # type: ignore[arg-type]
+        if self.box is not None:
+            x, y, w, h = self.box
+            rect = QRectF(
+                target.x() + x * target.width(),
+                target.y() + y * target.height(),
+                w * target.width(),
+                h * target.height(),
+            )
+            painter.setPen(QPen(BOX, 3))
+            painter.setBrush(QColor(61, 220, 132, 30))
+            painter.drawRect(rect)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and not self.image_rect().isEmpty():
+            self._start = event.position()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._start is not None:
+            self._drag_to(event.position(), final=False)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._start is not None:
+            self._drag_to(event.position(), final=True)
+            self._start = None
+
+    def _drag_to(self, end: QPointF, final: bool) -> None:
+        assert self._start is not None
+        (x0, y0), (x1, y1) = self.fraction_at(self._start), self.fraction_at(end)
+        x, y, w, h = min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)
+        if w < MIN_SIDE or h < MIN_SIDE:
+            return  # a click (or a sliver) keeps the box there is
+        self.box = (x, y, w, h)
+        self.update()
+        if final:
+            self.box_changed.emit()
+
+
+class TeachDialog(QDialog):
+    taught = Signal(str, str)  # the name, a sentence for the status bar
+
+    def __init__(
+        self,
+        path: str,
+        holder: ModelHolder,
+        db_path: Path,
+        bundle: Path,
+        known: list[NameRow],
+        pool: Pool | None = None,
+        program: list[str] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        """``path``: the photo; ``known``: the library's taught names (offered, to add a photo to one);
+        ``program``: the command before ``teach`` (tests pass a quick fake)."""
+        super().__init__(parent)
+        self.setObjectName("teachDialog")
+        self.setWindowTitle("Teach a name")
+        self.path = path
+        self.holder = holder
+        self.db_path = Path(db_path)
+        self.bundle = bundle
+        self.pool = pool
+        self.program = program
+        self.process: StepProcess | None = None
+        self.command: list[str] = []
+        self._token = 0  # grounding answers for an older kind word are dropped
+        # The kind word last proposed for: leaving the field asks again only when the word changed, so
+        # a box the person drew is not replaced by a new proposal for the same word.
+        self._asked: str | None = None
+
+        self.name = QComboBox()
+        self.name.setObjectName("teachName")
+        self.name.setEditable(True)
+        self.known = {name_key_or_none(row.name): row for row in known}
+        self.name.addItems([row.name for row in known])
+        self.name.setCurrentText("")
+        self.name.currentTextChanged.connect(self._name_changed)
+        self.name.lineEdit().setPlaceholderText("as you will type it in searches, e.g. Rex")
+        self.kind = QLineEdit()
+        self.kind.setObjectName("teachKind")
+        self.kind.setPlaceholderText("what it is, e.g. dog")
+        self.kind.editingFinished.connect(lambda: self.propose_box(again=False))
+        self.find_button = QPushButton("Find it")
+        self.find_button.setObjectName("teachFind")
+        self.find_button.setToolTip("Propose a box by finding the kind word in the photo")
+        self.find_button.clicked.connect(lambda: self.propose_box(again=True))
+        kind_row = QHBoxLayout()
+        kind_row.addWidget(self.kind, 1)
+        kind_row.addWidget(self.find_button)
+        form = QFormLayout()
+        form.addRow("Name", self.name)
+        form.addRow("It is a", kind_row)
+
+        self.about_name = QLabel()
+        self.about_name.setObjectName("teachAboutName")
+        self.about_name.setWordWrap(True)
+        self.canvas = BoxCanvas()
+        self.canvas.box_changed.connect(self._box_drawn)
+        self.note = QLabel("Say what it is, and the box is proposed; or drag on the photo to draw it.")
+        self.note.setObjectName("teachNote")
+        self.note.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("teachProgress")
+        self.progress.setRange(0, 1000)
+        self.progress.hide()
+        self.teach_button = QPushButton("Teach")
+        self.teach_button.setObjectName("teachStart")
+        self.teach_button.setDefault(True)
+        self.teach_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("teachCancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.teach_button)
+        buttons.addWidget(self.cancel_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.about_name)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.note)
+        layout.addLayout(buttons)
+
+        run_task(
+            lambda: load_photo(path),
+            self._photo_loaded,
+            self._photo_failed,
+            pool=pool,
+            context=self,
+        )
+
+    def _name_changed(self, text: str) -> None:
+        """A name the library knows: say that this photo is added to its photos, and take its kind."""
+        row = self.known.get(name_key_or_none(text.strip())) if text.strip() else None
+        self.about_name.setText("")
+        if row is None:
+            return
+        if not self.kind.text().strip():
+            self.kind.setText(row.kind)
+            self.propose_box(again=False)
+        count = "1 photo" if row.photos == 1 else f"{row.photos} photos"
+        self.about_name.setText(
+            f"{row.name} was taught from {count}: teaching it again adds this photo to them "
+            "(all of them are used)."
+        )
+
+    # ----- the box ---------------------------------------------------------------------------------
+    @property
+    def box(self) -> Box | None:
+        return self.canvas.box
+
+    def propose_box(self, again: bool = True) -> None:
+        """Find the kind word in the photo; its box becomes the proposal (``again``: even when it was
+        proposed for this word already; Find it asks again, leaving the field does not)."""
+        kind = self.kind.text().strip()
+        if not kind or self.running or (kind == self._asked and not again):
+            return
+        self._asked = kind
+        self._token += 1
+        token, path, holder = self._token, self.path, self.holder
+        self.note.setText(f"Finding “{kind}” in the photo…")
+        run_task(
+            lambda: ground(holder, path, kind),
+            lambda g: self._grounded(token, g),
+            lambda err: self._ground_failed(token, err),
+            pool=self.pool,
+            context=self,
+        )
+
+    def _grounded(self, token: int, g: Grounding) -> None:
+        if token != self._token:
+            return
+        self.canvas.box = tuple(round(v, 4) for v in g.fraction)  # type: ignore[assignment]
+        self.canvas.update()
+        self.note.setText(
+            f"The green box is where “{g.text}” was found. If it is not the right one, drag on the photo "
+            "to draw the box around it."
+        )
+
+    def _ground_failed(self, token: int, error: BaseException) -> None:
+        if token == self._token:
+            self.note.setText(f"No box was proposed ({short(error)}): drag on the photo to draw it.")
+
+    def _box_drawn(self) -> None:
+        self._token += 1  # a proposal still on its way must not replace the drawn box
+        self.note.setText("Your box is used. Drag again to redraw it.")
+
+    def _photo_loaded(self, shown: Shown) -> None:
+        self.canvas.image = shown.image
+        self.canvas.update()
+
+    def _photo_failed(self, error: BaseException) -> None:
+        self.canvas.message = short(error)
+        self.canvas.update()
+
+    # ----- teaching --------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.running
+
+    def start(self) -> None:
+        name, kind = self.name.currentText().strip(), self.kind.text().strip()
+        if not name or not kind:
+            self.note.setText("Give the name and say what it is (e.g. Rex, a dog).")
+            return
+        if self.box is None:
+            self.note.setText("Draw the box around it first (drag on the photo), or press Find it.")
+            return
+        self.teach_button.setEnabled(False)
+        self._token += 1  # the box is chosen: a proposal still on its way must not move it
+        db_path, path = self.db_path, self.path
+        run_task(
+            lambda: taught_photos(db_path, name, path),
+            lambda earlier: self.run_teaching(name, kind, earlier),
+            lambda err: self.run_teaching(name, kind, []),
+            pool=self.pool,
+            context=self,
+        )
+
+    def run_teaching(self, name: str, kind: str, earlier: list[TeachPhoto]) -> None:
+        """Start the child: this photo and box, after the photos the name was taught from before."""
+        assert self.box is not None
+        photos = [*earlier, TeachPhoto(os.path.abspath(self.path), self.box)]
+        self.command = teach_command(name, kind, photos, self.db_path, self.bundle, self.program)
+        count = f"{len(photos)} photos" if len(photos) > 1 else "this photo"
+        self.note.setText(f"Teaching {name} from {count}; the model loads first (it takes a while)…")
+        for widget in (self.name, self.kind, self.find_button, self.teach_button):
+            widget.setEnabled(False)
+        self.progress.setRange(0, 0)  # busy until the child counts its steps (loading the model first)
+        self.progress.show()
+        self.process = StepProcess([Step(STEP_TITLE, self.command)], parent=self)
+        self.process.progress.connect(self._progress)
+        self.process.output.connect(self._output)
+        self.process.finished.connect(lambda ok, message: self._finished(ok, message, name, len(photos)))
+        self.process.start()
+
+    def _progress(self, fraction: float, _title: str) -> None:
+        if fraction > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(1000 * fraction))
+
+    def _output(self, line: str) -> None:
+        self.note.setText(line.strip())
+
+    def _finished(self, ok: bool, message: str, name: str, photos: int) -> None:
+        self.progress.hide()
+        if ok:
+            count = "1 photo" if photos == 1 else f"{photos} photos"
+            self.taught.emit(name, f"Taught {name} from {count}: search for it by name now")
+            self.accept()
+            return
+        for widget in (self.name, self.kind, self.find_button, self.teach_button):
+            widget.setEnabled(True)
+        if message == "cancelled":
+            self.note.setText("Cancelled: nothing was taught or stored.")
+        else:
+            # StepProcess says "<title> failed: <the child's last line>"; the CLI's last line is its sentence.
+            self.note.setText(
+                message.removeprefix(f"{STEP_TITLE} failed: ").removeprefix("multigrain teach: ")
+            )
+
+    def cancel(self) -> None:
+        if self.running:
+            assert self.process is not None
+            self.note.setText("Cancelling…")
+            self.process.interrupt()
+        else:
+            self.reject()
+
+    def reject(self) -> None:
+        """Escape or closing the dialog while teaching cancels the child, which then stores nothing."""
+        if self.running:
+            self.cancel()
+            return
+        super().reject()
+
+    def done(self, result: int) -> None:
+        """Closing (the window closes) while teaching stops the child as Cancel does, waiting a moment:
+        killed outright, ``multigrain teach`` would leave its torch job running."""
+        if self.process is not None:
+            self.process.shutdown(grace_ms=INTERRUPT_GRACE_MS)
+        super().done(result)

@@ -1,0 +1,242 @@
+"""The library's taught names ("Things"): each with its kind and photo count; search, rename, forget.
+
+The panel reads and writes the library through ``app.personal.store`` on a worker (its own
+connection per call: the names tables are small, but the indexer may hold the write lock a moment),
+and says what it did in a sentence. The window refreshes it after teaching and reloads the search
+engine after a change, so a renamed name is searchable by its new spelling at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.errors import short
+from app.gui.tasks import Pool, run_task
+from app.personal.store import NameRow
+
+
+def read_names(db_path: Path) -> list[NameRow]:
+    """Worker thread: the taught names (none when the library does not exist yet)."""
+    from app.library.db import open_db
+    from app.personal.store import list_names
+
+    if not db_path.is_file():
+        return []
+    db = open_db(db_path, writable=False)
+    try:
+        return list_names(db)
+    except Exception as err:  # a library opened read-only before schema 4 has no names tables
+        if "no such table" in str(err):
+            return []
+        raise
+    finally:
+        db.close()
+
+
+def rename_in(db_path: Path, old: str, new: str) -> NameRow:
+    from app.library.db import open_db
+    from app.personal.store import rename_name
+
+    db = open_db(db_path)
+    try:
+        return rename_name(db, old, new)
+    finally:
+        db.close()
+
+
+def forget_in(db_path: Path, name: str) -> NameRow:
+    from app.library.db import open_db
+    from app.personal.store import forget_name
+
+    db = open_db(db_path)
+    try:
+        return forget_name(db, name)
+    finally:
+        db.close()
+
+
+def photos_text(count: int) -> str:
+    return f"{count} photo" if count == 1 else f"{count} photos"
+
+
+class ThingsPanel(QWidget):
+    search_requested = Signal(str)  # a name to put in the search box
+    changed = Signal(str)  # a sentence: a name was renamed or forgotten (the engine reloads names)
+    failed = Signal(str)  # a sentence for the status bar
+    counted = Signal(int)  # how many names the list shows (for the tab's title)
+
+    def __init__(self, db_path: Path, pool: Pool | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.db_path = Path(db_path)
+        self.pool = pool
+        self.rows: list[NameRow] = []
+        self._select_next: str | None = None  # a renamed name, selected when the list comes back
+
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("things")
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Name", "Kind", "Photos"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setMinimumHeight(40)  # it shares the sidebar's height with the folders (tabs)
+        self.tree.itemSelectionChanged.connect(self._update_buttons)
+        self.tree.itemDoubleClicked.connect(lambda *_: self.search_selected())
+        self.hint = QLabel("No names yet: open a photo, then “Teach a name…”.")
+        self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
+
+        self.search_button = QPushButton("Search")
+        self.search_button.setObjectName("searchThing")
+        self.search_button.setToolTip("Put the name in the search box")
+        self.search_button.clicked.connect(self.search_selected)
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.setObjectName("renameThing")
+        self.rename_button.setToolTip("Spell the name differently; what it learned is kept")
+        self.rename_button.clicked.connect(self.ask_rename)
+        self.forget_button = QPushButton("Forget…")
+        self.forget_button.setObjectName("forgetThing")
+        self.forget_button.setToolTip("Forget the name and what it learned (the photos are untouched)")
+        self.forget_button.clicked.connect(self.ask_forget)
+        buttons = QHBoxLayout()
+        for button in (self.search_button, self.rename_button, self.forget_button):
+            buttons.addWidget(button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.hint)
+        layout.addLayout(buttons)
+        self._update_buttons()
+
+    # ----- showing ---------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        db_path = self.db_path
+        run_task(
+            lambda: read_names(db_path),
+            self.show_names,
+            lambda err: self.failed.emit(f"Could not read the taught names: {short(err)}"),
+            pool=self.pool,
+            context=self,
+        )
+
+    def show_names(self, rows: list[NameRow]) -> None:
+        selected, self._select_next = self._select_next or self.selected_name(), None
+        self.rows = rows
+        self.tree.clear()
+        for row in rows:
+            item = QTreeWidgetItem([row.name, row.kind, str(row.photos)])
+            item.setData(0, Qt.ItemDataRole.UserRole, row.name)
+            item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            item.setToolTip(0, f"{row.name}: a {row.kind}, taught from {photos_text(row.photos)}")
+            self.tree.addTopLevelItem(item)
+            if row.name == selected:
+                item.setSelected(True)
+        self.hint.setVisible(not rows)
+        self._update_buttons()
+        self.counted.emit(len(rows))
+
+    def names(self) -> list[str]:
+        return [row.name for row in self.rows]
+
+    def selected_name(self) -> str | None:
+        items = self.tree.selectedItems()
+        return str(items[0].data(0, Qt.ItemDataRole.UserRole)) if items else None
+
+    def select(self, name: str) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            item.setSelected(item.data(0, Qt.ItemDataRole.UserRole) == name)
+
+    def select_next(self, name: str) -> None:
+        """Select ``name`` when the list next comes back (it was just taught or renamed)."""
+        self._select_next = name
+
+    def _update_buttons(self) -> None:
+        chosen = self.selected_name() is not None
+        for button in (self.search_button, self.rename_button, self.forget_button):
+            button.setEnabled(chosen)
+
+    # ----- actions ---------------------------------------------------------------------------------
+    def search_selected(self) -> None:
+        if (name := self.selected_name()) is not None:
+            self.search_requested.emit(name)
+
+    def ask_rename(self) -> QInputDialog | None:
+        """Ask for the new spelling (a window-modal dialog, so tests can answer it)."""
+        old = self.selected_name()
+        if old is None:
+            return None
+        dialog = QInputDialog(self)
+        dialog.setObjectName("renameThingDialog")
+        dialog.setWindowTitle("Rename")
+        dialog.setLabelText(f"A new name for {old} (what it learned is kept):")
+        dialog.setTextValue(old)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.textValueSelected.connect(lambda new: self.rename(old, new.strip()))
+        dialog.open()
+        return dialog
+
+    def rename(self, old: str, new: str) -> None:
+        if not new or new == old:
+            return
+        db_path = self.db_path
+        run_task(
+            lambda: rename_in(db_path, old, new),
+            lambda row: self._done(f"Renamed {old} to {row.name}: search for it by its new name", row.name),
+            lambda err: self.failed.emit(f"Could not rename {old}: {short(err)}"),
+            pool=self.pool,
+            context=self,
+        )
+
+    def ask_forget(self) -> QMessageBox | None:
+        name = self.selected_name()
+        if name is None:
+            return None
+        box = QMessageBox(self)
+        box.setObjectName("forgetThingBox")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Forget a name?")
+        box.setText(f"Forget {name}?")
+        box.setInformativeText(
+            "What it learned and the boxes it was taught from are deleted; the photos stay where they are. "
+            "To find it by name again, teach it again."
+        )
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(lambda: self.forget(name))
+        box.open()
+        return box
+
+    def forget(self, name: str) -> None:
+        db_path = self.db_path
+        run_task(
+            lambda: forget_in(db_path, name),
+            lambda row: self._done(f"Forgot {row.name} (the photos are untouched)", None),
+            lambda err: self.failed.emit(f"Could not forget {name}: {short(err)}"),
+            pool=self.pool,
+            context=self,
+        )
+
+    def _done(self, sentence: str, select: str | None) -> None:
+        self._select_next = select
+        self.changed.emit(sentence)  # the window refreshes this list with the engine
