@@ -39,7 +39,7 @@ from app.vectors import VectorIndex
 from core.search_settings import SearchSettings
 
 CHUNK = 8192  # photos generated (and scored exactly) a step
-RECIPE = 1  # in the library's folder name: raise it when the vectors or the way both indexes are built change
+RECIPE = 2  # in the library's folder name: raise it when the vectors or the way both indexes are built change
 TOP = 10
 Row = tuple[str, str, str]
 Rss = Callable[[], tuple[int, int]]  # (anonymous, file-backed) resident bytes of this process

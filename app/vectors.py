@@ -7,11 +7,12 @@ are looked up in the database for the results only. Opened from the vector cache
 
 Scoring, in one onnxruntime call and then a shortlist:
 - every photo: the global cosine (int8), and for libraries up to ``EXACT_LIMIT`` photos the best-region
-  cosine from 4-bit regions (coarse, ~7e-3 off);
+  cosine from 4-bit regions of the ``COARSE_BOXES`` only (coarse: ~7e-3 off, 5 of the 14 boxes);
 - the caller's ``shortlist`` picks candidates from those (the best by the coarse score, or by the
-  global score alone in a larger library: the two-stage search), and their regions are scored again
-  from the int8 rows, which stay on disk: the candidates' rows are read at each search (``blockfile``).
-Memory: 260 B a photo for the global vectors, plus 1.9 KB for the 4-bit regions when they are held.
+  global score alone in a larger library: the two-stage search), and their regions (all K) are scored
+  again from the int8 rows, which stay on disk: the candidates' rows are read at each search (``blockfile``).
+Memory: 260 B a photo for the global vectors, plus 680 B for the 4-bit regions (5 boxes) when they
+are held.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlite_utils import Database
 from app import vectorcache
 from app.blockfile import BlockFile
 from app.int8 import RowScorer, block_size, column_scorer, padded_dim
-from app.vectorcache import EXACT_LIMIT, CacheInfo
+from app.vectorcache import EXACT_LIMIT, CacheInfo, coarse_boxes
 
 # (global cosines (Q, N), coarse best-region cosines (Q, N) or None) -> candidate positions
 Shortlist = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
@@ -104,7 +105,7 @@ class VectorIndex:
             "region scales": n * k * 4,
         }
         if self.exact:
-            parts["regions 4-bit"] = n * k * (padded // 2 + 4 * blocks)
+            parts["regions 4-bit"] = n * len(coarse_boxes(k)) * (padded // 2 + 4 * blocks)
         return parts
 
     # ----- scoring -----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from search_fakes import DIM, K, Library, TextTable, axis, unit
 from app import search, vectorcache
 from app.library import store
 from app.library.db import open_db
-from app.library.regions import BOX_SET_NAME
+from app.library.regions import BOX_SET_NAME, BOXES
 from app.query import make_query
 from app.search import Searcher
 from app.vectorcache import CacheWriter
@@ -129,6 +129,38 @@ def test_searcher_refresh_sees_new_photos(lib: Library) -> None:
     assert s.index.n == 2
 
 
+def test_the_coarse_tier_holds_five_boxes_and_the_shortlist_all_fourteen(lib: Library) -> None:
+    """The 4-bit pass holds the quarters and the centre box only; a photo whose match is one box of the
+    3x3 grid (outside the coarse set) is still found, by the int8 rescoring of the shortlist's 14 boxes
+    (in a library this small the shortlist holds every photo)."""
+    assert vectorcache.COARSE_BOXES == (0, 1, 2, 3, 13) and all(b < K for b in vectorcache.COARSE_BOXES)
+    lib.add_noise(30, away_from=axis(0))
+    regions = np.tile(unit(axis(1) + axis(2)), (K, 1))
+    regions[8] = axis(0)  # the 3x3 grid's centre: the ninth box
+    assert 8 not in vectorcache.COARSE_BOXES
+    target = lib.add("dog_in_the_middle.jpg", unit(axis(1) + axis(2) + 0.1 * axis(0)), regions)
+    index = load(lib)
+    assert index.exact and search.shortlist_size(index.n, True) >= index.n
+    padded = 16  # DIM 8, padded to the smallest 4-bit block: 8 bytes and one scale a vector
+    four_bit = 31 * 5 * (padded // 2 + 4)
+    assert index.memory_bytes()["regions 4-bit"] == four_bit
+    on_disk = sum((index.info.path / f).stat().st_size for f in ("regions4.u8", "regions4.f32"))
+    assert on_disk == four_bit  # 5 boxes' worth, not 14
+    at = index.position(target)
+    assert at is not None
+    cos = index.cosines(unit(axis(0))[None], lambda g, coarse: np.arange(index.n))
+    assert cos.coarse is not None and cos.coarse[0, at] < 0.2  # the coarse pass does not see the dog
+    settings = SearchSettings(w_global=0.5, w_region=0.5, w_caption=0.0)
+    hits = (
+        Searcher(lib.db, lib.path, lib.runtime, settings, index=index)
+        .search(make_query("dog"), use_cutoff=False)
+        .hits
+    )
+    assert Path(hits[0].path).name == "dog_in_the_middle.jpg"
+    assert hits[0].cosines.region == pytest.approx(1.0, abs=0.01)
+    assert hits[0].region == pytest.approx(tuple(BOXES[8]))
+
+
 # ----- int8 accuracy and the two layouts ------------------------------------------------------------
 def synthetic(
     path: Path, n: int, exact: bool, seed: int = 0, dim: int = 64
@@ -153,8 +185,9 @@ def test_int8_cosines_match_float(tmp_path: Path, exact: bool) -> None:
     assert np.abs(cos.global_ - q @ g.T).max() < 0.01
     assert cos.rows.tolist() == list(range(300)) and np.abs(cos.regions - best).max() < 0.01
     if exact:  # the coarse 4-bit pass: ~7e-3 off (a wrong nibble order or scale would be far worse)
-        assert np.abs(cos.coarse - best).mean() < 0.012 and np.abs(cos.coarse - best).max() < 0.06
-        assert np.corrcoef(cos.coarse.ravel(), best.ravel())[0, 1] > 0.97
+        coarse = np.einsum("qd,nkd->qnk", q, r[:, list(vectorcache.COARSE_BOXES)]).max(axis=2)
+        assert np.abs(cos.coarse - coarse).mean() < 0.012 and np.abs(cos.coarse - coarse).max() < 0.06
+        assert np.corrcoef(cos.coarse.ravel(), coarse.ravel())[0, 1] > 0.97
     else:
         assert cos.coarse is None
     rows, best = index.caption_scores(q)
@@ -169,7 +202,7 @@ def test_two_stage_agrees_with_exact(tmp_path: Path, monkeypatch: pytest.MonkeyP
     exact, _, _ = synthetic(tmp_path / "exact", 400, True)
     staged, _, _ = synthetic(tmp_path / "staged", 400, False)
     held = lambda index: sum(index.memory_bytes().values())  # noqa: E731
-    assert held(staged) < held(exact) / 3  # no 4-bit regions in memory
+    assert "regions 4-bit" not in staged.memory_bytes() and held(staged) < held(exact) / 2
     db = open_db(tmp_path / "empty.db")
     runtime = TextTable({"q": unit(np.random.default_rng(2).standard_normal(64))})
     runtime.embed_dim = 64

@@ -30,15 +30,16 @@ def _index(path: Path, n: int, dim: int, exact: bool = True) -> VectorIndex:
     return VectorIndex(writer.finish(np.zeros(0, np.int64), np.zeros((0, dim), np.float32)))
 
 
-def _resident_kb(file_name: str) -> int | None:
-    """Resident kB of this process's maps of ``file_name`` (None: not mapped at all)."""
+def _resident_kb(path: Path) -> int | None:
+    """Resident kB of this process's maps of the file at ``path`` (None: not mapped at all); another
+    test's index the garbage collector has not freed yet maps a file of the same name elsewhere."""
     found = None
     mapped = False
     with open("/proc/self/smaps") as f:
         for line in f:
             first = line.split(maxsplit=5)
             if "-" in first[0] and len(first) >= 5 and ":" in first[3]:
-                mapped = len(first) > 5 and first[5].strip().endswith("/" + file_name)
+                mapped = len(first) > 5 and first[5].strip() == str(path.resolve())
             elif mapped and line.startswith("Rss:"):
                 found = (found or 0) + int(line.split()[1])
     return found
@@ -50,17 +51,18 @@ def test_large_region_rows_are_read_for_the_shortlist_never_mapped(
 ) -> None:
     monkeypatch.setattr(blockfile, "MAP_BUDGET", 1 << 20)  # 1 MB: these 2.7 MB of int8 rows are "large"
     index = _index(tmp_path / "c", 3000, 64)
-    assert not _resident_kb("region_rows.i8")  # opening the index read none of them
+    rows = tmp_path / "c" / "region_rows.i8"
+    assert not _resident_kb(rows)  # opening the index read none of them
     q = unit(np.random.default_rng(1).standard_normal((1, 64)))
     cos = index.cosines(q, lambda g, coarse: np.argsort(-coarse[0])[:50])
-    assert cos.rows.size == 50 and not _resident_kb("region_rows.i8")  # nor did a search
-    assert index.best_region(q[0], 7)[0] in range(K) and not _resident_kb("region_rows.i8")
+    assert cos.rows.size == 50 and not _resident_kb(rows)  # nor did a search
+    assert index.best_region(q[0], 7)[0] in range(K) and not _resident_kb(rows)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
 def test_small_region_rows_are_mapped_in_whole(tmp_path: Path) -> None:
     index = _index(tmp_path / "c", 300, 64)  # 270 kB: under the budget, mapped and populated at once
-    assert (_resident_kb("region_rows.i8") or 0) * 1024 >= 300 * K * 64
+    assert (_resident_kb(tmp_path / "c" / "region_rows.i8") or 0) * 1024 >= 300 * K * 64
     assert index.photo_vectors(3)[1].shape == (K, 64)
 
 
