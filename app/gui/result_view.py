@@ -94,6 +94,16 @@ def ground(holder: ModelHolder, path: str, text: str, db_path: str | None = None
     return ground_image(runtime, decode_image(path, 2 * size).image, text, names=names)
 
 
+def fitted_rect(image: QImage | None, area: QSize) -> QRectF:
+    """Where ``image`` goes when fitted, centred, into a widget of size ``area`` (empty: no image)."""
+    if image is None or image.isNull():
+        return QRectF()
+    size = image.size().scaled(area, Qt.AspectRatioMode.KeepAspectRatio)
+    return QRectF(
+        (area.width() - size.width()) / 2, (area.height() - size.height()) / 2, size.width(), size.height()
+    )
+
+
 class PhotoCanvas(QWidget):
     """Paints the photo fitted to the widget, the best region (dashed) and the grounded box."""
 
@@ -113,15 +123,7 @@ class PhotoCanvas(QWidget):
         return QSize(560, 420)
 
     def image_rect(self) -> QRectF:
-        if self.image is None or self.image.isNull():
-            return QRectF()
-        size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-        return QRectF(
-            (self.width() - size.width()) / 2,
-            (self.height() - size.height()) / 2,
-            size.width(),
-            size.height(),
-        )
+        return fitted_rect(self.image, self.size())
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)

@@ -32,7 +32,7 @@ from app.grounding import Grounding
 from app.gui.bundles import ModelHolder
 from app.gui.errors import short
 from app.gui.processes import INTERRUPT_GRACE_MS, Step, StepProcess
-from app.gui.result_view import Shown, ground, load_photo
+from app.gui.result_view import Shown, fitted_rect, ground, load_photo
 from app.gui.tasks import Pool, run_task
 from app.gui.teaching import STEP_TITLE, TeachPhoto, taught_photos, teach_command
 from app.personal.store import Box, NameRow
@@ -69,15 +69,7 @@ class BoxCanvas(QWidget):
         return QSize(520, 390)
 
     def image_rect(self) -> QRectF:
-        if self.image is None or self.image.isNull():
-            return QRectF()
-        size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-        return QRectF(
-            (self.width() - size.width()) / 2,
-            (self.height() - size.height()) / 2,
-            size.width(),
-            size.height(),
-        )
+        return fitted_rect(self.image, self.size())
 
     def fraction_at(self, point: QPointF) -> tuple[float, float]:
         target = self.image_rect()
