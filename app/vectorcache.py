@@ -311,7 +311,11 @@ def _remove_others(home: Path, keep: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
     # Unfinished builds older than an hour were left by a killed process.
     for entry in home.glob(".build-*"):
-        if time.time() - entry.stat().st_mtime > 3600:
+        try:
+            stale = time.time() - entry.stat().st_mtime > 3600
+        except FileNotFoundError:  # another build (the window reloading mid-run) renamed it meanwhile
+            continue
+        if stale:
             shutil.rmtree(entry, ignore_errors=True)
 
 

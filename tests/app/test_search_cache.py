@@ -3,6 +3,7 @@ enough, and the two-stage layout agrees with the exact one."""
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -245,3 +246,23 @@ def test_4bit_packing_matches_its_definition() -> None:
     nibbles = np.stack([packed & 15, packed >> 4], axis=-1).reshape(5, 2, 16).astype(np.float32) - 8
     decoded = (nibbles * scales.reshape(5, 2, 1)).reshape(5, 32)
     assert np.abs(decoded - x).max() <= scales.max() / 2 + 1e-6
+
+
+def test_a_build_that_finishes_while_another_cleans_up_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two builds at once (the window reloading while a run finishes): one's temporary folder is renamed
+    between the other's listing and its look at the folder's age. That is no error."""
+    home = tmp_path / "vcache"
+    (home / "kept").mkdir(parents=True)
+    (home / ".build-renamed-meanwhile").mkdir()
+    real_stat = Path.stat
+
+    def stat(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name.startswith(".build-"):
+            raise FileNotFoundError(errno.ENOENT, "renamed by the other build", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    vectorcache._remove_others(home, keep=home / "kept")
+    assert (home / "kept").is_dir()

@@ -152,17 +152,17 @@ import json, sys, time
 with open(sys.argv[1], "w") as f:
     json.dump(sys.argv[2:], f)
 how = sys.argv[2]
-print("loading the model", flush=True)
+try:  # from before the first line: the window may interrupt as soon as it reads it
+    print("loading the model", flush=True)
+    if how == "slow":
+        time.sleep(30)
+except KeyboardInterrupt:
+    open(sys.argv[1] + ".interrupted", "w").close()
+    print("cancelled: nothing was taught or stored", flush=True)
+    sys.exit(130)
 if how == "fail":
     print("multigrain teach: the model bundle m-1 is too old to learn names", flush=True)
     sys.exit(2)
-if how == "slow":
-    try:
-        time.sleep(30)
-    except KeyboardInterrupt:
-        open(sys.argv[1] + ".interrupted", "w").close()
-        print("cancelled: nothing was taught or stored", flush=True)
-        sys.exit(130)
 for i in range(1, 3):
     print(f"step {i}/2", flush=True)
 """
