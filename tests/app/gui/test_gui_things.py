@@ -149,10 +149,10 @@ def test_teaching_from_the_preview_is_refused_for_a_bundle_that_cannot(qtbot, ma
 # ----- teaching from the preview ---------------------------------------------------------------------
 FAKE_TEACH = """
 import json, sys, time
-with open(sys.argv[1], "w") as f:
-    json.dump(sys.argv[2:], f)
 how = sys.argv[2]
 try:  # from before the first line: the window may interrupt as soon as it reads it
+    with open(sys.argv[1], "w") as f:
+        json.dump(sys.argv[2:], f)
     print("loading the model", flush=True)
     if how == "slow":
         time.sleep(30)
@@ -298,6 +298,9 @@ def test_closing_the_window_while_teaching_interrupts_the_child(qtbot, teach_win
     dialog = _ready_dialog(qtbot, window)
     dialog.teach_button.click()
     qtbot.waitUntil(lambda: dialog.running and "loading the model" in dialog.note.text(), timeout=TIMEOUT)
+    # The child itself has started (the dialog says "loading" before the child's Python is up, and a
+    # signal before that would end it without a word, as it would a real `multigrain teach`).
+    qtbot.waitUntil(argv_file.exists, timeout=TIMEOUT)
     window.close()
     # Interrupted, not killed: `multigrain teach` stops its own torch child and stores nothing.
     assert Path(f"{argv_file}.interrupted").is_file()
