@@ -148,7 +148,10 @@ def test_teaching_from_the_preview_is_refused_for_a_bundle_that_cannot(qtbot, ma
 
 # ----- teaching from the preview ---------------------------------------------------------------------
 FAKE_TEACH = """
-import json, sys, time
+import json, signal, sys, time
+# Ctrl+C as a fresh `python -m cli teach` has it, even if the test process left SIGINT ignored (a child
+# inherits an ignored signal, and Python then keeps it ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 how = sys.argv[2]
 try:  # from before the first line: the window may interrupt as soon as it reads it
     with open(sys.argv[1], "w") as f:
