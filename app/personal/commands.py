@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 
 from app.commands import _library_command, load_model, open_library
@@ -20,6 +22,10 @@ def teach(args: argparse.Namespace) -> int:
     from app.personal.teach import teach as teach_name
 
     photos = [parse_photo(p) for p in args.photos]  # a bad box fails before anything loads
+    # Ctrl+C (or the window's interrupt) stops the torch child and stores nothing, even when this process
+    # was started with SIGINT ignored (a child inherits that from a shell's background job).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     db, _ = open_library(args, must_exist=True)
     runtime = load_model(args)
     try:
