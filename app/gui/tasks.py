@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 T = TypeVar("T")
@@ -58,28 +59,37 @@ class _Relay(QObject):
         self,
         on_result: Callable[[Any], None],
         on_error: Callable[[BaseException], None] | None,
-        parent: QObject | None,
+        context: QObject | None,
     ) -> None:
-        super().__init__(parent)
-        self._on_result, self._on_error = on_result, on_error
+        # No parent: a relay deleted with its context while a worker emits on it crashed the process
+        # (a segfault seen in a clean-clone run). It lives in ``_live`` until it delivers, and delivers
+        # nothing once its context is gone.
+        super().__init__()
+        self._on_result, self._on_error, self._context = on_result, on_error, context
         self.succeeded.connect(self._deliver)
         self.failed.connect(self._fail)
+
+    def _context_alive(self) -> bool:
+        return self._context is None or shiboken6.isValid(self._context)
 
     @Slot(object)
     def _deliver(self, result: object) -> None:
         _live.discard(self)
-        self._on_result(result)
+        if self._context_alive():
+            self._on_result(result)
 
     @Slot(object)
     def _fail(self, error: BaseException) -> None:
         _live.discard(self)
+        if not self._context_alive():
+            return
         if self._on_error is not None:
             self._on_error(error)
         else:
             log.error("background task failed", exc_info=error)
 
 
-_live: set[_Relay] = set()  # relays without a parent, kept alive until they deliver
+_live: set[_Relay] = set()  # every relay, kept alive until it delivers
 
 
 class _Task(QRunnable):
@@ -113,6 +123,5 @@ def run_task(
     or ``on_error(exception)`` (default: log it). With a ``context`` object, nothing is delivered once
     it has been deleted. Call from the GUI thread."""
     relay = _Relay(on_result, on_error, context)
-    if context is None:
-        _live.add(relay)
+    _live.add(relay)
     (pool or QThreadPool.globalInstance()).start(_Task(func, relay))
