@@ -104,6 +104,17 @@ def fitted_rect(image: QImage | None, area: QSize) -> QRectF:
     )
 
 
+def box_rect(target: QRectF, box: tuple[float, float, float, float]) -> QRectF:
+    """A box given as fractions (x, y, w, h) of a photo drawn in ``target``, in widget coordinates."""
+    x, y, w, h = box
+    return QRectF(
+        target.x() + x * target.width(),
+        target.y() + y * target.height(),
+        w * target.width(),
+        h * target.height(),
+    )
+
+
 class PhotoCanvas(QWidget):
     """Paints the photo fitted to the widget, the best region (dashed) and the grounded box."""
 
@@ -137,13 +148,7 @@ class PhotoCanvas(QWidget):
             return
         painter.drawImage(target, self.image)  # type: ignore[arg-type]
         if self.region is not None:
-            x, y, w, h = self.region
-            rect = QRectF(
-                target.x() + x * target.width(),
-                target.y() + y * target.height(),
-                w * target.width(),
-                h * target.height(),
-            )
+            rect = box_rect(target, self.region)
             pen = QPen(REGION, 2, Qt.PenStyle.DashLine)
             painter.setPen(pen)
             painter.setBrush(QColor(47, 155, 255, 28))

@@ -32,7 +32,7 @@ from app.grounding import Grounding
 from app.gui.bundles import ModelHolder
 from app.gui.errors import short
 from app.gui.processes import INTERRUPT_GRACE_MS, Step, StepProcess
-from app.gui.result_view import Shown, fitted_rect, ground, load_photo
+from app.gui.result_view import Shown, box_rect, fitted_rect, ground, load_photo
 from app.gui.tasks import Pool, run_task
 from app.gui.teaching import STEP_TITLE, TeachPhoto, taught_photos, teach_command
 from app.personal.store import Box, NameRow
@@ -88,13 +88,7 @@ class BoxCanvas(QWidget):
             return
         painter.drawImage(target, self.image)  # type: ignore[arg-type]
         if self.box is not None:
-            x, y, w, h = self.box
-            rect = QRectF(
-                target.x() + x * target.width(),
-                target.y() + y * target.height(),
-                w * target.width(),
-                h * target.height(),
-            )
+            rect = box_rect(target, self.box)
             painter.setPen(QPen(BOX, 3))
             painter.setBrush(QColor(61, 220, 132, 30))
             painter.drawRect(rect)
