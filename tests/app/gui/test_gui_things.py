@@ -405,6 +405,37 @@ def test_dragging_on_the_photo_draws_the_box(qtbot) -> None:
     mouse(QEvent.Type.MouseButtonPress, 10, 10)  # a click is not a box: the box stays
     mouse(QEvent.Type.MouseButtonRelease, 11, 11)
     assert canvas.box == pytest.approx((0.25, 0.2, 0.5, 0.6))
+    # The box spans x 100-300, y 60-240 on the 400 x 300 canvas.
+    mouse(QEvent.Type.MouseButtonPress, 200, 150)  # inside: the whole box moves
+    mouse(QEvent.Type.MouseButtonRelease, 240, 120)
+    assert canvas.box == pytest.approx((0.35, 0.1, 0.5, 0.6))  # x 140-340, y 30-210
+    mouse(QEvent.Type.MouseButtonPress, 338, 120)  # near the right edge: only that edge follows
+    mouse(QEvent.Type.MouseButtonRelease, 298, 200)
+    assert canvas.box == pytest.approx((0.35, 0.1, 0.4, 0.6))  # x 140-300
+    mouse(QEvent.Type.MouseButtonPress, 143, 33)  # near the top-left corner: both of its edges
+    mouse(QEvent.Type.MouseButtonRelease, 83, 63)
+    assert canvas.box == pytest.approx((0.2, 0.2, 0.55, 0.5))  # x 80-300, y 60-210
+    mouse(QEvent.Type.MouseButtonPress, 200, 130)  # a click inside keeps the box where it is
+    mouse(QEvent.Type.MouseButtonRelease, 200, 130)
+    assert canvas.box == pytest.approx((0.2, 0.2, 0.55, 0.5))
+    mouse(QEvent.Type.MouseButtonPress, 20, 280)  # outside it: a new box
+    mouse(QEvent.Type.MouseButtonRelease, 60, 240)
+    assert canvas.box == pytest.approx((0.05, 0.8, 0.1, 0.13333), abs=1e-4)
+
+
+def test_the_arrow_keys_move_the_box_and_shift_resizes_it(qtbot) -> None:
+    from PySide6.QtCore import Qt
+
+    from app.gui.teach_dialog import NUDGE, BoxCanvas
+
+    canvas = BoxCanvas()
+    qtbot.addWidget(canvas)
+    canvas.box = (0.5, 0.5, 0.2, 0.2)
+    with qtbot.waitSignal(canvas.box_changed, timeout=1000):
+        qtbot.keyClick(canvas, Qt.Key.Key_Left)
+    assert canvas.box == pytest.approx((0.5 - NUDGE, 0.5, 0.2, 0.2))
+    qtbot.keyClick(canvas, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    assert canvas.box == pytest.approx((0.5 - NUDGE, 0.5, 0.2, 0.2 + NUDGE))
 
 
 def test_the_grids_menu_teaches_from_one_selected_photo(qtbot, teach_window, indexed) -> None:
