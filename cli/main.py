@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from core.arg_types import finite_float, non_negative_int, positive_int
+from core.names import NAME_RERANK
 from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily
@@ -218,6 +219,14 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
         default=0,
         metavar="K",
         help="re-rank the first K with the ITM head",
+    )
+    p.add_argument(
+        "--name-rerank",
+        type=non_negative_int,
+        default=NAME_RERANK,
+        metavar="K",
+        help=f"for a query with a taught name, re-order the first K by the name's box in each photo "
+        f"(default {NAME_RERANK}; 0: off)",
     )
     p.add_argument("--all", action="store_true", help="no relevance cutoff: rank every photo")
     _library_args(p)
