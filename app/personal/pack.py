@@ -93,11 +93,11 @@ class Pack:
 
 
 # ----- writing ---------------------------------------------------------------------------------------
-def _canonical(manifest: dict[str, Any]) -> bytes:
+def manifest_hash(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest written canonically (sorted keys, no spaces, UTF-8) without its own hash."""
     body = {k: v for k, v in manifest.items() if k != "content_sha256"}
-    return json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _npy(token: np.ndarray) -> bytes:
@@ -143,7 +143,7 @@ def pack_bytes(names: list[PackName], created: str) -> tuple[bytes, str]:
             }
         )
     manifest: dict[str, Any] = {"format": FORMAT, "version": VERSION, "created": created, "names": entries}
-    digest = hashlib.sha256(_canonical(manifest)).hexdigest()
+    digest = manifest_hash(manifest)
     manifest["content_sha256"] = digest
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
@@ -221,11 +221,12 @@ def _members(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]
         _check_member(path, info)
         if info.filename in members:
             raise _tampered(path, f"it holds {info.filename!r} twice")
-        if info.filename != MANIFEST and not _EMBEDDING.match(info.filename):
-            raise _tampered(path, f"it holds {info.filename!r}, which no pack has")
         members[info.filename] = info
     if MANIFEST not in members:
         raise _not_a_pack(path, f"it has no {MANIFEST}")
+    for name in members:
+        if name != MANIFEST and not _EMBEDDING.match(name):
+            raise _tampered(path, f"it holds {name!r}, which no pack has")
     return members
 
 
@@ -392,17 +393,17 @@ def _entry(path: Path, value: object, i: int, files: dict[str, bytes]) -> tuple[
     photos = value["photos"]
     if not isinstance(photos, list) or not 1 <= len(photos) <= MAX_PHOTOS:
         count = len(photos) if isinstance(photos, list) else "no list of"
-        raise _tampered(path, f"{name!r} has {count} photos (a name has 1 to {MAX_PHOTOS})")
-    file, token = _embedding(path, value["embedding"], files, repr(name))
+        raise _tampered(path, f"{name} has {count} photos (a name has 1 to {MAX_PHOTOS})")
+    file, token = _embedding(path, value["embedding"], files, name)
     item = PackName(
         name,
         kind,
-        _text(path, value["method"], f"{name!r}'s method"),
-        _text(path, value["model"], f"{name!r}'s model"),
-        _hex64(path, value["checkpoint"], f"{name!r}'s checkpoint"),
+        _text(path, value["method"], f"{name}'s method"),
+        _text(path, value["model"], f"{name}'s model"),
+        _hex64(path, value["checkpoint"], f"{name}'s checkpoint"),
         token,
-        tuple(_photo(path, p, f"{name!r}'s photo {k + 1}") for k, p in enumerate(photos)),
-        _card(path, value["card"], f"{name!r}'s card"),
+        tuple(_photo(path, p, f"{name}'s photo {k + 1}") for k, p in enumerate(photos)),
+        _card(path, value["card"], f"{name}'s card"),
     )
     return file, item
 
@@ -410,7 +411,7 @@ def _entry(path: Path, value: object, i: int, files: dict[str, bytes]) -> tuple[
 def _check(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> Pack:
     if set(manifest) != {"format", "version", "created", "names", "content_sha256"}:
         raise _tampered(path, f"its {MANIFEST} has other fields than a pack's")
-    expected = hashlib.sha256(_canonical(manifest)).hexdigest()
+    expected = manifest_hash(manifest)
     if _hex64(path, manifest["content_sha256"], "its content hash") != expected:
         raise _tampered(path, "its content does not match its content hash")
     entries = manifest["names"]
