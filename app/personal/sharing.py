@@ -33,9 +33,10 @@ class ImportRefused(KnownError):
 class NameTakenError(ImportRefused):
     """The pack's name is already taught in this library; ``--as`` gives it another."""
 
-    def __init__(self, message: str, name: str) -> None:
+    def __init__(self, message: str, name: str, renamable: bool) -> None:
         super().__init__(message)
-        self.name = name
+        self.name = name  # as this library spells it
+        self.renamable = renamable  # the pack holds this one name, so --as can give it another
 
 
 @dataclass(frozen=True)
@@ -173,10 +174,13 @@ def _targets(db: Database, pack: Pack, as_name: str | None) -> list[str]:
         targets = [item.name for item in pack.names]
     for target, item in zip(targets, pack.names, strict=True):
         if (row := find_name(db, target)) is not None:
+            alone = len(pack.names) == 1
+            way = "under another name (--as NEWNAME)" if alone else "from a pack without it"
             raise NameTakenError(
-                f"the library already has the name {row.name!r}; import the pack's {item.name} "
-                f"under another name (--as NEWNAME), or forget {row.name} first",
+                f"the library already has the name {row.name!r}; import the pack's {item.name} {way}, "
+                f"or forget {row.name} first",
                 row.name,
+                alone,
             )
     used = db.execute("SELECT count(*) FROM names").fetchone()[0]
     if used + len(targets) > NAME_SLOTS:

@@ -16,70 +16,21 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pack_files import HIDDEN, OTHER_WEIGHTS, PHOTO_HASH, WEIGHTS, fake_bundle, teach_rows
 from photo_files import write_jpeg, write_photos
 
 from app.library.db import open_db
 from app.personal.card import CARD_FILE, NOT_MEASURED, card_from_bench, describe_card
 from app.personal.pack import MANIFEST, MAX_PACK_BYTES, PackError, manifest_hash, read_pack
-from app.personal.store import Label, LearnedName, find_name, labels_of, list_names, save_taught
+from app.personal.store import find_name, labels_of, list_names
 from cli.main import main
 from core.names import NAME_SLOTS
-
-WEIGHTS = "a" * 64
-OTHER_WEIGHTS = "b" * 64
-HIDDEN = 8
-PHOTO_HASH = "c" * 64
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def fake_bundle(
-    folder: Path,
-    identity: str = "tiny-fp32-111111111111",
-    weights: str | None = WEIGHTS,
-    hidden: int = HIDDEN,
-    names: bool = True,
-    checkpoint: Path | None = None,
-) -> Path:
-    """A bundle folder with only a manifest: export and import read nothing else of a bundle."""
-    folder.mkdir(parents=True)
-    inputs = ["input_ids", "attention_mask"] + (["name_embeddings"] if names else [])
-    manifest: dict[str, Any] = {
-        "format_version": 2 if names else 1,
-        "identity": identity,
-        "model": "tiny",
-        "config": {"text": {"hidden_size": hidden}},
-        "variant": identity.split("-")[1],
-        "image_size": 32,
-        "image_mean": [0.5] * 3,
-        "image_std": [0.5] * 3,
-        "max_tokens": 16,
-        "max_words": 10,
-        "embed_dim": 8,
-        "token_grid": {},
-        "graphs": {"text": {"file": "text.onnx", "inputs": inputs}},
-        "files": {},
-        "source": {"weights_sha256": weights, "checkpoint_path": str(checkpoint) if checkpoint else None},
-    }
-    if names:
-        manifest["names"] = {"input": "name_embeddings", "slots": NAME_SLOTS, "first_id": 1}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
-
-
-def teach_rows(
-    db_path: Path, names: list[str], weights: str = WEIGHTS, model: str = "tiny-fp32-111111111111"
-):
-    db = open_db(db_path)
-    for i, name in enumerate(names):
-        token = np.linspace(-1, 1, HIDDEN, dtype=np.float32) * (i + 1)
-        labels = [Label(PHOTO_HASH, f"/home/me/photos/{name}.jpg", (0.1, 0.2, 0.3, 0.4), False)]
-        save_taught(db, name, "dog", labels, LearnedName(model, weights, "token", token, 1, 2.5))
-    db.close()
 
 
 def snapshot(db_path: Path) -> list[list[tuple]]:
