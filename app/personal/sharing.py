@@ -50,13 +50,16 @@ class BundleFacts:
 
 
 def bundle_facts(bundle: Path) -> BundleFacts:
-    from export.bundle import NAME_INPUT, read_manifest
+    from export.bundle import NAME_INPUT, BundleError, read_manifest
 
     manifest = read_manifest(bundle)
     source = manifest.get("source") or {}
     text = manifest["graphs"].get("text", {})
     takes_names = isinstance(manifest.get("names"), dict) and NAME_INPUT in text.get("inputs", [])
-    hidden = int(manifest["config"]["text"]["hidden_size"]) if takes_names else None
+    try:
+        hidden = int(manifest["config"]["text"]["hidden_size"]) if takes_names else None
+    except (KeyError, TypeError, ValueError) as err:
+        raise BundleError(f"{bundle}: unreadable manifest: no text hidden_size in its config") from err
     recorded = source.get("checkpoint_path")
     folder = None if not recorded else Path(recorded) if Path(recorded).is_absolute() else REPO / recorded
     return BundleFacts(str(manifest["identity"]), source.get("weights_sha256"), hidden, folder)
