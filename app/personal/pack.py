@@ -158,7 +158,9 @@ def pack_bytes(names: list[PackName], created: str) -> tuple[bytes, str]:
 
 
 def write_pack(path: str | Path, names: list[PackName], created: str) -> tuple[int, str]:
-    """Write the pack (beside, then renamed into place); returns its size in bytes and content hash."""
+    """Write the pack beside ``path``, read it back with every check an import makes, then rename it
+    into place (so a pack that would be refused, e.g. a name typed with control characters, is never
+    written, and an earlier file there is kept); returns its size in bytes and content hash."""
     data, digest = pack_bytes(names, created)
     target = Path(path)
     if target.is_dir():
@@ -166,10 +168,16 @@ def write_pack(path: str | Path, names: list[PackName], created: str) -> tuple[i
     tmp = target.with_name(target.name + ".tmp")
     try:
         tmp.write_bytes(data)
+        read_pack(tmp)
         os.replace(tmp, target)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise PackError(f"cannot write {target}: {err.strerror or err}") from err
+    except PackError as err:
+        raise PackError(
+            f"cannot export to {target.name}: the pack would be refused on import: {err}"
+        ) from err
+    finally:
+        tmp.unlink(missing_ok=True)
     return len(data), digest
 
 
@@ -392,9 +400,9 @@ def _entry(path: Path, value: object, i: int, files: dict[str, bytes]) -> tuple[
     except (BadNameError, EmptyTextError) as err:
         raise _tampered(path, f"{name!r} ({kind!r}) cannot be a name and its kind: {err}") from err
     photos = value["photos"]
-    if not isinstance(photos, list) or not 1 <= len(photos) <= MAX_PHOTOS:
+    if not isinstance(photos, list) or len(photos) > MAX_PHOTOS:
         count = len(photos) if isinstance(photos, list) else "no list of"
-        raise _tampered(path, f"{name} has {count} photos (a name has 1 to {MAX_PHOTOS})")
+        raise _tampered(path, f"{name} has {count} photos (a name has at most {MAX_PHOTOS})")
     file, token = _embedding(path, value["embedding"], files, name)
     item = PackName(
         name,

@@ -173,6 +173,26 @@ def test_export_of_several_names_and_its_refusals(packs, tmp_path, capsys) -> No
     assert code == 2 and "is a folder" in err
 
 
+def test_a_pack_that_would_be_refused_is_never_written(packs, tmp_path, capsys) -> None:
+    teach_rows(packs["a"], ["Milo\x07"])  # a bell typed into a name: a pack refuses control characters
+    out = tmp_path / "milo.mgthing"
+    out.write_bytes(b"an earlier file")
+    argv = [
+        "names",
+        "export",
+        "Milo\x07",
+        "--out",
+        str(out),
+        "--db",
+        str(packs["a"]),
+        "--bundle",
+        str(packs["bundle"]),
+    ]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "the pack would be refused on import" in err and "control characters" in err
+    assert out.read_bytes() == b"an earlier file" and not list(tmp_path.glob("*.tmp"))
+
+
 def test_the_card_quotes_the_checkpoints_measured_figures(tmp_path, capsys) -> None:
     checkpoint = tmp_path / "checkpoint"
     checkpoint.mkdir()
