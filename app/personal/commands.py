@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.commands import _library_command, load_model, open_library
 from app.terminal import printable, shown
+from core.errors import KnownError
 
 
 def _photos(count: int) -> str:
@@ -82,8 +83,14 @@ def names(args: argparse.Namespace) -> int:
     return 0
 
 
+def _only_the_action(args: argparse.Namespace) -> None:
+    if args.forget or args.rename or args.verbose:
+        raise KnownError(f"`names {args.action}` takes no --forget, --rename or -v: run those on their own")
+
+
 @_library_command
 def export_names(args: argparse.Namespace) -> int:
+    _only_the_action(args)
     from app.home import resolve_bundle
     from app.personal.sharing import bundle_facts
     from app.personal.sharing import export_names as export
@@ -103,6 +110,7 @@ def export_names(args: argparse.Namespace) -> int:
 
 @_library_command
 def import_names(args: argparse.Namespace) -> int:
+    _only_the_action(args)
     from app.home import resolve_bundle
     from app.personal.card import describe_card
     from app.personal.pack import read_pack

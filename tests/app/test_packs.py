@@ -171,6 +171,8 @@ def test_export_of_several_names_and_its_refusals(packs, tmp_path, capsys) -> No
         capsys, "names", "export", "Rex", "--out", str(tmp_path), "--db", a, "--bundle", bundle
     )
     assert code == 2 and "is a folder" in err
+    code, _, err = run(capsys, "names", "--forget", "Rex", "export", "Rex", "--out", str(out), "--db", a)
+    assert code == 2 and "takes no --forget" in err and len(snapshot(packs["a"])[0]) == 2  # Rex kept
 
 
 def test_a_pack_that_would_be_refused_is_never_written(packs, tmp_path, capsys) -> None:
