@@ -1,7 +1,8 @@
 """Teach a name from the shown photo: the name, its kind word, and its box on the photo.
 
 The box is proposed by grounding the kind word in the photo with the window's model (the result view's
-``ground``, on the pool), drawn on the photo; dragging on the photo draws another. Teaching runs
+``ground``, on the pool), drawn on the photo; its edges and corners resize it, dragging inside moves it,
+and dragging elsewhere on the photo draws another. Teaching runs
 ``multigrain teach`` as a child process (``StepProcess``: torch never enters the window's process),
 with its progress in the dialog and Cancel. Teaching a name the library already knows adds this photo
 to the photos it was taught from (teaching again replaces them, so all of them go to the child).
@@ -13,7 +14,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.box_edit import MOVE, drag_box, grip_at
 from app.grounding import Grounding
 from app.gui.bundles import ModelHolder
 from app.gui.errors import short
@@ -51,8 +53,26 @@ def name_key_or_none(name: str) -> str | None:
         return None
 
 
+GRIP_PX = 8.0  # how near an edge (in screen pixels) a press takes it
+HANDLE_PX = 7.0  # the side of the squares drawn on the corners and edge middles
+NUDGE = 0.01  # an arrow key moves the box (Shift: resizes it) by this share of the photo
+CURSORS = {
+    "left": Qt.CursorShape.SizeHorCursor,
+    "right": Qt.CursorShape.SizeHorCursor,
+    "top": Qt.CursorShape.SizeVerCursor,
+    "bottom": Qt.CursorShape.SizeVerCursor,
+    "top-left": Qt.CursorShape.SizeFDiagCursor,
+    "bottom-right": Qt.CursorShape.SizeFDiagCursor,
+    "top-right": Qt.CursorShape.SizeBDiagCursor,
+    "bottom-left": Qt.CursorShape.SizeBDiagCursor,
+    MOVE: Qt.CursorShape.SizeAllCursor,
+}
+
+
 class BoxCanvas(QWidget):
-    """The photo fitted to the widget with the named thing's box; a drag draws a new box."""
+    """The photo fitted to the widget with the named thing's box. Dragging an edge or a corner resizes
+    the box, dragging inside it moves it, and dragging elsewhere draws a new one; the arrow keys move it
+    (with Shift, they move its right and bottom edges)."""
 
     box_changed = Signal()
 
@@ -60,10 +80,14 @@ class BoxCanvas(QWidget):
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(QSize(320, 240))
+        self.setMouseTracking(True)  # the cursor shows which grip a press would take
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.image: QImage | None = None
         self.box: Box | None = None
         self.message = "Loading…"
         self._start: QPointF | None = None
+        self._grip: str | None = None  # the grip the press took (None: a new box)
+        self._pressed_box: Box | None = None
 
     def sizeHint(self) -> QSize:
         return QSize(520, 390)
@@ -76,6 +100,14 @@ class BoxCanvas(QWidget):
         x = (point.x() - target.x()) / max(1.0, target.width())
         y = (point.y() - target.y()) / max(1.0, target.height())
         return min(1.0, max(0.0, x)), min(1.0, max(0.0, y))
+
+    def grip_under(self, point: QPointF) -> str | None:
+        """The grip a press at ``point`` would take (None: it would draw a new box)."""
+        target = self.image_rect()
+        if self.box is None or target.isEmpty():
+            return None
+        x, y = self.fraction_at(point)
+        return grip_at(self.box, x, y, GRIP_PX / target.width(), GRIP_PX / target.height())
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -92,30 +124,66 @@ class BoxCanvas(QWidget):
             painter.setPen(QPen(BOX, 3))
             painter.setBrush(QColor(61, 220, 132, 30))
             painter.drawRect(rect)
+            # Handles on the corners and edge middles say the box can be taken by its edges.
+            painter.setPen(QPen(QColor("#1d2026"), 1))
+            painter.setBrush(BOX)
+            half = HANDLE_PX / 2
+            for px in (rect.left(), rect.center().x(), rect.right()):
+                for py in (rect.top(), rect.center().y(), rect.bottom()):
+                    if (px, py) != (rect.center().x(), rect.center().y()):
+                        painter.drawRect(QRectF(px - half, py - half, HANDLE_PX, HANDLE_PX))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton and not self.image_rect().isEmpty():
             self._start = event.position()
+            self._grip = self.grip_under(event.position())
+            self._pressed_box = self.box
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._start is not None:
             self._drag_to(event.position(), final=False)
+        else:
+            grip = self.grip_under(event.position())
+            self.setCursor(CURSORS.get(grip or "", Qt.CursorShape.CrossCursor))
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._start is not None:
             self._drag_to(event.position(), final=True)
             self._start = None
+            self._grip = None
 
     def _drag_to(self, end: QPointF, final: bool) -> None:
         assert self._start is not None
         (x0, y0), (x1, y1) = self.fraction_at(self._start), self.fraction_at(end)
-        x, y, w, h = min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)
-        if w < MIN_SIDE or h < MIN_SIDE:
-            return  # a click (or a sliver) keeps the box there is
-        self.box = (x, y, w, h)
+        if self._grip is not None and self._pressed_box is not None:
+            box = drag_box(self._pressed_box, self._grip, x1 - x0, y1 - y0, MIN_SIDE)
+            if box == self._pressed_box:
+                return  # a click on the box keeps it
+            self.box = box
+        else:
+            x, y, w, h = min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)
+            if w < MIN_SIDE or h < MIN_SIDE:
+                return  # a click (or a sliver) keeps the box there is
+            self.box = (x, y, w, h)
         self.update()
         if final:
             self.box_changed.emit()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        steps = {
+            Qt.Key.Key_Left: (-NUDGE, 0.0),
+            Qt.Key.Key_Right: (NUDGE, 0.0),
+            Qt.Key.Key_Up: (0.0, -NUDGE),
+            Qt.Key.Key_Down: (0.0, NUDGE),
+        }
+        step = steps.get(Qt.Key(event.key()))
+        if self.box is None or step is None:
+            super().keyPressEvent(event)
+            return
+        resize = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        self.box = drag_box(self.box, "bottom-right" if resize else MOVE, *step, MIN_SIDE)
+        self.update()
+        self.box_changed.emit()
 
 
 class TeachDialog(QDialog):
@@ -256,8 +324,8 @@ class TeachDialog(QDialog):
         self.canvas.box = tuple(round(v, 4) for v in g.fraction)  # type: ignore[assignment]
         self.canvas.update()
         self.note.setText(
-            f"The green box is where “{g.text}” was found. If it is not the right one, drag on the photo "
-            "to draw the box around it."
+            f"The green box is where “{g.text}” was found. Drag its edges or corners to fit it, drag "
+            "inside it to move it, or drag elsewhere on the photo to draw another."
         )
 
     def _ground_failed(self, token: int, error: BaseException) -> None:
@@ -266,7 +334,7 @@ class TeachDialog(QDialog):
 
     def _box_drawn(self) -> None:
         self._token += 1  # a proposal still on its way must not replace the drawn box
-        self.note.setText("Your box is used. Drag again to redraw it.")
+        self.note.setText("Your box is used. Drag its edges to fit it, or drag elsewhere to draw it again.")
 
     def _photo_loaded(self, shown: Shown) -> None:
         self.canvas.image = shown.image

@@ -107,6 +107,11 @@ def test_import_adds_the_names_and_search_reads_them(
     qtbot.waitUntil(lambda: _shown(window) == ["Rex"], timeout=TIMEOUT)
     assert "Imported Rex: search for it by name" in window.statusBar().currentMessage()
     assert window.things.selected_name() == "Rex"
+    photo = window.things.tree.topLevelItem(0).child(0)  # a photo this library does not have: its hash
+    assert (photo.text(0), photo.text(1)) == ("sha256 cccccccccccc…", "not in this library")
+    window.things.tree.clearSelection()
+    photo.setSelected(True)
+    assert window.things.selected_names() == ["Rex"] and not window.things.remove_button.isEnabled()
 
 
 def test_an_import_from_another_model_is_refused_in_a_sentence(
