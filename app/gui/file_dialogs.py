@@ -63,3 +63,16 @@ def choose_folder(parent: QWidget | None, title: str, folder: str = "") -> str:
     dialog.setFileMode(QFileDialog.FileMode.Directory)
     dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
     return dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""
+
+
+def choose_save_file(
+    parent: QWidget | None, title: str, path: str = "", name_filter: str = "", suffix: str = ""
+) -> str:
+    """A file name to write, proposed as ``path``; ``suffix`` is added to a name typed without one, and
+    an existing file is replaced only once the person confirms. "" when they cancel."""
+    dialog = safe_dialog(parent, title, path, name_filter)
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+    if suffix:
+        dialog.setDefaultSuffix(suffix.lstrip("."))
+    return dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""

@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
         side = QVBoxLayout(sidebar)
         side.setContentsMargins(0, 0, 6, 0)
         side.addWidget(self.library, 1)
-        self.things = ThingsPanel(self.db_path, pool=self.pool)
+        self.things = ThingsPanel(self.db_path, pool=self.pool, bundle=lambda: self.holder.bundle)
         self.things_tab = self.library.add_tab(self.things, "Things")
         self.things.counted.connect(self._count_things)
         side.addWidget(self.refine)
@@ -335,6 +335,7 @@ class MainWindow(QMainWindow):
         self.things.remove_photo_requested.connect(self.remove_name_photo)
         self.things.changed.connect(self._names_changed)
         self.things.failed.connect(self.notify)
+        self.things.said.connect(self.notify)
 
     def _restore(self) -> None:
         geometry = self.prefs.window_state("geometry")

@@ -1,5 +1,6 @@
-"""The library's taught names ("Things"): each with its kind and photos; search, rename, forget, and
-remove one photo from a name (the window teaches it again from the others).
+"""The library's taught names ("Things"): each with its kind and photos; search, rename, forget,
+remove one photo from a name (the window teaches it again from the others), and export the selected
+names to a concept pack or import one (``app.gui.packs``).
 
 The panel reads and writes the library through ``app.personal.store`` on a worker (its own
 connection per call: the names tables are small, but the indexer may hold the write lock a moment),
@@ -10,10 +11,12 @@ engine after a change, so a renamed name is searchable by its new spelling at on
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -26,8 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.errors import short
+from app.gui.errors import short, show_error
+from app.gui.file_dialogs import choose_file, choose_save_file
+from app.gui.packs import PACK_FILTER, export_to, exported_sentence, import_from, imported_sentence
 from app.gui.tasks import Pool, run_task
+from app.personal.pack import SUFFIX
+from app.personal.sharing import NameTakenError
 from app.personal.store import Label, NameRow
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1  # a photo row's path (name rows have none)
@@ -81,6 +88,11 @@ def photos_text(count: int) -> str:
 
 def photo_item(name: str, label: Label) -> QTreeWidgetItem:
     """A name's photo as a row under it: the file's name, and whether its box was drawn or proposed."""
+    if not label.path:  # an imported name's photo that this library does not have: known by its hash
+        item = QTreeWidgetItem([f"sha256 {label.content_hash[:12]}…", "not in this library", ""])
+        item.setData(0, Qt.ItemDataRole.UserRole, name)
+        item.setToolTip(0, f"A photo {name} was taught from elsewhere (sha256 {label.content_hash})")
+        return item
     here = os.path.isfile(label.path)
     how = ("box proposed" if label.proposed else "box drawn") if here else "file missing"
     item = QTreeWidgetItem([os.path.basename(label.path), how, ""])
@@ -93,14 +105,22 @@ def photo_item(name: str, label: Label) -> QTreeWidgetItem:
 class ThingsPanel(QWidget):
     search_requested = Signal(str)  # a name to put in the search box
     remove_photo_requested = Signal(str, str)  # a name and one of its photos: teach it again without
-    changed = Signal(str)  # a sentence: a name was renamed or forgotten (the engine reloads names)
+    changed = Signal(str)  # a sentence: names were renamed, forgotten or imported (the engine reloads names)
     failed = Signal(str)  # a sentence for the status bar
+    said = Signal(str)  # a sentence for the status bar that changes nothing searchable (an export)
     counted = Signal(int)  # how many names the list shows (for the tab's title)
 
-    def __init__(self, db_path: Path, pool: Pool | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        pool: Pool | None = None,
+        parent: QWidget | None = None,
+        bundle: Callable[[], Path | None] = lambda: None,
+    ) -> None:
         super().__init__(parent)
         self.db_path = Path(db_path)
         self.pool = pool
+        self.bundle = bundle  # the active model's bundle folder: packs hold what names learned for it
         self.rows: list[NameRow] = []
         self.labels: dict[str, list[Label]] = {}
         self._select_next: str | None = None  # a renamed name, selected when the list comes back
@@ -110,6 +130,7 @@ class ThingsPanel(QWidget):
         self.tree.setColumnCount(3)
         self.tree.setHeaderLabels(["Name", "Kind", "Photos"])
         self.tree.setRootIsDecorated(True)  # a name opens to show its photos
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # export several
         self.tree.setUniformRowHeights(True)
         header = self.tree.header()
         header.setStretchLastSection(False)
@@ -139,15 +160,30 @@ class ThingsPanel(QWidget):
         self.remove_button.setObjectName("removeThingPhoto")
         self.remove_button.setToolTip("Teach the name again from its other photos, without the selected one")
         self.remove_button.clicked.connect(self.ask_remove_photo)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setObjectName("exportThings")
+        self.export_button.setToolTip(
+            f"Save the selected names to one {SUFFIX} file to share: what they learned and their photos' "
+            "hashes and boxes, never the photos"
+        )
+        self.export_button.clicked.connect(self.ask_export)
+        self.import_button = QPushButton("Import…")
+        self.import_button.setObjectName("importThings")
+        self.import_button.setToolTip(f"Add the names of a {SUFFIX} file, learned on the model you use")
+        self.import_button.clicked.connect(self.ask_import)
         buttons = QHBoxLayout()
         for button in (self.search_button, self.rename_button, self.forget_button, self.remove_button):
             buttons.addWidget(button)
+        sharing = QHBoxLayout()
+        for button in (self.export_button, self.import_button):
+            sharing.addWidget(button)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.hint)
         layout.addLayout(buttons)
+        layout.addLayout(sharing)
         self._update_buttons()
 
     # ----- showing ---------------------------------------------------------------------------------
@@ -186,14 +222,20 @@ class ThingsPanel(QWidget):
         return [row.name for row in self.rows]
 
     def selected_name(self) -> str | None:
-        """The selected name, or the name of the selected photo."""
-        items = self.tree.selectedItems()
-        return str(items[0].data(0, Qt.ItemDataRole.UserRole)) if items else None
+        """The selected name, or the name of the selected photo (None when none, or several names, are
+        selected)."""
+        names = self.selected_names()
+        return names[0] if len(names) == 1 else None
+
+    def selected_names(self) -> list[str]:
+        """The names selected, or whose photos are selected, in the list's order."""
+        chosen = {str(item.data(0, Qt.ItemDataRole.UserRole)) for item in self.tree.selectedItems()}
+        return [row.name for row in self.rows if row.name in chosen]
 
     def selected_photo(self) -> str | None:
-        """The path of the selected photo row (None when a name, or nothing, is selected)."""
+        """The path of the selected photo row (None when a name, nothing, or several rows are selected)."""
         items = self.tree.selectedItems()
-        path = items[0].data(0, PATH_ROLE) if items else None
+        path = items[0].data(0, PATH_ROLE) if len(items) == 1 else None
         return str(path) if path else None
 
     def _item_of(self, name: str) -> QTreeWidgetItem | None:
@@ -226,6 +268,7 @@ class ThingsPanel(QWidget):
         for button in (self.search_button, self.rename_button, self.forget_button):
             button.setEnabled(chosen)
         self.remove_button.setEnabled(self.selected_photo() is not None)
+        self.export_button.setEnabled(bool(self.selected_names()))
 
     # ----- actions ---------------------------------------------------------------------------------
     def search_selected(self) -> None:
@@ -318,6 +361,67 @@ class ThingsPanel(QWidget):
             pool=self.pool,
             context=self,
         )
+
+    # ----- concept packs -----------------------------------------------------------------------------
+    def ask_export(self) -> None:
+        """Ask where to write the selected names' pack (a file dialog), then write it on a worker."""
+        names = self.selected_names()
+        if not names:
+            return
+        proposed = str(Path.home() / f"{names[0] if len(names) == 1 else 'names'}{SUFFIX}")
+        path = choose_save_file(self, "Export names to a concept pack", proposed, PACK_FILTER, SUFFIX)
+        if path:
+            self.export(names, Path(path))
+
+    def export(self, names: list[str], out: Path) -> None:
+        db_path, bundle = self.db_path, self.bundle()
+        run_task(
+            lambda: export_to(db_path, bundle, names, out),
+            lambda done: self.said.emit(exported_sentence(done)),
+            lambda err: show_error(self, err, "Export names"),
+            pool=self.pool,
+            context=self,
+        )
+
+    def ask_import(self) -> None:
+        """Ask for a pack (a file dialog), then import it on a worker."""
+        path = choose_file(self, "Import names from a concept pack", str(Path.home()), PACK_FILTER)
+        if path:
+            self.import_pack(Path(path))
+
+    def import_pack(self, pack: Path, as_name: str | None = None) -> None:
+        db_path, bundle = self.db_path, self.bundle()
+        run_task(
+            lambda: import_from(db_path, bundle, pack, as_name),
+            lambda done: self._done(imported_sentence(done), done[0].row.name if len(done) == 1 else None),
+            lambda err: self._import_failed(pack, err),
+            pool=self.pool,
+            context=self,
+        )
+
+    def _import_failed(self, pack: Path, err: BaseException) -> None:
+        if isinstance(err, NameTakenError) and err.renamable:
+            self.ask_import_as(pack, err.name)
+        else:
+            show_error(self, err, "Import names")
+
+    def ask_import_as(self, pack: Path, taken: str) -> QInputDialog:
+        """The pack's one name is taught here already: ask for another (window-modal, so tests answer it)."""
+        dialog = QInputDialog(self)
+        dialog.setObjectName("importAsDialog")
+        dialog.setWindowTitle("Import names")
+        dialog.setLabelText(
+            f"This library already has a name {taken}. Import the pack's name as (what it learned is kept):"
+        )
+        dialog.setTextValue(f"{taken} 2")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.textValueSelected.connect(lambda new: self._import_as(pack, new.strip()))
+        dialog.open()
+        return dialog
+
+    def _import_as(self, pack: Path, name: str) -> None:
+        if name:
+            self.import_pack(pack, name)
 
     def _done(self, sentence: str, select: str | None) -> None:
         self._select_next = select
