@@ -130,7 +130,9 @@ def _photo_concepts(
             for variant in jittered(_scaled(box, photo.width, photo.height, size), size, jitter, gen):
                 rows.append(photo.tokens)
                 boxes.append(variant)
-        return concept_embeds(model, torch.stack(rows), boxes) if rows else torch.zeros(0, model.cfg.embed_dim)
+        return (
+            concept_embeds(model, torch.stack(rows), boxes) if rows else torch.zeros(0, model.cfg.embed_dim)
+        )
 
     pos = embed([(p, p.box) for p in photos])
     neg = embed([(p, b) for p in photos for b in p.others])
