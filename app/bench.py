@@ -29,11 +29,11 @@ from app.home import REPO, resolve_bundle
 from app.library import store
 from app.library.db import open_db
 from app.library.indexer import Indexer
-from app.library.regions import BOX_SET_NAME, BOXES
 from app.query import make_query
 from app.search import Searcher
 from app.vectorcache import EXACT_LIMIT, CacheInfo, CacheWriter, read_info
 from app.vectors import VectorIndex, load_index
+from core.region_boxes import BOX_SET_NAME, BOXES
 
 TARGETS = {
     "search_100k_ms": 30.0,

@@ -39,9 +39,9 @@ from app.library.db import open_db
 from app.library.decode import decode_image
 from app.library.hashing import content_hash
 from app.library.indexer import DRAFT_FACTOR, Indexer
-from app.library.regions import boxes_for
 from app.library.split import Split, default_split
 from app.library.thumbs import save_thumbnail
+from core.region_boxes import boxes_for
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ from app.bench_index import fresh_indexer, print_table
 from app.home import resolve_bundle
 from app.library.db import open_db
 from app.library.indexer import Progress
-from app.library.regions import BOX_SET_NAME
 from app.library.split import default_split
+from core.region_boxes import BOX_SET_NAME
 
 _COPY_MTIME_NS = 1_760_000_000 * 10**9  # every copy's mtime: the moment of the copy
 

@@ -370,9 +370,9 @@ def status(args: argparse.Namespace) -> int:
     from app.bundle_check import checked_bundle
     from app.library import integrity, store
     from app.library.index_lock import current_indexer
-    from app.library.regions import BOX_SET_NAME
     from app.library.runs import last_run
     from app.settings import load_settings
+    from core.region_boxes import BOX_SET_NAME
 
     path = db_path_of(args)
     identity = None

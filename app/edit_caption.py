@@ -20,8 +20,8 @@ from sqlite_utils import Database
 from app import vectorcache
 from app.library import store
 from app.library.captions import MAX_CAPTION_CHARS, TextEncoder, clean, parse_xmp_description
-from app.library.regions import BOX_SET_NAME
 from core.errors import KnownError
+from core.region_boxes import BOX_SET_NAME
 
 USER = "user"  # the captions.source of a caption typed in the window
 _DC = "http://purl.org/dc/elements/1.1/"

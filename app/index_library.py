@@ -23,8 +23,8 @@ from app.library.captions import CaptionReport, TextEncoder, index_captions
 from app.library.encoder import ImageEncoder
 from app.library.indexer import Indexer, IndexReport, Progress
 from app.library.integrity import backup, list_backups
-from app.library.regions import BOX_SET_NAME
 from app.library.split import Split, split_for
+from core.region_boxes import BOX_SET_NAME
 
 INDEX_GRAPHS = ("vision", "concepts", "text")  # photos, their regions, their captions
 

@@ -37,7 +37,6 @@ from app.feedback import rocchio
 from app.library import store
 from app.library.decode import decode_image
 from app.library.presence import presence
-from app.library.regions import BOX_SET_NAME, BOXES
 from app.personal.name_rerank import named_boxes, rerank_head
 from app.personal.usage import encode_texts as encode_with_names
 from app.personal.usage import names_for, names_in
@@ -45,6 +44,7 @@ from app.query import Query, QueryError
 from app.vectors import VectorIndex, load_index
 from core.errors import KnownError
 from core.names import NAME_RERANK, NameTable
+from core.region_boxes import BOX_SET_NAME, BOXES
 from core.search_settings import SearchSettings
 
 RESCORE_MIN = 2000  # photos whose regions are scored again in int8 after the 4-bit pass, at least

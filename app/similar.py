@@ -35,7 +35,6 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.feedback import rocchio, unit
-from app.library.regions import BOXES
 from app.library.store import PhotoRow
 from app.query import Query, QueryError
 from app.search import (
@@ -53,6 +52,7 @@ from app.search import (
     robust_scale,
 )
 from app.vectors import VectorIndex
+from core.region_boxes import BOXES
 
 # Above this many photos, regions and captions are scored for a shortlist picked by the global cosine
 # (as text search's two-stage mode does), so a round of feedback stays fast in a large library. Its

@@ -34,11 +34,11 @@ from app.index_library import index_library
 from app.intervals import bootstrap_diff
 from app.library import store
 from app.library.db import open_db
-from app.library.regions import BOX_SET_NAME
 from app.search import caption_term, combine, first_stage, robust_scale, z_scores
 from app.settings import save_settings
 from app.vectors import VectorIndex, load_index
 from core.errors import KnownError
+from core.region_boxes import BOX_SET_NAME
 from core.search_settings import Cutoff, SearchSettings
 
 LAMBDAS = tuple(round(x, 2) for x in np.arange(0.0, 1.001, 0.1))

@@ -6,7 +6,7 @@ Three measurements, each through the functions the app itself uses:
   against whether the box is right (IoU >= 0.5). The threshold is the one that best separates right
   from wrong boxes (largest true-positive rate minus false-positive rate, Youden's J); below it the
   view says it is not sure where the thing is.
-- The best candidate region (the library's fixed boxes, ``app.library.regions.BOXES``, the one whose
+- The best candidate region (the library's fixed boxes, ``core.region_boxes.BOXES``, the one whose
   region embedding is closest to the text): how often it holds the referent's centre, against a box
   of the set picked at random. It is drawn only when it beats chance by ``REGION_MARGIN``.
 - The text/image balance of a text-plus-image query: a caption's cosines with the photos spread far
@@ -27,11 +27,11 @@ import numpy as np
 from app.grounding import ground_image
 from app.home import resolve_bundle
 from app.library.encoder import load_runtime
-from app.library.regions import BOXES
 from app.search import combine
 from core.box_metrics import iou_inclusive
 from core.errors import KnownError
 from core.records import RecordError, open_image, read_grounding, read_retrieval_eval
+from core.region_boxes import BOXES
 from core.search_settings import SearchSettings, ViewSettings, parse_settings
 
 REGION_MARGIN = 0.10  # the best region must hold the referent this much more often than a random box

@@ -45,7 +45,7 @@ from app.library import store, store_cache
 from app.library.blobs import from_blob, regions_from_blob
 from app.library.dates import local_seconds
 from app.library.db import known_sqlite_errors
-from app.library.regions import BOXES
+from core.region_boxes import BOXES
 
 CACHE_FORMAT = 2
 # Above this many photos the 4-bit regions (5 x 136 bytes a photo) stop being held in memory and

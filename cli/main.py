@@ -107,10 +107,33 @@ def _engine_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", required=True, help="a world made with `multigrain scenes --personal N`")
     p.add_argument("--methods", default="token,rank1,both", help="comma-separated: token, rank1, both")
     p.add_argument("--ks", default="1,3,5", help="teaching photos per name, comma-separated")
-    p.add_argument("--steps", type=int, default=None, help="optimisation steps per name (default 120)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps per name (default 60)")
+    p.add_argument(
+        "--jitter",
+        type=int,
+        default=None,
+        help="shifted and rescaled copies of each labelled box in the concept term (default: the app's)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--out", help="write the results as JSON here")
     p.set_defaults(handler="engine.commands:bench_personal")
+
+    p = sub.add_parser(
+        "bench-teach", help="seconds to teach one name, per model (the app's teaching child, random inputs)"
+    )
+    p.add_argument(
+        "models",
+        nargs="+",
+        help="checkpoint folders, or config names (random weights, saved to a scratch checkpoint first)",
+    )
+    p.add_argument("--photos", type=positive_int, default=5, help="teaching photos (default 5)")
+    p.add_argument(
+        "--steps", type=positive_int, default=40, help="optimisation steps (default 40, as the app)"
+    )
+    p.add_argument(
+        "--jitter", type=non_negative_int, default=8, help="box copies in the concept term (default 8)"
+    )
+    p.set_defaults(handler="engine.commands:bench_teach")
 
     p = sub.add_parser(
         "pack", help="copy a checkpoint's model (no training state), e.g. as fp16 for shipping"

@@ -24,6 +24,10 @@ NAME_SLOTS = 64
 # Photos at the head of a ranking that a query holding a taught name re-orders by the name's box in each
 # (``app.personal.name_rerank``); here, so the command line's help can say it without importing the app.
 NAME_RERANK = 20
+# A re-ordered photo's score: W_PHOTO * cos(photo, whole query) + (1 - W_PHOTO) * mean over the query's
+# names of cos(the name's box in the photo, the name); the whole query keeps its context ("on the beach").
+# ``bench-personal`` measures the same formula in torch.
+W_PHOTO = 0.3
 MAX_NAME_WORDS = 4
 
 

@@ -212,12 +212,23 @@ def pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_teach(args: argparse.Namespace) -> int:
+    from engine.personal.cost import format_costs, measure
+
+    costs = []
+    for model in args.models:
+        costs.append(measure(model, args.photos, args.steps, args.jitter, log=print))
+        print(format_costs(costs[-1:]).splitlines()[-2], flush=True)
+    print(format_costs(costs))
+    return 0
+
+
 def bench_personal(args: argparse.Namespace) -> int:
     import torch
 
     from engine.checkpoint import CheckpointError, load_checkpoint
     from engine.evaluate import write_json
-    from engine.personal.bench import PersonalBenchError, format_table, run_bench
+    from engine.personal.bench import AppScoring, PersonalBenchError, format_table, run_bench
     from engine.personal.names import METHODS
     from engine.personal.teach import TeachSettings
 
@@ -231,10 +242,12 @@ def bench_personal(args: argparse.Namespace) -> int:
         raise KnownError(f"--ks takes whole numbers separated by commas, got {args.ks!r}") from err
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = TeachSettings() if args.steps is None else TeachSettings(steps=args.steps)
+    chosen = {"steps": args.steps, "jitter": args.jitter}
+    settings = TeachSettings(**{key: value for key, value in chosen.items() if value is not None})
     try:
         model, _ = load_checkpoint(args.checkpoint)
-        results = run_bench(model, args.data_root, methods, ks, settings)
+        app = AppScoring.of_checkpoint(args.checkpoint)
+        results = run_bench(model, args.data_root, methods, ks, settings, app=app)
     except (CheckpointError, FileNotFoundError, PersonalBenchError) as err:
         raise KnownError(str(err)) from err
     print(format_table(results))

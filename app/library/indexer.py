@@ -46,10 +46,10 @@ from app.library.decode import decode_image
 from app.library.encoder import ImageEncoder
 from app.library.hashing import content_hash
 from app.library.index_lock import index_lock
-from app.library.regions import BOX_SET_NAME, boxes_for
 from app.library.scan import ScanProblem, ScanResult, library_spelling, scan_folders
 from app.library.thumbs import THUMB_SIZE, prune_thumbnails, save_thumbnail
 from core.errors import KnownError
+from core.region_boxes import BOX_SET_NAME, boxes_for
 
 PREFETCH = 2  # batches decoded ahead of the one being encoded
 # A JPEG is decoded reduced (draft) with both sides at least this many times the model's input side.

@@ -20,11 +20,7 @@ import numpy as np
 from PIL import Image
 
 from app.personal.usage import encode_texts
-from core.names import NameTable
-
-# Score of a re-ordered photo: W_PHOTO * cos(photo, whole query) + (1 - W_PHOTO) * mean over the query's
-# names of cos(the name's box in the photo, the name). The whole query keeps its context ("on the beach").
-W_PHOTO = 0.3
+from core.names import W_PHOTO, NameTable
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,11 @@ from sqlite_utils import Database
 from app.home import REPO
 from app.library import store
 from app.library.hashing import content_hash
-from app.library.regions import BOXES
 from app.personal.store import Box, Label, LearnedName, NameRow, save_taught
 from core.errors import KnownError
 from core.hashing import sha256_file
 from core.names import name_key
+from core.region_boxes import BOXES
 from core.text import EmptyTextError, pre_caption
 
 MAX_PHOTOS = 20
@@ -45,6 +45,9 @@ OTHER_COVERAGE = 0.3  # a candidate box covering less of the named box than this
 STEPS = 40  # docs/personal.md: the token method's numbers were measured at 40 steps
 LEARNING_RATE = 0.02
 METHOD = "token"
+JITTER = (
+    8  # shifted and rescaled copies of each box in the concept term (docs/personal.md: chosen on two worlds)
+)
 _BOX = re.compile(r"^(.*):\s*([-+0-9.eE]+),\s*([-+0-9.eE]+),\s*([-+0-9.eE]+),\s*([-+0-9.eE]+)$")
 
 
@@ -248,6 +251,7 @@ def teach(
             "method": METHOD,
             "steps": steps,
             "lr": LEARNING_RATE,
+            "jitter": JITTER,
             "threads": threads,
         }
         (folder / "spec.json").write_text(json.dumps(spec))

@@ -66,7 +66,12 @@ def run(folder: Path) -> dict[str, Any]:
             strict=True,
         )
     ]
-    settings = TeachSettings(method=spec["method"], steps=int(spec["steps"]), lr=float(spec["lr"]))
+    settings = TeachSettings(
+        method=spec["method"],
+        steps=int(spec["steps"]),
+        lr=float(spec["lr"]),
+        jitter=int(spec.get("jitter", 0)),  # a parent from before jitter sends none
+    )
 
     def progress(step: int, steps: int, losses: dict[str, float]) -> None:
         if step % PRINT_EVERY == 0 or step == steps:

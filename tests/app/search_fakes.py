@@ -13,7 +13,7 @@ from fake_runtime import FakeRuntime
 from sqlite_utils import Database
 
 from app.library import store
-from app.library.regions import BOX_SET_NAME, BOXES
+from core.region_boxes import BOX_SET_NAME, BOXES
 
 DIM = 8
 K = len(BOXES)

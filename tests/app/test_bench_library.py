@@ -7,7 +7,7 @@ from pathlib import Path
 from app.bench import synthetic_db
 from app.library import store
 from app.library.db import open_db
-from app.library.regions import BOX_SET_NAME
+from core.region_boxes import BOX_SET_NAME
 
 
 def vectors_for(path: Path, identity: str) -> int:

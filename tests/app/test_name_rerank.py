@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from app.personal.name_rerank import (
-    W_PHOTO,
     NamedBoxes,
     centre_to_corner,
     rerank_head,
@@ -14,7 +13,7 @@ from app.personal.name_rerank import (
     segments,
 )
 from app.personal.usage import names_in
-from core.names import NameTable
+from core.names import W_PHOTO, NameTable
 
 
 def _table(*names: str) -> NameTable:

@@ -13,10 +13,10 @@ from PIL import Image
 from search_fakes import DIM, K, Library, TextTable, axis, unit
 
 from app.library.db import open_db
-from app.library.regions import BOXES
 from app.query import Query, QueryError, make_query, parse_date, split_terms
 from app.search import AppliedCutoff, Searcher, robust_stats
 from app.settings import load_settings, save_settings
+from core.region_boxes import BOXES
 from core.search_settings import Cutoff, SearchSettings, SettingsError, parse_settings
 
 DOG, CAT, CAR = axis(0), axis(1), axis(2)

@@ -14,11 +14,11 @@ from search_fakes import DIM, K, Library, TextTable, axis, unit
 from app import search, vectorcache
 from app.library import store
 from app.library.db import open_db
-from app.library.regions import BOX_SET_NAME, BOXES
 from app.query import make_query
 from app.search import Searcher
 from app.vectorcache import CacheWriter
 from app.vectors import VectorIndex, load_index
+from core.region_boxes import BOX_SET_NAME, BOXES
 from core.search_settings import SearchSettings
 
 

@@ -16,7 +16,6 @@ from search_fakes import DIM, K, Library, TextTable, axis, unit
 from app.bench_similar import grade, grade_matrix, ndcg_at, photo_facts
 from app.feedback import rocchio
 from app.library.db import open_db
-from app.library.regions import BOX_SET_NAME, BOXES
 from app.query import QueryError, make_query
 from app.reason_words import place_words, reason_sentence, reason_short
 from app.search import Reason, Searcher
@@ -34,6 +33,7 @@ from app.similar import (
     with_feedback,
 )
 from app.vectors import VectorIndex, load_index
+from core.region_boxes import BOX_SET_NAME, BOXES
 from core.search_settings import SearchSettings
 
 DOG, CAT, CAR, BEACH, SNOW = (axis(i) for i in range(5))

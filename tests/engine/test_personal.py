@@ -103,5 +103,75 @@ def test_bench_personal_runs_end_to_end_on_a_tiny_world(tmp_path: Path, model: t
     rows = json.loads(out.read_text())["rows"]
     assert [r["method"] for r in rows] == ["kind + colour words", "kind word", "query by example", "token"]
     assert rows[-1]["re_encoded"] == 0 and rows[-1]["queries"] == 6  # one held-out photo per name
+    # As the app ranks: the same queries, under its index alone and with the name's box, per mix.
+    assert rows[-1]["index"]["queries"] == rows[-1]["app"]["queries"] == 6
+    assert set(rows[-1]["app_by_w_photo"]) == {"0.0", "0.15", "0.3", "0.5", "0.7", "1.0"}
     assert main([*argv, "--methods", "palavra"]) == 2
     assert main([*argv, "--ks", "6"]) == 2  # more than the teaching pool
+
+
+class _Photo:
+    """What ``_app_ranks`` reads of a personal photo."""
+
+    def __init__(self, split: str, individual: str | None, kinds: tuple[str, ...]) -> None:
+        self.split, self.individual, self.kinds = split, individual, kinds
+
+    def same_kind(self, kind: str) -> list[str]:
+        return [k for k in self.kinds if k == kind]
+
+
+def test_app_ranks_count_the_index_then_the_head_reordered_by_the_box() -> None:
+    from engine.personal.bench import AppScoring, Gallery, _app_ranks
+
+    # Four held-out photos (two of Rex, two look-alike dogs) and a teaching photo that never competes.
+    photos = [
+        _Photo("test", "Rex", ("dog",)),
+        _Photo("test", "Rex", ("dog", "dog")),
+        _Photo("test", None, ("dog",)),
+        _Photo("test", None, ("dog", "cat")),
+        _Photo("teach", "Rex", ("dog",)),
+    ]
+    query = torch.tensor([1.0, 0.0])
+    global_cos = [0.5, 0.2, 0.6, 0.4, 0.9]
+    embed = torch.tensor([[c, (1 - c * c) ** 0.5] for c in global_cos])
+    regions = torch.zeros(5, 2, 2)  # no region helps: the index ranks by the global cosine
+    gallery = Gallery(photos, embed, torch.zeros(5, 1, 1), regions)
+    box_cos = torch.tensor([0.9, 0.95, 0.1, 0.3, 0.0])
+    app = AppScoring(w_global=1.0, w_region=0.0, rerank=2, w_photo=0.5)
+    index, reordered = _app_ranks(gallery, "Rex", "dog", query, box_cos, app)
+    # Photo 0 against look-alikes 2 (0.6) and 3 (0.4): second by the index; in the head [2, 0], its box
+    # lifts it first (0.5*0.5 + 0.5*0.9 = 0.70 against 0.35). Photo 1 (0.2) is third: outside a head of
+    # two, the box cannot help it.
+    assert index == [2, 3] and reordered == [1, 3]
+    _, box_only = _app_ranks(
+        gallery, "Rex", "dog", query, box_cos, AppScoring(1.0, 0.0, rerank=3, w_photo=0.0)
+    )
+    assert box_only == [1, 1]  # a head of three holds every photo: the box alone decides
+
+
+def test_jittered_boxes_stay_in_the_image_and_near_the_box() -> None:
+    from engine.personal.teach import jittered
+
+    box = [100.0, 50.0, 40.0, 30.0]
+    boxes = jittered(box, 160, 16, torch.Generator().manual_seed(0))
+    assert boxes[0] == box and len(boxes) == 17
+    for x, y, w, h in boxes[1:]:
+        assert x >= 0 and y >= 0 and x + w <= 160 + 1e-6 and y + h <= 160 + 1e-6
+        assert 0.8 * 40 - 1e-6 <= w <= 1.25 * 40 + 1e-6 and 0.8 * 30 - 1e-6 <= h <= 1.25 * 30 + 1e-6
+    assert len({tuple(b) for b in boxes}) == 17  # copies, not the same box again
+
+
+def test_bench_teach_times_the_teaching_child(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    assert main(["bench-teach", "test-tiny", "--photos", "2", "--steps", "2", "--jitter", "1"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("test-tiny "))
+    fields = row.split()
+    assert fields[2:6] == [
+        str(create_model("test-tiny", pretrained_text=False).cfg.vision.image_size),
+        "2",
+        "2",
+        "1",
+    ]
+    assert all(float(v) >= 0 for v in fields[6:9]) and float(fields[8]) >= float(fields[7])

@@ -76,7 +76,7 @@ class GroundingFake(TextTable):
 def index_folder(db_path: Path, runtime: object, folders: Sequence[Path]) -> None:
     """Index ``folders`` into the library at ``db_path`` and build its vector cache, as the CLI does."""
     from app import vectorcache
-    from app.library.regions import BOX_SET_NAME
+    from core.region_boxes import BOX_SET_NAME
 
     db = open_db(db_path)
     try:

@@ -22,9 +22,9 @@ from app.library import dates, hashing, indexer, store
 from app.library.db import open_db
 from app.library.encoder import ImageEncoder
 from app.library.indexer import Indexer, Progress
-from app.library.regions import BOX_SET_NAME, BOXES
 from app.library.thumbs import thumb_path
 from app.vectors import load_index
+from core.region_boxes import BOX_SET_NAME, BOXES
 
 
 @dataclass
