@@ -17,7 +17,6 @@ identity (``export.bundle.bundle_identity``). Torch-free: the app and the runtim
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from export.bundle import Bundle, BundleError
 NAMES_FORMAT = 1
 MAX_NAMES_BYTES = 16 * 2**20  # 64 names of 768 floats print as about 1 MB; far more is not a names file
 MAX_KIND_CHARS = 100
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,9 @@ def _entry(where: str, i: int, entry: Any, slots: int, hidden: int) -> CarriedNa
     if not isinstance(rows, list) or len(rows) != hidden:
         size = len(rows) if isinstance(rows, list) else "no"
         raise _bad(where, f"{name!r} has {size} embedding values; this model's text width is {hidden}")
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in rows):
+    # Finite as float32, not only as a JSON number: 1e39 would become infinity in the graph's input.
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in rows)
+    if not numbers or not all(abs(v) <= FLOAT32_MAX for v in rows):  # NaN fails the test too
         raise _bad(where, f"{name!r} has an embedding value that is not a finite number")
     return CarriedName(name, kind, slot, np.asarray(rows, dtype=np.float32))
 

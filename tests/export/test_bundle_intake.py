@@ -178,7 +178,7 @@ def test_what_is_not_a_bundle_is_refused(bundles: Path, tmp_path: Path) -> None:
         install_bundle(junk, bundles)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(BundleError, match="it has no manifest.json"):
+    with pytest.raises(BundleError, match=r"it has no manifest\.json"):
         install_bundle(empty, bundles)
     with pytest.raises(BundleError, match="no such file or folder"):
         install_bundle(tmp_path / "nowhere", bundles)
