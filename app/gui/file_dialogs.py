@@ -63,3 +63,18 @@ def choose_folder(parent: QWidget | None, title: str, folder: str = "") -> str:
     dialog.setFileMode(QFileDialog.FileMode.Directory)
     dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
     return dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""
+
+
+def choose_new_file(
+    parent: QWidget | None, title: str, suggested: str = "", name_filter: str = "", suffix: str = ""
+) -> str:
+    """A file name to write (new, or one the person agrees to replace), or "" when they cancel; ``suffix``
+    is added to a name typed without one."""
+    dialog = safe_dialog(parent, title, "", name_filter)
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+    if suffix:
+        dialog.setDefaultSuffix(suffix)
+    if suggested:
+        dialog.selectFile(suggested)
+    return dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""
