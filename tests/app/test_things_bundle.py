@@ -111,7 +111,7 @@ def test_a_taught_name_travels_in_a_single_file_bundle(
     assert f"multigrain verify {archive} --checkpoint {tiny_checkpoint}" in printed
     with zipfile.ZipFile(archive) as zf:
         names = json.loads(zf.read(NAMES_FILE))
-    assert [(n["name"], n["kind"]) for n in names["names"]] == [("Rex", "dog")]  # Milo was not asked for
+    assert [(n["name"], n["kind"], n["slot"]) for n in names["names"]] == [("Rex", "dog", 1)]  # not Milo
 
     code, printed, err = run(
         capsys, "verify", str(archive), "--checkpoint", str(tiny_checkpoint), "--providers", "cpu"
@@ -129,9 +129,23 @@ def test_a_taught_name_travels_in_a_single_file_bundle(
     plain = _encode(fresh, fp32_bundle, "rex")  # the word, in a library without the name
     assert np.abs(_encode(fresh, installed.path, "Rex") - plain).max() > 1e-3
 
-    # The fresh library teaches its own Rex: its own wins over the one the bundle carries.
+    # The fresh library's own names take slots 0 and 1; the carried Rex (slot 1) moves and means the same.
     manifest = load_bundle(installed.path).manifest
-    own = _row(manifest["config"]["text"]["hidden_size"], 9)
+    hidden = manifest["config"]["text"]["hidden_size"]
+    db = open_db(fresh)
+    for seed, name in enumerate(("Bolt", "Luna")):
+        save_taught(
+            db,
+            name,
+            "car",
+            [],
+            LearnedName(manifest["identity"], "other", "token", _row(hidden, seed), 1, 1.0),
+        )
+    db.close()
+    np.testing.assert_allclose(_encode(fresh, installed.path, "Rex"), expected, rtol=0, atol=1e-6)
+
+    # The fresh library teaches its own Rex: its own wins over the one the bundle carries.
+    own = _row(hidden, 9)
     db = open_db(fresh)
     save_taught(db, "rex", "dog", [], LearnedName(manifest["identity"], "other", "token", own, 1, 1.0))
     db.close()
