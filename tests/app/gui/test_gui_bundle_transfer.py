@@ -154,9 +154,7 @@ def test_exporting_with_my_things_can_be_cancelled(qtbot, things_dialog, tmp_pat
     assert group.progress.format() == "Cancelled" and group.export_button.isEnabled()
 
 
-def test_export_with_my_things_is_refused_in_words(
-    qtbot, things_dialog, prefs: Prefs, tmp_path: Path, monkeypatch
-) -> None:
+def test_export_with_my_things_is_refused_in_words(qtbot, things_dialog, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr("app.gui.things_export.choose_new_file", lambda *a, **k: str(tmp_path / "x.mgbundle"))
     group = things_dialog(tmp_path / "nonames.db").things
     group.export_button.click()
