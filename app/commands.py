@@ -222,7 +222,7 @@ def search(args: argparse.Namespace) -> int:
         )
     db, db_path = open_library(args, must_exist=True, writable=False)
     runtime = load_model(args)
-    searcher = Searcher(db, db_path, runtime)
+    searcher = Searcher(db, db_path, runtime, name_rerank=args.name_rerank)
     if args.image_weight is None:  # the bundle's measured balance of text and image (``tune-view``)
         query = query_with(searcher.settings.view.image_weight)
     if searcher.index.n == 0:

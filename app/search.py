@@ -38,12 +38,13 @@ from app.library import store
 from app.library.decode import decode_image
 from app.library.presence import presence
 from app.library.regions import BOX_SET_NAME, BOXES
+from app.personal.name_rerank import named_boxes, rerank_head
 from app.personal.usage import encode_texts as encode_with_names
-from app.personal.usage import names_for
+from app.personal.usage import names_for, names_in
 from app.query import Query, QueryError
 from app.vectors import VectorIndex, load_index
 from core.errors import KnownError
-from core.names import NameTable
+from core.names import NAME_RERANK, NameTable
 from core.search_settings import SearchSettings
 
 RESCORE_MIN = 2000  # photos whose regions are scored again in int8 after the 4-bit pass, at least
@@ -103,6 +104,7 @@ class Terms:
     labels: tuple[str, ...]
     main: int  # the term whose cosines a hit reports (the text, else the image, else the first)
     text_hidden: tuple[np.ndarray, np.ndarray] | None = None  # the positive text's, for ITM
+    names: tuple[str, ...] = ()  # taught names in the positive text (their photos are re-ordered)
 
 
 SortOrder = Literal["score", "date"]  # best first, or newest first among the photos above the cutoff
@@ -213,6 +215,7 @@ class Ranking:
     cutoff: AppliedCutoff
     cosines: RankCosines
     itm: np.ndarray | None = None  # ITM logits of the re-ranked first ones (NaN for the rest)
+    name_box: np.ndarray | None = None  # the named box's cosine of the re-ordered first ones (NaN: rest)
     weaker: int = 0  # after all ``matched``, this many best photos below the cutoff (asked for)
 
     def __len__(self) -> int:
@@ -227,6 +230,7 @@ class Ranking:
             z=None if self.z is None else self.z[order],
             cosines=self.cosines.take(order),
             itm=None if self.itm is None else self.itm[order],
+            name_box=None if self.name_box is None else self.name_box[order],
         )
 
 
@@ -447,7 +451,10 @@ class Searcher:
         settings: SearchSettings | None = None,
         index: VectorIndex | None = None,
         threads: int = 0,
+        name_rerank: int = NAME_RERANK,
     ) -> None:
+        """``name_rerank``: for a query holding a taught name, this many photos at the head of the
+        ranking are re-ordered by the name's box in each (``app.personal.name_rerank``); 0: none."""
         from app.settings import load_settings
 
         self.db, self.db_path, self.runtime = db, Path(db_path), runtime
@@ -456,6 +463,7 @@ class Searcher:
             settings = load_settings(runtime.identity, shipped)
         self.settings = settings
         self.threads = threads
+        self.name_rerank = name_rerank
         self._index = index
         self._sample: np.ndarray | None = None
         self._reference_vectors: np.ndarray | None = None
@@ -494,6 +502,7 @@ class Searcher:
         weights: list[float] = []
         labels: list[str] = []
         hidden = None
+        named = names_in(query.text, self.names) if query.text else ()
         texts = ([query.text] if query.text else []) + list(query.negatives)
         if texts:
             embeds, text_hidden, mask = encode_with_names(self.runtime, texts, self.names)
@@ -524,6 +533,7 @@ class Searcher:
             tuple(labels[i] for i in keep),
             main,
             hidden if "text" in [labels[i] for i in keep] else None,
+            named if "text" in [labels[i] for i in keep] else (),
         )
 
     def with_photo(self, terms: Terms | None, photo_id: int, image_weight: float) -> Terms:
@@ -751,13 +761,16 @@ class Searcher:
         if rerank > 0 and terms.text_hidden is not None:
             itm = self._itm(ranking.positions[:rerank], terms.text_hidden)
             ranking = by_itm(ranking, itm, rerank)
+        elif self.name_rerank > 0 and terms.names and self.names and sort == "score":
+            ranking = self._by_named_box(ranking, terms.names)
         if sort == "date":
             ranking = by_date(ranking, self.index.times)
         return RankedPhotos(ranking, self.index, self.db, terms.vectors[terms.main])
 
     # ----- results ---------------------------------------------------------------------------------
-    def _itm(self, positions: np.ndarray, text: tuple[np.ndarray, np.ndarray]) -> dict[int, float]:
-        """ITM logits of the positive text with the photos at ``positions`` (files decoded again)."""
+    def _decode(self, positions: np.ndarray) -> tuple[list[Image.Image], list[int]]:
+        """The photos at index ``positions`` decoded again (for the model's input size), and the slots
+        (into ``positions``) of those that could be: a file gone or changed since indexing is left out."""
         index = self.index
         ids = [int(index.ids[p]) for p in positions]
         paths = store.photo_paths(self.db, ids)
@@ -766,8 +779,27 @@ class Searcher:
             try:
                 images.append(decode_image(paths[pid], 2 * int(self.runtime.image_size)).image)
                 slots.append(slot)
-            except (KeyError, KnownError):
-                continue  # a file gone or changed since indexing keeps its place, without ITM
+            except (KeyError, KnownError, OSError):
+                continue
+        return images, slots
+
+    def _by_named_box(self, ranking: Ranking, names: tuple[str, ...]) -> Ranking:
+        """The head of ``ranking`` re-ordered by the names' boxes (``app.personal.name_rerank``)."""
+        table = self.names
+        assert table is not None
+        order, box_cos = rerank_head(
+            ranking.cosines.global_,
+            ranking.matched,
+            self.name_rerank,
+            lambda slots: self._decode(ranking.positions[slots]),
+            lambda images: named_boxes(self.runtime, images, names, table),
+        )
+        return replace(ranking, name_box=box_cos).take(order)
+
+    def _itm(self, positions: np.ndarray, text: tuple[np.ndarray, np.ndarray]) -> dict[int, float]:
+        """ITM logits of the positive text with the photos at ``positions`` (files decoded again; one
+        gone or changed since indexing keeps its place, without ITM)."""
+        images, slots = self._decode(positions)
         if not images:
             return {}
         _, tokens = self.runtime.encode_images(images)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from core.arg_types import finite_float, non_negative_int, positive_int
+from core.names import NAME_RERANK
 from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily
@@ -229,6 +230,14 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
         metavar="K",
         help="re-rank the first K with the ITM head",
     )
+    p.add_argument(
+        "--name-rerank",
+        type=non_negative_int,
+        default=NAME_RERANK,
+        metavar="K",
+        help=f"for a query with a taught name, re-order the first K by the name's box in each photo "
+        f"(default {NAME_RERANK}; 0: off)",
+    )
     p.add_argument("--all", action="store_true", help="no relevance cutoff: rank every photo")
     _library_args(p)
     p.set_defaults(handler="app.commands:search")
@@ -293,13 +302,35 @@ def _name_commands(sub: argparse._SubParsersAction) -> None:
     _library_args(p)
     p.set_defaults(handler="app.personal.commands:export_things")
 
-    p = sub.add_parser("names", help="the library's taught names; forget or rename one")
+    p = sub.add_parser(
+        "names", help="the library's taught names; forget or rename one; export or import a concept pack"
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--forget", metavar="NAME", help="forget a name, its labels and what it learned")
     group.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="spell a name differently")
     p.add_argument("-v", "--verbose", action="store_true", help="also list each name's photos and boxes")
     p.add_argument("--db", help="library database (default: library.db in the app data folder)")
     p.set_defaults(handler="app.personal.commands:names")
+    _pack_commands(p.add_subparsers(dest="action", metavar="{export,import}"))
+
+
+def _pack_commands(sub: argparse._SubParsersAction) -> None:
+    # --db may come before the action too (`names --db L export ...`): SUPPRESS keeps that value.
+    p = sub.add_parser("export", help="write taught names to a concept pack (NAME.mgthing) to share")
+    p.add_argument("names", nargs="+", metavar="NAME", help="taught names to put in the pack")
+    p.add_argument("--out", required=True, help="the pack file to write, e.g. Rex.mgthing")
+    p.add_argument("--db", default=argparse.SUPPRESS, help="library database (default: the app's)")
+    p.add_argument("--bundle", help="the model whose learned rows go in the pack (default: the active one)")
+    p.set_defaults(handler="app.personal.commands:export_names")
+
+    p = sub.add_parser("import", help="add a concept pack's names to the library, ready to search")
+    p.add_argument("file", help="a concept pack (.mgthing) from `names export`")
+    p.add_argument(
+        "--as", dest="as_name", metavar="NEWNAME", help="store the pack's one name under this name"
+    )
+    p.add_argument("--db", default=argparse.SUPPRESS, help="library database (default: the app's)")
+    p.add_argument("--bundle", help="the model the library searches with (default: the active one)")
+    p.set_defaults(handler="app.personal.commands:import_names")
 
 
 def _demo_and_tuning_commands(sub: argparse._SubParsersAction) -> None:

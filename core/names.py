@@ -21,6 +21,9 @@ from core.text import CLS_ID, EmptyTextError, Tokenizer, pre_caption
 # Slots a bundle's text graph has for names ([unused0] .. [unused63]); in BERT's uncased vocabulary
 # these are the consecutive ids 1..64 (checked at export: ``placeholder_range``).
 NAME_SLOTS = 64
+# Photos at the head of a ranking that a query holding a taught name re-orders by the name's box in each
+# (``app.personal.name_rerank``); here, so the command line's help can say it without importing the app.
+NAME_RERANK = 20
 MAX_NAME_WORDS = 4
 
 

@@ -65,16 +65,14 @@ def choose_folder(parent: QWidget | None, title: str, folder: str = "") -> str:
     return dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""
 
 
-def choose_new_file(
-    parent: QWidget | None, title: str, suggested: str = "", name_filter: str = "", suffix: str = ""
+def choose_save_file(
+    parent: QWidget | None, title: str, path: str = "", name_filter: str = "", suffix: str = ""
 ) -> str:
-    """A file name to write (new, or one the person agrees to replace), or "" when they cancel; ``suffix``
-    is added to a name typed without one."""
-    dialog = safe_dialog(parent, title, "", name_filter)
+    """A file name to write, proposed as ``path``; ``suffix`` is added to a name typed without one, and
+    an existing file is replaced only once the person confirms. "" when they cancel."""
+    dialog = safe_dialog(parent, title, path, name_filter)
     dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
     dialog.setFileMode(QFileDialog.FileMode.AnyFile)
     if suffix:
-        dialog.setDefaultSuffix(suffix)
-    if suggested:
-        dialog.selectFile(suggested)
+        dialog.setDefaultSuffix(suffix.lstrip("."))
     return dialog.selectedFiles()[0] if dialog.exec() and dialog.selectedFiles() else ""

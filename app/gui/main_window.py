@@ -43,14 +43,15 @@ from app.gui.indexing import FolderStatus, IndexController, IndexOutcome, State
 from app.gui.library_panel import LibraryPanel, run_summary
 from app.gui.models_dialog import ModelsDialog
 from app.gui.processes import Step, StepProcess
+from app.gui.relearn_dialog import RelearnDialog
 from app.gui.result_view import ResultView, open_path
 from app.gui.results_model import PHOTO_MIME, ResultsModel
 from app.gui.search_engine import LibraryState, Page, ResultRow, SearchEngine, SearchOutcome, SearchRequest
 from app.gui.search_panel import RefineBox, SearchPanel, preview
 from app.gui.settings import Prefs, data_dir
-from app.gui.tasks import Pool
+from app.gui.tasks import Pool, run_task
 from app.gui.teach_dialog import TeachDialog
-from app.gui.teaching import bundle_refusal
+from app.gui.teaching import TeachPhoto, bundle_refusal, taught_photos
 from app.gui.things_panel import ThingsPanel
 from app.gui.thumb_delegate import CELL, THUMB, ThumbDelegate
 from app.gui.thumb_loader import ThumbLoader
@@ -147,6 +148,7 @@ class MainWindow(QMainWindow):
         self.demo_command = demo_command or default_demo_command()
         self.teach_program = teach_program
         self.teach_dialog: TeachDialog | None = None
+        self.relearn_dialog: RelearnDialog | None = None
         self.offer_demo = offer_demo
         self.pool = pool
         self.demo: StepProcess | None = None
@@ -204,7 +206,7 @@ class MainWindow(QMainWindow):
         side = QVBoxLayout(sidebar)
         side.setContentsMargins(0, 0, 6, 0)
         side.addWidget(self.library, 1)
-        self.things = ThingsPanel(self.db_path, pool=self.pool)
+        self.things = ThingsPanel(self.db_path, pool=self.pool, bundle=lambda: self.holder.bundle)
         self.things_tab = self.library.add_tab(self.things, "Things")
         self.things.counted.connect(self._count_things)
         side.addWidget(self.refine)
@@ -330,8 +332,10 @@ class MainWindow(QMainWindow):
         self.grid.customContextMenuRequested.connect(self._context_menu)
         self.result_view.teach.connect(self.open_teach)
         self.things.search_requested.connect(self.search_for_name)
+        self.things.remove_photo_requested.connect(self.remove_name_photo)
         self.things.changed.connect(self._names_changed)
         self.things.failed.connect(self.notify)
+        self.things.said.connect(self.notify)
 
     def _restore(self) -> None:
         geometry = self.prefs.window_state("geometry")
@@ -639,6 +643,49 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def remove_name_photo(self, name: str, photo: str) -> None:
+        """Teach ``name`` again from its photos less ``photo`` (the Things panel asked first)."""
+        if self.relearn_dialog is not None or (self.teach_dialog is not None and self.teach_dialog.running):
+            self.notify("A name is being taught already: wait for it to finish, then remove the photo.")
+            return
+        if problem := bundle_refusal(self.holder.bundle):
+            show_error(self, KnownError(problem), "Remove a photo")
+            return
+        db_path = self.db_path
+        run_task(
+            lambda: taught_photos(db_path, name, photo),
+            lambda others: self._relearn(name, photo, others),
+            lambda err: self.notify(f"Could not read {name}'s photos: {short(err)}"),
+            pool=self.pool,
+            context=self,
+        )
+
+    def _relearn(self, name: str, photo: str, others: list[TeachPhoto]) -> None:
+        row = next((r for r in self.things.rows if r.name == name), None)
+        if row is None:
+            self.notify(f"{name} is not a taught name any more.")
+            return
+        if not others:
+            show_error(
+                self,
+                KnownError(
+                    f"The other photos {name} was taught from are not on disk any more, so it cannot be "
+                    "taught again without this one. Forget the name, or restore its photos."
+                ),
+                "Remove a photo",
+            )
+            return
+        assert self.holder.bundle is not None
+        dialog = RelearnDialog(
+            name, row.kind, photo, others, self.db_path, self.holder.bundle, self.teach_program, parent=self
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.relearned.connect(self._taught)
+        dialog.destroyed.connect(lambda: setattr(self, "relearn_dialog", None))
+        self.relearn_dialog = dialog
+        dialog.open()
+        dialog.start()
+
     def _taught(self, name: str, sentence: str) -> None:
         self.things.select_next(name)
         self._names_changed(sentence)
@@ -873,8 +920,9 @@ class MainWindow(QMainWindow):
         self.prefs.sync()
         if self.demo is not None:
             self.demo.shutdown()
-        if self.teach_dialog is not None:
-            self.teach_dialog.done(0)  # kills a teaching child: it stores nothing
+        for teaching in (self.teach_dialog, self.relearn_dialog):
+            if teaching is not None:
+                teaching.done(0)  # stops a teaching child: it stores nothing
         if self.models_dialog is not None:
             self.models_dialog.close()
         self.indexer.shutdown()

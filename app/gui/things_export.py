@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.bundles import VARIANTS, ModelHolder
-from app.gui.file_dialogs import choose_new_file
+from app.gui.file_dialogs import choose_save_file
 from app.gui.processes import Step, StepProcess
 from app.gui.teaching import bundle_refusal
 
@@ -115,7 +115,7 @@ class ThingsExportGroup(QGroupBox):
         bundle = self.holder.bundle
         assert bundle is not None
         name = f"{bundle.name}-with-my-things.mgbundle"
-        path = choose_new_file(
+        path = choose_save_file(
             self, "Export with my things to", str(Path.home() / name), ARCHIVE_FILTER, "mgbundle"
         )
         if path:

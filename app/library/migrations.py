@@ -108,10 +108,10 @@ V3 = (
 )
 
 # Taught names (issue 12): a name, the photos and boxes it was taught from, and per model bundle the
-# learned input embedding of its placeholder token. Names never leave the machine. The columns are
-# described here rather than in SQL comments, because SQLite keeps each statement's text in its schema
-# page, and the whole schema should stay on the file's first page (a damaged page elsewhere must not
-# make the library unopenable; tests/faults).
+# learned input embedding of its placeholder token. Names leave the machine only in a concept pack the
+# person exports (app/personal/pack.py). The columns are described here rather than in SQL comments,
+# because SQLite keeps each statement's text in its schema page, and the whole schema should stay on
+# the file's first page (a damaged page elsewhere must not make the library unopenable; tests/faults).
 # - names: name as typed; key, normalised like a caption (core.names.name_key), unique so that "Rex"
 #   and "REX" are one name; kind ("dog"), where its embedding starts and what its box proposal looks
 #   for; slot N of the placeholder [unusedN] it is typed as in the text graph.

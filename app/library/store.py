@@ -290,6 +290,21 @@ def photo_hashes(db: Database) -> dict[int, str | None]:
     return dict(db.execute("SELECT id, content_hash FROM photos").fetchall())
 
 
+def paths_of_hashes(db: Database, hashes: Iterable[str]) -> dict[str, str]:
+    """content hash -> the path of a library photo with those bytes (the first by path), for the hashes
+    that some photo has."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(hashes))):
+        marks = ",".join("?" * len(chunk))
+        rows = db.execute(
+            f"SELECT content_hash, min(path) FROM photos WHERE content_hash IN ({marks}) "
+            "GROUP BY content_hash",
+            list(chunk),
+        ).fetchall()
+        found.update(rows)
+    return found
+
+
 def captionable_photos(db: Database) -> list[tuple[str, str, float | None]]:
     """(path, content hash, indexed at) of every readable photo: those whose captions are looked for."""
     return db.execute(

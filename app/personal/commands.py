@@ -1,4 +1,4 @@
-"""Handlers of ``multigrain teach`` and ``multigrain names`` (arguments in cli/main.py)."""
+"""Handlers of ``multigrain teach`` and ``multigrain names [export|import]`` (arguments in cli/main.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from app.commands import _library_command, load_model, open_library
-from app.terminal import shown
+from app.terminal import printable, shown
+from core.errors import KnownError
 
 
 def _photos(count: int) -> str:
@@ -71,7 +73,64 @@ def names(args: argparse.Namespace) -> int:
             for label in labels_of(db, row.id):
                 box = ",".join(f"{v:.3f}" for v in label.box)
                 how = " (proposed)" if label.proposed else ""
-                print(f"    {shown(label.path)}:{box}{how}")
+                # An imported name's photo that this library does not have is known by its hash alone.
+                where = (
+                    shown(label.path)
+                    if label.path
+                    else f"(not in this library: sha256 {label.content_hash[:12]}…)"
+                )
+                print(f"    {where}:{box}{how}")
+    return 0
+
+
+def _only_the_action(args: argparse.Namespace) -> None:
+    if args.forget or args.rename or args.verbose:
+        raise KnownError(f"`names {args.action}` takes no --forget, --rename or -v: run those on their own")
+
+
+@_library_command
+def export_names(args: argparse.Namespace) -> int:
+    _only_the_action(args)
+    from app.home import resolve_bundle
+    from app.personal.sharing import bundle_facts
+    from app.personal.sharing import export_names as export
+
+    bundle = bundle_facts(resolve_bundle(args.bundle))
+    db, _ = open_library(args, must_exist=True, writable=False)
+    done = export(db, bundle, args.names, Path(args.out))
+    print(f"wrote {shown(str(done.path))}: {done.size} bytes, pack sha256 {done.content_sha256[:12]}")
+    for item in done.names:
+        print(
+            f"  {printable(item.name)} ({printable(item.kind)}, {_photos(len(item.photos))}), "
+            f"learned on {item.model}"
+        )
+    print("it holds no photo and no path: what each name learned, and its photos' content hashes and boxes")
+    return 0
+
+
+@_library_command
+def import_names(args: argparse.Namespace) -> int:
+    _only_the_action(args)
+    from app.home import resolve_bundle
+    from app.personal.card import describe_card
+    from app.personal.pack import read_pack
+    from app.personal.sharing import bundle_facts, import_pack
+
+    pack = read_pack(args.file)  # every check of the file itself, before the library is opened
+    bundle = bundle_facts(resolve_bundle(args.bundle))
+    db, _ = open_library(args, must_exist=True)
+    done = import_pack(db, bundle, pack, args.as_name)
+    for one in done:
+        name, photos = printable(one.row.name), len(one.item.photos)
+        was = f", the pack's {printable(one.item.name)}" if one.row.name != one.item.name else ""
+        print(
+            f"imported {name} ({printable(one.row.kind)}{was}): learned on {one.item.model}; "
+            f"{one.linked} of its {_photos(photos)} are in this library"
+        )
+        for line in describe_card(one.item.card):
+            print(f"  {printable(line)}")
+    first = printable(done[0].row.name)
+    print(f'pack sha256 {pack.content_sha256[:12]}; search with it: multigrain search "{first} on the grass"')
     return 0
 
 

@@ -142,6 +142,28 @@ def labels_of(db: Database, name_id: int) -> list[Label]:
     return [Label(h, p, (x, y, w, hh), bool(proposed)) for h, p, x, y, w, hh, proposed in rows]
 
 
+def learned_for(
+    db: Database, name_id: int, model: str, checkpoint: str | None
+) -> tuple[LearnedName, float] | None:
+    """What the name learned for this bundle (``model``), or else for its checkpoint, the newest first,
+    as ``name_table`` picks it; with the time it was learned. None when it learned nothing for either."""
+    row = db.execute(
+        """
+        SELECT model, checkpoint, method, dim, token, photos, seconds, created_at FROM name_params
+        WHERE name_id = ? AND (model = ? OR checkpoint = ?)
+        ORDER BY model = ? DESC, created_at DESC LIMIT 1
+        """,
+        [name_id, model, checkpoint or "", model],
+    ).fetchone()
+    if row is None:
+        return None
+    found, weights, method, dim, token, photos, seconds, created = row
+    vector = np.frombuffer(token, dtype="<f4")
+    if vector.size != dim:
+        raise ValueError(f"name_params row of name {name_id} holds {vector.size} values, not {dim}")
+    return LearnedName(found, weights, method, vector.copy(), int(photos), float(seconds)), float(created)
+
+
 def forget_name(db: Database, name: str) -> NameRow:
     """Delete a name, its labels and its learned parameters; its slot is free again."""
     row = find_name(db, name)

@@ -20,7 +20,10 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.personal.store import name_table
-from core.names import NameTable, name_key
+from core.names import NameTable, name_key, name_pattern
+from core.text import pre_caption
+
+MAX_QUERY_WORDS = 1000  # names are found in the whole query, however long (the text graph trims later)
 
 
 def names_for(db: Database | None, runtime: Any) -> NameTable | None:
@@ -78,6 +81,18 @@ def encode_texts(
     if names:
         return runtime.encode_texts(texts, names=names)
     return runtime.encode_texts(texts)
+
+
+def names_in(text: str, names: NameTable | None) -> tuple[str, ...]:
+    """The taught names ``text`` holds, spelled as taught, each once, in the order they first appear;
+    whole words in any case, as the text graph reads them (``core.names.token_ids``)."""
+    if not names:
+        return ()
+    pattern = name_pattern(list(names.slots))
+    assert pattern is not None
+    by_key = {name_key(n): n for n in names.slots}
+    found = pattern.findall(pre_caption(text, MAX_QUERY_WORDS))
+    return tuple(dict.fromkeys(by_key[key] for key in found))
 
 
 def names_at(db_path: str | Path, runtime: Any) -> NameTable | None:

@@ -53,6 +53,8 @@ class TeachSettings:
     w_concept: float = 1.0
     w_box: float = 1.0
     w_keep: float = 50.0
+    w_photo: float = 1.0  # the ITC term against whole photos
+    jitter: int = 0  # shifted and rescaled copies of each box in the concept term (0: the boxes alone)
     seed: int = 0
 
 
@@ -96,14 +98,44 @@ def concept_embeds(model: XVLM, tokens: torch.Tensor, boxes: list[list[float]]) 
     return model.encode_concepts(tokens, boxes=torch.tensor(boxes, dtype=torch.float32))[2]
 
 
-def _photo_concepts(model: XVLM, photos: list[TeachPhoto]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Concept features of the named boxes (k, D), and of every other thing in those photos."""
+def jittered(box: list[float], size: int, copies: int, gen: torch.Generator) -> list[list[float]]:
+    """``box`` and ``copies`` variants of it (x, y, w, h in pixels of the square input): each side scaled
+    by 0.8-1.25 and the centre moved by up to 15 % of the side, kept inside the image. A box found by
+    grounding at search time is never exactly the labelled one; teaching on near boxes makes the name's
+    match to a box hold up under that."""
+    out = [box]
+    x, y, w, h = box
+    for _ in range(copies):
+        scale = torch.exp(torch.empty(2).uniform_(-0.22, 0.22, generator=gen)).tolist()
+        shift = torch.empty(2).uniform_(-0.15, 0.15, generator=gen).tolist()
+        nw, nh = min(size, w * scale[0]), min(size, h * scale[1])
+        cx, cy = x + w / 2 + shift[0] * w, y + h / 2 + shift[1] * h
+        nx = min(max(cx - nw / 2, 0.0), size - nw)
+        ny = min(max(cy - nh / 2, 0.0), size - nh)
+        out.append([nx, ny, nw, nh])
+    return out
+
+
+def _photo_concepts(
+    model: XVLM, photos: list[TeachPhoto], jitter: int = 0, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concept features of the named boxes (k x (1 + jitter), D), and of every other thing in those photos
+    (each with its ``jitter`` variants too)."""
     size = model.cfg.vision.image_size
-    named = torch.stack([p.tokens for p in photos])
-    pos = concept_embeds(model, named, [_scaled(p.box, p.width, p.height, size) for p in photos])
-    rows = [p.tokens for p in photos for _ in p.others]
-    boxes = [_scaled(b, p.width, p.height, size) for p in photos for b in p.others]
-    neg = concept_embeds(model, torch.stack(rows), boxes) if rows else torch.zeros(0, pos.shape[1])
+    gen = torch.Generator().manual_seed(seed)
+
+    def embed(pairs: list[tuple[TeachPhoto, Box]]) -> torch.Tensor:
+        rows, boxes = [], []
+        for photo, box in pairs:
+            for variant in jittered(_scaled(box, photo.width, photo.height, size), size, jitter, gen):
+                rows.append(photo.tokens)
+                boxes.append(variant)
+        return (
+            concept_embeds(model, torch.stack(rows), boxes) if rows else torch.zeros(0, model.cfg.embed_dim)
+        )
+
+    pos = embed([(p, p.box) for p in photos])
+    neg = embed([(p, b) for p in photos for b in p.others])
     return pos, neg
 
 
@@ -154,7 +186,7 @@ def teach_name(
     taught = TaughtName(name, placeholder_id(tok, slot), params)
     encoder = NamedTextEncoder(model, [taught], tok)
     pos_global = torch.stack([p.embed for p in photos])
-    pos_concept, neg_concept = _photo_concepts(model, photos)
+    pos_concept, neg_concept = _photo_concepts(model, photos, s.jitter, s.seed)
     keep = s.method != "token" and s.w_keep > 0 and bool(general_texts)
     before = encoder.embed(general_texts) if keep else None
     target = torch.tensor([_centre_box(p.box, p.width, p.height) for p in photos])
@@ -164,7 +196,7 @@ def teach_name(
     terms: dict[str, torch.Tensor] = {}
     for step in range(s.steps):
         text = encoder(sentences)
-        terms = {"itc": _itc(text.embed, pos_global, negatives, s.temperature)}
+        terms = {"itc": s.w_photo * _itc(text.embed, pos_global, negatives, s.temperature)}
         if len(neg_concept):
             terms["concept"] = s.w_concept * _itc(text.embed, pos_concept, neg_concept, s.temperature)
         if s.w_box > 0 and model.bbox_head is not None:

@@ -120,9 +120,15 @@ def library(
 
 
 def test_teach_then_search_and_ground_with_the_name(
-    library: Path, tmp_path: Path, fp32_bundle: Path, tiny_model, capsys: pytest.CaptureFixture[str]
+    library: Path,
+    tmp_path: Path,
+    fp32_bundle: Path,
+    tiny_model,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import torch
+    from PIL import Image
 
     from app.query import make_query
     from app.search import Searcher
@@ -165,6 +171,29 @@ def test_teach_then_search_and_ground_with_the_name(
     code, out, err = run(capsys, "search", "Rex", "--json", "--all", "--top", "6")
     assert code == 0, err
     assert len(json.loads(out)["results"]) == 6
+
+    # A query with the name re-orders its first photos (here all six) by the name's box in each. The check
+    # computes that order from the runtime's own calls; the box alone decides here (W_PHOTO 0), and the box
+    # head is held at a small box in the top left: the tiny model's box covers most of each photo, whose
+    # concept then ranks as the whole photo does, and the test could not tell a re-order from none.
+    monkeypatch.setattr("app.personal.name_rerank.W_PHOTO", 0.0)
+    corner = np.array([0.15, 0.15, 0.3, 0.3], np.float32)
+    monkeypatch.setattr(
+        runtime, "predict_boxes", lambda hidden, mask, tokens: np.tile(corner, (len(tokens), 1))
+    )
+    plain_order = Searcher(db, db_path, runtime, name_rerank=0).search(make_query("Rex"), 6, use_cutoff=False)
+    reordered = Searcher(db, db_path, runtime, name_rerank=6).search(make_query("Rex"), 6, use_cutoff=False)
+    head = plain_order.hits
+    _, tokens = runtime.encode_images([Image.open(hit.path).convert("RGB") for hit in head])
+    embed = runtime.encode_texts(["Rex"], names=names)[0][0]
+    box_cos = runtime.encode_regions(tokens, np.tile([0.0, 0.0, 0.3, 0.3], (6, 1, 1)))[:, 0] @ embed
+    expected = [head[i].path for i in np.argsort(-box_cos, kind="stable")]
+    assert [hit.path for hit in reordered.hits] == expected
+    assert expected != [hit.path for hit in head]  # the names' boxes did change the order here
+    square = make_query("a red square")
+    assert [h.path for h in Searcher(db, db_path, runtime, name_rerank=4).search(square, 6).hits] == [
+        h.path for h in Searcher(db, db_path, runtime, name_rerank=0).search(square, 6).hits
+    ]
     code, out, err = run(capsys, "ground", rex, "Rex", "--json")
     assert code == 0, err
     assert json.loads(out)["text"] == "Rex"

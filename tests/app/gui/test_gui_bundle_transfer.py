@@ -110,7 +110,7 @@ def test_exporting_with_my_things_runs_the_command_with_progress(
 ) -> None:
     out = tmp_path / "usb" / "mine.mgbundle"
     out.parent.mkdir()
-    monkeypatch.setattr("app.gui.things_export.choose_new_file", lambda *a, **k: str(out))
+    monkeypatch.setattr("app.gui.things_export.choose_save_file", lambda *a, **k: str(out))
     d = things_dialog()
     group = d.things
     group.variant.setCurrentIndex(group.variant.findData("fp32"))
@@ -142,7 +142,7 @@ def test_exporting_with_my_things_runs_the_command_with_progress(
 def test_exporting_with_my_things_can_be_cancelled(qtbot, things_dialog, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("FAKE_IMPORT_DELAY", "20")
     out = tmp_path / "mine.mgbundle"
-    monkeypatch.setattr("app.gui.things_export.choose_new_file", lambda *a, **k: str(out))
+    monkeypatch.setattr("app.gui.things_export.choose_save_file", lambda *a, **k: str(out))
     group = things_dialog().things
     group.export_button.click()
     qtbot.waitUntil(lambda: "[1/3]" in group.log.toPlainText(), timeout=TIMEOUT)
@@ -155,7 +155,8 @@ def test_exporting_with_my_things_can_be_cancelled(qtbot, things_dialog, tmp_pat
 
 
 def test_export_with_my_things_is_refused_in_words(qtbot, things_dialog, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("app.gui.things_export.choose_new_file", lambda *a, **k: str(tmp_path / "x.mgbundle"))
+    target = str(tmp_path / "x.mgbundle")
+    monkeypatch.setattr("app.gui.things_export.choose_save_file", lambda *a, **k: target)
     group = things_dialog(tmp_path / "nonames.db").things
     group.export_button.click()
     assert group.process is None and "There is no library here" in group.log.toPlainText()

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.gui.teaching import TeachPhoto, photo_arg, refusal, teach_command
 from app.library.db import open_db
-from app.personal.store import Label, LearnedName, find_name, list_names, save_taught
+from app.personal.store import Label, LearnedName, find_name, labels_of, list_names, save_taught
 from app.personal.teach import parse_photo
 
 TIMEOUT = 10_000
@@ -455,3 +455,111 @@ def test_the_grids_menu_teaches_from_one_selected_photo(qtbot, teach_window, ind
     assert not next(
         a for a in menu.actions() if a.text() == "Teach a name…"
     ).isEnabled()  # one photo at a time
+
+
+# ----- a name's photos, and removing one --------------------------------------------------------------
+def _photo_rows(window, name: str) -> list[tuple[str, str]]:
+    item = window.things._item_of(name)
+    return [(item.child(i).text(0), item.child(i).text(1)) for i in range(item.childCount())]
+
+
+def test_each_name_shows_its_photos_and_how_their_boxes_came(qtbot, make_window, indexed, db_path) -> None:
+    rex = write_jpeg(indexed.parent / "rex.jpg", (200, 120, 40))
+    _teach_rows(db_path, photo=rex)
+    window = make_window()
+    qtbot.waitUntil(lambda: len(_shown(window)) == 2, timeout=TIMEOUT)
+    assert _photo_rows(window, "Rex") == [("rex.jpg", "box drawn")]
+    assert _photo_rows(window, "Bella") == [("b.jpg", "file missing"), ("c.jpg", "file missing")]
+    assert not window.things.remove_button.isEnabled()
+    window.things.select("Bella")  # a name: its actions, but no photo to remove
+    assert window.things.rename_button.isEnabled() and not window.things.remove_button.isEnabled()
+    window.things.select("Bella", photo="/photos/c.jpg")
+    assert window.things.selected_name() == "Bella" and window.things.selected_photo() == "/photos/c.jpg"
+    assert window.things.remove_button.isEnabled() and window.things.search_button.isEnabled()
+
+
+def test_removing_a_photo_teaches_the_name_again_from_the_others(
+    qtbot, teach_window, indexed, db_path
+) -> None:
+    a = write_jpeg(indexed.parent / "rex-a.jpg", (200, 120, 40))
+    b = write_jpeg(indexed.parent / "rex-b.jpg", (190, 110, 50))
+    db = open_db(db_path)
+    learned = LearnedName("m-fp32-1", "weights-sha", "token", np.full(8, 0.5, np.float32), 2, 1.0)
+    labels = [Label("ha", a, (0.1, 0.2, 0.3, 0.4), False), Label("hb", b, (0.5, 0.5, 0.25, 0.25), True)]
+    save_taught(db, "Rex", "dog", labels, learned)
+    db.close()
+    window, argv_file = teach_window()
+    qtbot.waitUntil(lambda: len(_shown(window)) == 1, timeout=TIMEOUT)
+    window.things.select("Rex", photo=b)
+    box = window.things.ask_remove_photo()
+    assert "Remove rex-b.jpg from Rex?" in box.text() and "other 1 photo" in box.informativeText()
+    with qtbot.waitSignal(window.things.remove_photo_requested, timeout=TIMEOUT):
+        box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: window.relearn_dialog is not None, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.relearn_dialog.relearned, timeout=TIMEOUT):
+        pass
+    argv = json.loads(argv_file.read_text())
+    # The name is taught from the photos it keeps, with their boxes: the removed one is not among them.
+    assert argv[1:] == [
+        "teach",
+        "Rex",
+        "--kind",
+        "dog",
+        f"{a}:0.1000,0.2000,0.3000,0.4000",
+        "--db",
+        str(db_path),
+        "--bundle",
+        str(window.holder.bundle),
+    ]
+    assert "Removed rex-b.jpg from Rex: taught again from 1 photo" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.relearn_dialog is None, timeout=TIMEOUT)
+
+
+def test_cancelling_a_removal_keeps_the_name_as_it_was(qtbot, teach_window, indexed, db_path) -> None:
+    a = write_jpeg(indexed.parent / "rex-a.jpg", (200, 120, 40))
+    b = write_jpeg(indexed.parent / "rex-b.jpg", (190, 110, 50))
+    db = open_db(db_path)
+    learned = LearnedName("m-fp32-1", "weights-sha", "token", np.full(8, 0.5, np.float32), 2, 1.0)
+    save_taught(
+        db, "Rex", "dog", [Label("ha", a, (0, 0, 1, 1), True), Label("hb", b, (0, 0, 1, 1), True)], learned
+    )
+    db.close()
+    window, argv_file = teach_window("slow")
+    qtbot.waitUntil(lambda: len(_shown(window)) == 1, timeout=TIMEOUT)
+    window.remove_name_photo("Rex", a)
+    qtbot.waitUntil(lambda: window.relearn_dialog is not None, timeout=TIMEOUT)
+    dialog = window.relearn_dialog
+    qtbot.waitUntil(lambda: dialog.running and "loading the model" in dialog.note.text(), timeout=TIMEOUT)
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: not dialog.running, timeout=TIMEOUT)
+    assert dialog.note.text() == "Cancelled: Rex keeps all its photos and what it learned."
+    assert Path(str(argv_file) + ".interrupted").is_file()
+    db = open_db(db_path, writable=False)
+    assert [lb.path for lb in labels_of(db, find_name(db, "Rex").id)] == [a, b]
+    db.close()
+
+
+def test_the_only_photo_of_a_name_offers_to_forget_it(qtbot, make_window, indexed, db_path) -> None:
+    _teach_rows(db_path)
+    window = make_window()
+    qtbot.waitUntil(lambda: len(_shown(window)) == 2, timeout=TIMEOUT)
+    window.things.select("Rex", photo="/photos/a.jpg")
+    box = window.things.ask_remove_photo()
+    assert "only photo Rex was taught from. Forget Rex?" in box.text()
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: [r[0] for r in _shown(window)] == ["Bella"], timeout=TIMEOUT)
+
+
+def test_a_removal_whose_other_photos_are_gone_is_refused(qtbot, teach_window, indexed, db_path) -> None:
+    rex = write_jpeg(indexed.parent / "rex.jpg", (200, 120, 40))
+    db = open_db(db_path)
+    learned = LearnedName("m-fp32-1", "weights-sha", "token", np.full(8, 0.5, np.float32), 2, 1.0)
+    two = [Label("h1", rex, (0, 0, 1, 1), True), Label("h2", "/photos/gone.jpg", (0, 0, 1, 1), True)]
+    save_taught(db, "Rex", "dog", two, learned)
+    db.close()
+    window, _ = teach_window()
+    qtbot.waitUntil(lambda: len(_shown(window)) == 1, timeout=TIMEOUT)
+    window.remove_name_photo("Rex", rex)
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "errorBox") is not None, timeout=TIMEOUT)
+    assert "not on disk any more" in window.findChild(QMessageBox, "errorBox").text()
+    assert window.relearn_dialog is None

@@ -1,0 +1,104 @@
+"""A query holding a taught name: its first photos re-ordered by how much the thing the name grounds
+to in each photo looks like the name.
+
+Why (docs/personal.md, "Scoring a name"): a name is one particular thing among look-alikes, and a
+photo's global embedding (or the index's fixed grid regions) mixes it with everything else in the
+photo. The box head, reading the name, finds the most name-like thing in a photo; the concept
+embedding of that box, compared with the name's own text embedding, says whether it is the thing.
+On the personal world this lifted R@1 against same-kind look-alikes about threefold over the global
+cosine. It needs the photo's image tokens, which the index does not keep, so the photos are decoded
+and encoded again: only the first few of a ranking, and only for queries that hold a name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from app.personal.usage import encode_texts
+from core.names import NameTable
+
+# Score of a re-ordered photo: W_PHOTO * cos(photo, whole query) + (1 - W_PHOTO) * mean over the query's
+# names of cos(the name's box in the photo, the name). The whole query keeps its context ("on the beach").
+W_PHOTO = 0.3
+
+
+@dataclass(frozen=True)
+class NamedBoxes:
+    """For each photo re-ordered: the mean over names of the box cosine, and each name's box."""
+
+    cosines: np.ndarray  # (P,)
+    boxes: np.ndarray  # (P, names, 4) x, y, w, h as fractions of the photo
+
+
+def centre_to_corner(boxes: np.ndarray) -> np.ndarray:
+    """(…, 4) centre boxes (cx, cy, w, h) -> corner boxes (x, y, w, h), kept inside the unit square."""
+    cx, cy, w, h = np.moveaxis(np.asarray(boxes, np.float64), -1, 0)
+    w, h = np.clip(w, 1e-3, 1.0), np.clip(h, 1e-3, 1.0)
+    x = np.clip(cx - w / 2, 0.0, 1.0 - w)
+    y = np.clip(cy - h / 2, 0.0, 1.0 - h)
+    return np.stack([x, y, w, h], axis=-1)
+
+
+def named_boxes(
+    runtime: Any, images: list[Image.Image], names: tuple[str, ...], table: NameTable
+) -> NamedBoxes:
+    """Ground each name in each image and compare the box's concept embedding with the name's."""
+    _, tokens = runtime.encode_images(images)
+    embeds, hidden, mask = encode_texts(runtime, list(names), table)
+    count = len(images)
+    cosines = np.zeros((count, len(names)), np.float32)
+    boxes = np.zeros((count, len(names), 4), np.float64)
+    for j in range(len(names)):
+        centre = runtime.predict_boxes(
+            np.repeat(hidden[j : j + 1], count, axis=0), np.repeat(mask[j : j + 1], count, axis=0), tokens
+        )
+        boxes[:, j] = centre_to_corner(centre)
+        regions = runtime.encode_regions(tokens, boxes[:, j : j + 1])  # (P, 1, D)
+        cosines[:, j] = regions[:, 0] @ embeds[j]
+    return NamedBoxes(cosines.mean(axis=1), boxes)
+
+
+def rerank_order(photo_cos: np.ndarray, box_cos: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """The order of a ranking's head: photos with a box score (``done``) by the mixed score, best first,
+    then those without (a file gone or unreadable) in their old order."""
+    mixed = W_PHOTO * np.asarray(photo_cos, np.float64) + (1.0 - W_PHOTO) * np.asarray(box_cos, np.float64)
+    mixed = np.where(done, mixed, -np.inf)
+    return np.argsort(-mixed, kind="stable")
+
+
+def segments(length: int, matched: int, count: int) -> list[tuple[int, int]]:
+    """The spans of a ranking re-ordered: its first ``count`` photos, without mixing matches above the
+    cutoff with the weaker ones after them (the window draws a line between the two)."""
+    head = min(count, length)
+    cut = min(matched, head)
+    return [(a, b) for a, b in ((0, cut), (cut, head)) if b > a]
+
+
+def rerank_head(
+    photo_cos: np.ndarray,
+    matched: int,
+    count: int,
+    decode: Callable[[np.ndarray], tuple[list[Image.Image], list[int]]],
+    score: Callable[[list[Image.Image]], NamedBoxes],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The new order of a ranking (positions into it) and the box cosine of each re-ordered photo (NaN
+    for the rest). ``decode(slots)`` returns the images it could read and their slots."""
+    length = len(photo_cos)
+    order = np.arange(length)
+    box_cos = np.full(length, np.nan, np.float32)
+    spans = segments(length, matched, count)
+    if not spans:
+        return order, box_cos
+    wanted = np.arange(spans[-1][1])
+    images, slots = decode(wanted)
+    if images:
+        box_cos[slots] = score(images).cosines
+    for a, b in spans:
+        part = np.arange(a, b)
+        order[a:b] = part[rerank_order(photo_cos[part], box_cos[part], ~np.isnan(box_cos[part]))]
+    return order, box_cos

@@ -1,0 +1,80 @@
+"""A query holding a taught name re-orders its first photos by the name's box in each: the pure parts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.personal.name_rerank import (
+    W_PHOTO,
+    NamedBoxes,
+    centre_to_corner,
+    rerank_head,
+    rerank_order,
+    segments,
+)
+from app.personal.usage import names_in
+from core.names import NameTable
+
+
+def _table(*names: str) -> NameTable:
+    return NameTable({name: slot for slot, name in enumerate(names)}, np.zeros((64, 4), np.float32))
+
+
+def test_names_are_found_as_whole_words_in_any_case_each_once() -> None:
+    table = _table("Rex", "Grandma's house", "Bella")
+    assert names_in("REX and rex on the beach with bella", table) == ("Rex", "Bella")
+    assert names_in("Rexford on the beach", table) == ()
+    assert names_in("grandmas house in the snow", table) == ("Grandma's house",)  # as the text graph reads it
+    assert names_in("Rex", None) == ()
+
+
+def test_centre_boxes_become_corner_boxes_inside_the_photo() -> None:
+    boxes = np.array([[0.5, 0.5, 0.2, 0.4], [0.05, 0.95, 0.2, 0.2], [0.5, 0.5, 1.4, 0.0]])
+    expected = [[0.4, 0.3, 0.2, 0.4], [0.0, 0.8, 0.2, 0.2], [0.0, 0.4995, 1.0, 0.001]]
+    np.testing.assert_allclose(centre_to_corner(boxes), expected, atol=1e-9)
+
+
+def test_segments_never_mix_matches_with_weaker_photos() -> None:
+    assert segments(length=30, matched=30, count=20) == [(0, 20)]
+    assert segments(length=30, matched=5, count=20) == [(0, 5), (5, 20)]
+    assert segments(length=30, matched=0, count=20) == [(0, 20)]
+    assert segments(length=3, matched=3, count=20) == [(0, 3)]
+    assert segments(length=0, matched=0, count=20) == []
+
+
+def test_the_order_mixes_photo_and_box_cosines_and_puts_unread_photos_last() -> None:
+    photo = np.array([0.9, 0.5, 0.5, 0.8])
+    box = np.array([0.1, 0.9, 0.2, 0.0])
+    done = np.array([True, True, True, False])
+    mixed = W_PHOTO * photo + (1 - W_PHOTO) * box
+    assert list(rerank_order(photo, box, done)) == [*np.argsort(-mixed[:3]), 3]
+    assert rerank_order(photo, box, done)[0] == 1  # the box outweighs the photo's cosine
+
+
+def test_the_head_is_reordered_per_segment_and_only_it_is_decoded() -> None:
+    photo = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    asked: list[list[int]] = []
+
+    def decode(slots: np.ndarray):
+        asked.append(list(slots))
+        readable = [int(s) for s in slots if s != 2]  # the third photo's file is gone
+        return [f"img{s}" for s in readable], readable
+
+    def score(images):
+        by_slot = {"img0": 0.0, "img1": 0.9, "img3": 0.9, "img4": 0.1}
+        return NamedBoxes(np.array([by_slot[i] for i in images]), np.zeros((len(images), 1, 4)))
+
+    order, box_cos = rerank_head(photo, matched=3, count=5, decode=decode, score=score)
+    assert asked == [[0, 1, 2, 3, 4]]  # the first five, in one call; the sixth is not decoded
+    # Matches (0-2): 1 rises above 0, the unread 2 stays last among them; weaker (3-4): 3 before 4;
+    # the rest keeps its place.
+    assert list(order) == [1, 0, 2, 3, 4, 5]
+    assert np.isnan(box_cos[[2, 5]]).all() and box_cos[1] == pytest.approx(0.9)
+
+
+def test_nothing_readable_keeps_the_order() -> None:
+    order, box_cos = rerank_head(
+        np.array([0.3, 0.9]), 2, 20, lambda slots: ([], []), lambda images: pytest.fail("nothing to score")
+    )
+    assert list(order) == [0, 1] and np.isnan(box_cos).all()
