@@ -161,10 +161,20 @@ def _export_commands(sub: argparse._SubParsersAction) -> None:
         default="fp32",
         help="fp32; fp16 for CUDA; int8 (dynamic quantisation) for CPU. Both made from the fp32 export",
     )
+    p.add_argument(
+        "--single-file",
+        action="store_true",
+        help="write the bundle as one .mgbundle file (also when OUT ends with .mgbundle)",
+    )
+    p.add_argument(
+        "--names-file",
+        metavar="FILE",
+        help="taught names for the bundle to carry (a names.json; `export-things` writes it from a library)",
+    )
     p.set_defaults(handler="export.commands:export")
 
     p = sub.add_parser("verify", help="check a bundle's hashes and format, and its parity with a checkpoint")
-    p.add_argument("bundle", help="bundle directory")
+    p.add_argument("bundle", help="bundle directory, or a single-file bundle (.mgbundle)")
     p.add_argument("--checkpoint", help="the checkpoint it came from: also compare outputs with torch")
     p.add_argument("--providers", choices=("auto", "cpu", "cuda"), default="auto")
     p.set_defaults(handler="export.commands:verify")
@@ -298,6 +308,22 @@ def _name_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: its default)")
     _library_args(p)
     p.set_defaults(handler="app.personal.commands:teach")
+
+    p = sub.add_parser(
+        "export-things",
+        help="a new bundle of the active bundle's checkpoint that carries the library's taught names "
+        "(torch, in a child process)",
+    )
+    p.add_argument("out", help="bundle folder to write, or a single file when it ends with .mgbundle")
+    p.add_argument(
+        "--variant", choices=("fp32", "fp16", "int8"), default="int8", help="as for export (default int8)"
+    )
+    p.add_argument(
+        "--names", help="comma-separated names to carry (default: every name learned for this model)"
+    )
+    p.add_argument("--single-file", action="store_true", help="write one .mgbundle file")
+    _library_args(p)
+    p.set_defaults(handler="app.personal.commands:export_things")
 
     p = sub.add_parser(
         "names", help="the library's taught names; forget or rename one; export or import a concept pack"

@@ -23,6 +23,7 @@ from export.bundle import (
     EXPORT_RECIPE,
     MANIFEST,
     NAME_INPUT,
+    NAMES_FILE,
     VARIANTS,
     VOCAB,
     BundleError,
@@ -30,6 +31,7 @@ from export.bundle import (
     read_manifest,
     write_manifest,
 )
+from export.carried_names import CarriedName, carried_summary, read_names, write_names
 from export.onnx_export import GRAPH_IO, OPSET, TRACE_BATCH, export_graphs
 from export.quantize import quantization_summary, to_fp16, to_int8
 
@@ -163,13 +165,15 @@ def export_bundle(
     fp32_graphs: str | Path | None = None,
     check: bool = True,
     log: Callable[[str], None] = print,
+    names_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write a bundle of ``checkpoint`` to ``out_dir``; returns its manifest.
 
     ``model`` skips reloading the checkpoint; ``fp32_graphs`` reuses an earlier fp32 export (int8 and
     fp16 are always made from fp32 graphs). With ``check`` the export fails (``ExportError``) when the
     measured drift exceeds the variant's thresholds. An existing bundle at ``out_dir`` is replaced;
-    any other non-empty directory is refused.
+    any other non-empty directory is refused. ``names_file``: taught names for the bundle to carry
+    (export/carried_names.py); their named path is part of the drift check.
     """
     ckpt, out = Path(checkpoint), Path(out_dir)
     _check_target(variant, out)
@@ -178,11 +182,14 @@ def export_bundle(
     model = model.float().eval()
     graphs = [n for n in GRAPH_IO if n != "box" or model.bbox_head is not None]
     first_name_id = name_placeholders(ckpt)
+    carried = _carried_names(names_file, model, log) if names_file is not None else []
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         notes = _write_graphs(model, variant, graphs, stage, fp32_graphs, log, first_name_id)
         shutil.copyfile(ckpt / "vocab.txt", stage / VOCAB)
+        if carried:
+            write_names(stage / NAMES_FILE, carried, model.cfg.text.hidden_size, NAME_SLOTS)
         fields = (
             model_fields(model, variant, graphs, first_name_id)
             | {
@@ -201,6 +208,18 @@ def export_bundle(
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return manifest
+
+
+def _carried_names(names_file: str | Path, model: XVLM, log: Callable[[str], None]) -> list[CarriedName]:
+    """The taught names to carry, checked against this model's text width; refused when there are none."""
+    try:
+        carried = read_names(names_file, NAME_SLOTS, model.cfg.text.hidden_size)
+    except BundleError as err:
+        raise ExportError(f"cannot export with these names: {err}") from err
+    if not carried:
+        raise ExportError(f"{names_file} holds no names: there is nothing for the bundle to carry")
+    log(f"the bundle carries {len(carried)} taught name(s): {carried_summary(carried)}")
+    return carried
 
 
 def _check_target(variant: str, out: Path) -> None:

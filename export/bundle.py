@@ -22,9 +22,14 @@ from core.hashing import sha256_file
 # 2: the text graph takes taught names' input embeddings (``name_embeddings``) and the manifest says
 # which vocabulary ids are their placeholders (``names``) and which checkpoint the graphs came from
 # (``source.checkpoint_path``). Format 1 bundles still search; they cannot use taught names.
-FORMAT_VERSION = 2
+# 3: the bundle may carry taught names (``names.json``, export/carried_names.py). Only such a bundle is
+# written as format 3: one without names stays format 2, which a Multigrain from before can read, while
+# one with names is refused there as too new (it would leave the names out, or call the bundle edited).
+FORMAT_VERSION = 3
+FORMAT_WITHOUT_NAMES = 2
 MANIFEST = "manifest.json"
 VOCAB = "vocab.txt"
+NAMES_FILE = "names.json"  # the taught names a bundle carries, when it carries any
 VARIANTS = ("fp32", "fp16", "int8")
 # Keys the runtime cannot work without; a manifest missing one is unreadable, not merely old.
 REQUIRED = (
@@ -86,7 +91,9 @@ def bundle_identity(model: str, variant: str, files: dict[str, str], preprocessi
     compares vectors of two identities."""
     digest = hashlib.sha256()
     for name in sorted(files):
-        if name.endswith(".onnx") or name == VOCAB:
+        # The names a bundle carries decide what a query with a name means, so they are part of it; a
+        # bundle without them hashes exactly what it hashed before format 3.
+        if name.endswith(".onnx") or name in (VOCAB, NAMES_FILE):
             digest.update(f"{name}:{files[name]}\n".encode())
     digest.update(json.dumps(preprocessing, sort_keys=True).encode())
     return f"{model}-{variant}-{digest.hexdigest()[:12]}"
@@ -102,7 +109,7 @@ def write_manifest(out_dir: str | Path, fields: dict[str, Any]) -> dict[str, Any
     files = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != MANIFEST}
     preprocessing = {k: fields[k] for k in PREPROCESSING}
     manifest = {
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if NAMES_FILE in files else FORMAT_WITHOUT_NAMES,
         "identity": bundle_identity(fields["model"], fields["variant"], files, preprocessing),
         **fields,
         "files": files,
@@ -145,8 +152,18 @@ class Bundle:
     @property
     def takes_names(self) -> bool:
         """Whether the text graph takes taught names' embeddings (format 2 on)."""
-        text = self.manifest["graphs"].get("text", {})
-        return isinstance(self.manifest.get("names"), dict) and NAME_INPUT in text.get("inputs", [])
+        return manifest_takes_names(self.manifest)
+
+    @property
+    def names_file(self) -> Path | None:
+        """The taught names this bundle carries (format 3), or None."""
+        return self.path / NAMES_FILE if NAMES_FILE in self.manifest["files"] else None
+
+
+def manifest_takes_names(manifest: dict[str, Any]) -> bool:
+    """Whether a manifest's text graph takes taught names' embeddings (format 2 on)."""
+    text = manifest["graphs"].get("text", {})
+    return isinstance(manifest.get("names"), dict) and NAME_INPUT in text.get("inputs", [])
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -158,8 +175,18 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not file.is_file():
         raise BundleError(f"{root}: missing file {MANIFEST}; not a model bundle")
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        text = file.read_bytes()
+    except OSError as err:
+        raise BundleError(f"{root}: unreadable manifest {MANIFEST}: {err}") from err
+    return parse_manifest(text, root)
+
+
+def parse_manifest(text: bytes, root: str | Path) -> dict[str, Any]:
+    """A manifest's bytes, checked for readability and format version only; ``root`` names the bundle
+    in messages (a folder, or an archive not yet unpacked)."""
+    try:
+        manifest = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BundleError(f"{root}: unreadable manifest {MANIFEST}: {err}") from err
     if not isinstance(manifest, dict):
         raise BundleError(f"{root}: unreadable manifest {MANIFEST}: not a JSON object")
@@ -188,13 +215,8 @@ def load_bundle(
     root = Path(path)
     manifest = read_manifest(root)
     files: dict[str, str] = manifest["files"]
-    needed = {g["file"] for g in manifest["graphs"].values()} | {VOCAB}
-    unlisted = sorted(needed - set(files))
-    if unlisted:
-        raise BundleError(f"{root}: unreadable manifest {MANIFEST}: no sha256 for {', '.join(unlisted)}")
+    check_listing(root, manifest)
     for name, expected in sorted(files.items()):
-        if Path(name).name != name:  # a manifest must not point outside its directory
-            raise BundleError(f"{root}: unreadable manifest {MANIFEST}: bad file name {name!r}")
         file = root / name
         if not file.is_file():
             raise BundleError(f"{root}: missing file {name} (listed in {MANIFEST})")
@@ -205,6 +227,39 @@ def load_bundle(
     if verify_hashes:
         check_identity(root, manifest)
     return Bundle(root, manifest)
+
+
+def plain_file_name(name: object) -> bool:
+    """Whether ``name`` is a file name that stays inside its folder on every system: no folder part,
+    no ``..``, no drive letter or stream (``:``), nothing absolute."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not any(c in name for c in "/\\:\0")
+        and Path(name).name == name
+    )
+
+
+def check_listing(root: str | Path, manifest: dict[str, Any]) -> None:
+    """Refuse a manifest whose file list is not plain names, or lacks a file the bundle needs."""
+    files = manifest["files"]
+    for name, digest in files.items():
+        if not plain_file_name(name):  # a manifest must not point outside its directory
+            raise BundleError(f"{root}: unreadable manifest {MANIFEST}: bad file name {name!r}")
+        if not isinstance(digest, str):
+            raise BundleError(f"{root}: unreadable manifest {MANIFEST}: no sha256 for {name}")
+    graphs = manifest["graphs"].values()
+    if not all(isinstance(g, dict) and isinstance(g.get("file"), str) for g in graphs):
+        raise BundleError(f"{root}: unreadable manifest {MANIFEST}: a graph without its file")
+    needed = {g["file"] for g in graphs} | {VOCAB}
+    unlisted = sorted(needed - set(files))
+    if unlisted:
+        raise BundleError(f"{root}: unreadable manifest {MANIFEST}: no sha256 for {', '.join(unlisted)}")
+    if NAMES_FILE in files and not manifest_takes_names(manifest):
+        raise BundleError(
+            f"{root}: the bundle carries taught names ({NAMES_FILE}) but its text graph cannot take "
+            "them: the bundle's files were swapped or damaged; export it again"
+        )
 
 
 def check_identity(root: Path, manifest: dict[str, Any]) -> None:

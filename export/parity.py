@@ -236,11 +236,32 @@ def named_inputs(runtime: Runtime, seed: int = 2) -> tuple[NameTable, np.ndarray
     return named, ids, mask
 
 
-@torch.no_grad()
+def carried_texts(names: list[str]) -> list[str]:
+    """Texts that hold each carried name alone, in a phrase and beside other words."""
+    return [text for name in names for text in (name, f"a photo of {name}", f"{name} next to a red car")]
+
+
 def named_drift(model: XVLM, runtime: Runtime) -> tuple[dict[str, dict[str, float]], np.ndarray]:
+    """The runtime's text graph with random taught names against the engine's named encoder."""
+    named, ids, mask = named_inputs(runtime)
+    return _named_against_engine(model, runtime, named, ids, mask)
+
+
+def carried_drift(
+    model: XVLM, runtime: Runtime, carried: NameTable
+) -> tuple[dict[str, dict[str, float]], np.ndarray]:
+    """The same check with the names the bundle carries: their learned rows, as a library using the
+    bundle feeds them, in texts that hold them."""
+    ids, mask, _ = runtime.tokenize(carried_texts(list(carried.slots)), carried)
+    return _named_against_engine(model, runtime, carried, ids, mask)
+
+
+@torch.no_grad()
+def _named_against_engine(
+    model: XVLM, runtime: Runtime, named: NameTable, ids: np.ndarray, mask: np.ndarray
+) -> tuple[dict[str, dict[str, float]], np.ndarray]:
     """The runtime's text graph with taught names against the engine's named encoder (the one teaching
     trains), on the same ids."""
-    named, ids, mask = named_inputs(runtime)
     first = int(runtime.manifest["names"]["first_id"])
     hidden_size = named.embeddings.shape[1]
     rows = torch.from_numpy(named.embeddings)
@@ -272,6 +293,11 @@ def measure_drift(model: XVLM, runtime: Runtime, variant: str) -> dict[str, Any]
         metrics, mask = named_drift(model, runtime)
         report["inputs"]["named"] = {"batch": len(mask), "metrics": metrics}
         failures += [f"named: {f}" for f in judge(variant, metrics)]
+    carried = runtime.carried_names
+    if carried:
+        metrics, mask = carried_drift(model, runtime, carried)
+        report["inputs"]["carried"] = {"batch": len(mask), "metrics": metrics}
+        failures += [f"carried names: {f}" for f in judge(variant, metrics)]
     report["failures"] = failures
     report["pass"] = not failures
     return report

@@ -24,6 +24,7 @@ from core.names import NameTable
 from core.names import token_ids as named_token_ids
 from core.text import CLS_ID, EmptyTextError, Tokenizer, pre_caption
 from export.bundle import NAME_INPUT, Bundle, BundleError, check_graph_io, load_bundle
+from export.carried_names import CarriedName, bundle_names, names_table
 from export.preprocess import Preprocess
 from export.regions import normalised_boxes_to_patch_masks
 
@@ -175,6 +176,8 @@ class Runtime:
         grid = m["token_grid"]
         self._grid, self._stride = int(grid["grid"]), int(grid["patch_stride"])
         self._num_tokens, self._width = int(grid["num_tokens"]), int(grid["width"])
+        # Read now, so that a bundle whose names file is not usable is refused when it is opened.
+        self._carried: tuple[CarriedName, ...] = tuple(bundle_names(self._bundle))
 
     # ----- facts -----------------------------------------------------------------------------------
     @property
@@ -366,6 +369,18 @@ class Runtime:
     def name_table_shape(self) -> tuple[int, int]:
         """(S, H): the shape of the ``name_embeddings`` the text graph takes."""
         return self._names_spec()["slots"], int(self.manifest["config"]["text"]["hidden_size"])
+
+    @property
+    def carried(self) -> tuple[CarriedName, ...]:
+        """The taught names this bundle carries (a bundle exported with someone's things), with kinds."""
+        return self._carried
+
+    @property
+    def carried_names(self) -> NameTable | None:
+        """The carried names as the text graph's input table; None when the bundle carries none."""
+        if not self._carried:
+            return None
+        return names_table(self._carried, *self.name_table_shape())
 
     def encode_tokens(
         self,

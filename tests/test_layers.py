@@ -81,7 +81,15 @@ def test_each_contract_breaks_on_a_violation(tmp_path: Path, contract: str) -> N
         (tmp_path / package / "__init__.py").write_text("")
     # Modules the contracts name must exist.
     (tmp_path / "app" / "search.py").write_text("import core\n")
-    for name in ("runtime", "bundle", "preprocess", "regions"):
+    for name in (
+        "runtime",
+        "bundle",
+        "bundle_archive",
+        "bundle_intake",
+        "carried_names",
+        "preprocess",
+        "regions",
+    ):
         (tmp_path / "export" / f"{name}.py").write_text("import core\n")
     config = tmp_path / "pyproject.toml"
     config.write_text(importlinter_section())

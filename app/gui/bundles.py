@@ -19,7 +19,11 @@ from PIL import Image
 
 from app.gui.settings import repo_bundles_dir, user_bundles_dir
 from core.errors import KnownError
-from export.bundle import BundleError, read_manifest
+from export.bundle import NAMES_FILE, BundleError, read_manifest
+from export.bundle_intake import Installed, install_bundle
+
+# The variants a bundle can be exported in, as the dialogs offer them (key, what it is for).
+VARIANTS = (("int8", "int8 — smallest, fast on CPU"), ("fp32", "fp32 — exact"), ("fp16", "fp16 — for CUDA"))
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class BundleInfo:
     where: str  # "app data", "repository" or "elsewhere"
     has_box_head: bool
     problem: str | None = None  # why it cannot be used (then the other facts may be blank)
+    carries_names: bool = False  # exported with someone's taught names (bundle format 3)
 
 
 def describe_bundle(path: Path, where: str = "elsewhere") -> BundleInfo:
@@ -47,6 +52,7 @@ def describe_bundle(path: Path, where: str = "elsewhere") -> BundleInfo:
         str(m["variant"]),
         where,
         "box" in m["graphs"],
+        carries_names=NAMES_FILE in m["files"],
     )
 
 
@@ -65,6 +71,12 @@ def list_bundles(extra: Path | None = None) -> list[BundleInfo]:
     if extra is not None and extra.resolve() not in seen and (extra / "manifest.json").is_file():
         found.append(describe_bundle(extra))
     return found
+
+
+def add_bundle(source: Path) -> Installed:
+    """Worker thread: check and install a bundle folder or file into the app's bundles folder; one whose
+    identity is there already, or among the repository's bundles, is reported instead (``added`` False)."""
+    return install_bundle(source, user_bundles_dir(), also_in=[repo_bundles_dir()])
 
 
 Loader = Callable[[Path], Any]

@@ -795,7 +795,9 @@ class MainWindow(QMainWindow):
     # ----- models ----------------------------------------------------------------------------------
     def open_models(self) -> ModelsDialog:
         if self.models_dialog is None:
-            self.models_dialog = ModelsDialog(self.holder, self.prefs, self.import_command, self.pool, self)
+            self.models_dialog = ModelsDialog(
+                self.holder, self.prefs, self.import_command, self.pool, self, db_path=self.db_path
+            )
             self.models_dialog.activated.connect(self.use_bundle)
         self.models_dialog.refresh()
         self.models_dialog.show()

@@ -4,6 +4,9 @@ Importing an official X-VLM checkpoint is two commands run as child processes (t
 this process never imports): ``multigrain import-xvlm`` into our checkpoint format, then
 ``multigrain export`` to a bundle in the app data folder. The command prefix can be replaced (a
 setting, or the constructor) by anything that takes the same arguments; tests use a small script.
+"Export with my things…" runs ``multigrain export-things`` the same way (``things_export``). "Add
+bundle…" installs a bundle folder or ``.mgbundle`` file someone handed over, on a worker thread, after
+every check of ``export.bundle_intake`` (nothing is written to the bundles folder before they pass).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -32,17 +36,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.bundles import BundleInfo, ModelHolder, Speed, list_bundles, measure_speed
+from app.gui.bundles import (
+    VARIANTS,
+    BundleInfo,
+    ModelHolder,
+    Speed,
+    add_bundle,
+    list_bundles,
+    measure_speed,
+)
 from app.gui.errors import short
 from app.gui.file_dialogs import choose_file, choose_folder
 from app.gui.processes import Step, StepProcess, app_command
 from app.gui.settings import Prefs, data_dir, user_bundles_dir
 from app.gui.tasks import Pool, run_task
+from app.gui.things_export import ThingsExportGroup
 from app.home import REPO
 from core.errors import KnownError
+from export.bundle_intake import Installed
 
 CHECKPOINT_FILTER = "X-VLM checkpoints (*.th *.pth *.pt *.bin);;All files (*)"
-VARIANTS = (("int8", "int8 — smallest, fast on CPU"), ("fp32", "fp32 — exact"), ("fp16", "fp16 — for CUDA"))
+BUNDLE_FILTER = "Single-file model bundles (*.mgbundle);;All files (*)"
 
 
 def model_configs() -> list[str]:
@@ -67,6 +81,7 @@ def copy_bundle(source: Path, folder: Path) -> Path:
 class ModelsDialog(QDialog):
     activated = Signal(object)  # Path of the bundle the user chose
     imported = Signal(object)  # Path of a newly imported bundle
+    added = Signal(object)  # Installed: a bundle added with Add bundle… (or found installed already)
 
     def __init__(
         self,
@@ -75,6 +90,7 @@ class ModelsDialog(QDialog):
         import_command: list[str] | None = None,
         pool: Pool | None = None,
         parent: QWidget | None = None,
+        db_path: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
@@ -86,13 +102,16 @@ class ModelsDialog(QDialog):
         self.process: StepProcess | None = None
         self._outputs: list[Path] = []  # what the running import creates (removed if it fails)
         self._bundle_out: Path | None = None
-        self.resize(780, 620)
+        self._adding = False
+        self.resize(780, 760)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self._build_active_label())
         layout.addLayout(self._build_device_row())
         layout.addWidget(self._build_table(), 1)
         layout.addLayout(self._build_bundle_buttons())
+        self.things = ThingsExportGroup(holder, db_path, self.import_command, self)
+        layout.addWidget(self.things)
         layout.addWidget(self._build_import_group())
         layout.addWidget(self._build_close_buttons())
         self.refresh()
@@ -144,9 +163,17 @@ class ModelsDialog(QDialog):
         self.export_button = QPushButton("Export active model…")
         self.export_button.setObjectName("exportModel")
         self.export_button.clicked.connect(self.export_active)
+        self.add_button = QPushButton("Add bundle…")
+        self.add_button.setObjectName("addBundle")
+        self.add_button.setToolTip("Install a bundle someone gave you: a bundle folder or one .mgbundle file")
+        menu = QMenu(self.add_button)
+        menu.addAction("A single-file bundle (.mgbundle)…", self.add_bundle_file)
+        menu.addAction("A bundle folder…", self.add_bundle_folder)
+        self.add_button.setMenu(menu)
         row = QHBoxLayout()
         row.addWidget(self.use_button)
         row.addWidget(self.export_button)
+        row.addWidget(self.add_button)
         row.addStretch(1)
         return row
 
@@ -227,9 +254,12 @@ class ModelsDialog(QDialog):
             is_active = active is not None and info.path.resolve() == active
             status = info.problem or ("active" if is_active else "")
             cells = [info.name, info.model, info.variant, info.where, status]
+            carries = "\ncarries taught names" if info.carries_names else ""
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(f"{info.path}\n{info.identity}" if not info.problem else info.problem)
+                item.setToolTip(
+                    f"{info.path}\n{info.identity}{carries}" if not info.problem else info.problem
+                )
                 if is_active:
                     font = item.font()
                     font.setBold(True)
@@ -256,6 +286,8 @@ class ModelsDialog(QDialog):
         self.export_button.setEnabled(self.holder.bundle is not None and not busy)
         self.import_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
+        self.add_button.setEnabled(not self._adding)
+        self.things.update_buttons()
 
     def use_selected(self) -> None:
         info = self.selected()
@@ -321,6 +353,40 @@ class ModelsDialog(QDialog):
             pool=self.pool,
             context=self,
         )
+
+    # ----- adding a bundle someone handed over -------------------------------------------------------
+    def add_bundle_file(self) -> None:
+        path = choose_file(self, "A single-file model bundle", "", BUNDLE_FILTER)
+        if path:
+            self.add_from(Path(path))
+
+    def add_bundle_folder(self) -> None:
+        path = choose_folder(self, "A model bundle folder")
+        if path:
+            self.add_from(Path(path))
+
+    def add_from(self, source: Path) -> None:
+        """Check and install ``source`` on a worker thread; the outcome is said in the log."""
+        self._adding = True
+        self._update_buttons()
+        self.log.appendPlainText(f"checking {source}…")
+        run_task(lambda: add_bundle(source), self._added, self._add_failed, pool=self.pool, context=self)
+
+    def _added(self, installed: Installed) -> None:
+        self._adding = False
+        if installed.added:
+            self.log.appendPlainText(f"added {installed.path.name} ({installed.identity})")
+        else:
+            self.log.appendPlainText(
+                f"{installed.identity} is installed already, as {installed.path.name}: nothing was added"
+            )
+        self.refresh(select=installed.path)
+        self.added.emit(installed)
+
+    def _add_failed(self, error: BaseException) -> None:
+        self._adding = False
+        self._update_buttons()
+        self.log.appendPlainText(f"not added: {short(error)}")
 
     # ----- import ----------------------------------------------------------------------------------
     def browse_checkpoint(self) -> None:
@@ -391,4 +457,5 @@ class ModelsDialog(QDialog):
     def done(self, result: int) -> None:
         if self.process is not None:
             self.process.shutdown()
+        self.things.shutdown()
         super().done(result)

@@ -132,3 +132,28 @@ def import_names(args: argparse.Namespace) -> int:
     first = printable(done[0].row.name)
     print(f'pack sha256 {pack.content_sha256[:12]}; search with it: multigrain search "{first} on the grass"')
     return 0
+
+
+@_library_command
+def export_things(args: argparse.Namespace) -> int:
+    from app.personal.export_things import ExportCancelled
+    from app.personal.export_things import export_things as export_with_names
+    from export.bundle_archive import is_archive_path
+
+    # Ctrl+C (or the window's interrupt) stops the export child, as for `teach`.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    wanted = [n.strip() for n in args.names.split(",") if n.strip()] if args.names else None
+    db, _ = open_library(args, must_exist=True, writable=False)
+    runtime = load_model(args)
+    single = args.single_file or is_archive_path(args.out)
+    try:
+        done = export_with_names(db, runtime, args.out, args.variant, wanted=wanted, single_file=single)
+    except ExportCancelled as err:
+        print(str(err), file=sys.stderr)
+        return 130
+    print(
+        f"{done.out} carries {len(done.names)} taught name(s); a library that uses it finds them with no "
+        f"teaching of its own. Check it: multigrain verify {done.out} --checkpoint {done.checkpoint}"
+    )
+    return 0

@@ -3,6 +3,10 @@
 Search and grounding ask here rather than calling ``runtime.encode_texts`` directly, so a query that
 holds a taught name ("Rex on the beach") reaches the text graph with the name's learned embedding, and
 a query without one is encoded exactly as before (the runtime's plain path, nothing else passed).
+
+A bundle exported with someone's things carries names of its own (export/carried_names.py). A library
+that uses it finds them with no teaching of its own; where the library has taught a name spelled the
+same (in any case), the library's own wins: it was learned from this person's photos.
 """
 
 from __future__ import annotations
@@ -23,16 +27,51 @@ MAX_QUERY_WORDS = 1000  # names are found in the whole query, however long (the 
 
 
 def names_for(db: Database | None, runtime: Any) -> NameTable | None:
-    """The names with learned parameters for ``runtime``'s bundle (or its checkpoint); None when there
-    are none, or the bundle cannot take names (an older format: it searches without them)."""
-    if db is None or not getattr(runtime, "takes_names", False):
+    """The names a query may use with ``runtime``'s bundle: the library's own with learned parameters for
+    the bundle (or its checkpoint), and those the bundle carries (``merge_names``). None when there are
+    none, or the bundle cannot take names (an older format: it searches without them)."""
+    if not getattr(runtime, "takes_names", False):
         return None
-    weights = (runtime.manifest.get("source") or {}).get("weights_sha256")
-    try:
-        table = name_table(db, runtime.identity, weights, runtime.name_table_shape())
-    except sqlite3.OperationalError:  # a library opened read-only before schema 4 has no names table
-        return None
-    return table or None
+    own = None
+    if db is not None:
+        weights = (runtime.manifest.get("source") or {}).get("weights_sha256")
+        try:
+            own = name_table(db, runtime.identity, weights, runtime.name_table_shape())
+        except sqlite3.OperationalError:  # a library opened read-only before schema 4 has no names table
+            own = None
+    return merge_names(own, getattr(runtime, "carried_names", None)) or None
+
+
+def merge_names(own: NameTable | None, carried: NameTable | None) -> NameTable | None:
+    """The library's own names, then the bundle's carried ones that the library has not taught itself.
+
+    A carried name whose slot one of the library's names holds moves to a free slot: the slot only says
+    which row of the text graph's input its placeholder reads, so the move changes nothing it computes.
+    When all slots are taken, the carried names that do not fit are left out (a library and a bundle
+    would need more than 64 names between them)."""
+    if not carried:
+        return own
+    if not own:
+        return carried
+    table = own.embeddings.copy()
+    slots = dict(own.slots)
+    taught = {name_key(name) for name in slots}
+    used = set(slots.values())
+    free = [s for s in range(len(table)) if s not in used]
+    for name, slot in sorted(carried.slots.items(), key=lambda item: item[1]):
+        if name_key(name) in taught:
+            continue  # the library's own teaching wins
+        if slot in used:
+            if not free:
+                continue
+            row, slot = carried.embeddings[slot], free.pop(0)
+        else:
+            row = carried.embeddings[slot]
+            free = [s for s in free if s != slot]
+        table[slot] = row
+        slots[name] = slot
+        used.add(slot)
+    return NameTable(slots, table)
 
 
 def encode_texts(
@@ -57,11 +96,12 @@ def names_in(text: str, names: NameTable | None) -> tuple[str, ...]:
 
 
 def names_at(db_path: str | Path, runtime: Any) -> NameTable | None:
-    """``names_for`` the library file at ``db_path`` (opened read-only for the call; None if absent)."""
+    """``names_for`` the library file at ``db_path`` (opened read-only for the call; without the file,
+    the names the bundle carries)."""
     from app.library.db import open_db
 
     if not Path(db_path).is_file():
-        return None
+        return names_for(None, runtime)  # the names the bundle carries, if any
     db = open_db(db_path, writable=False)
     try:
         return names_for(db, runtime)

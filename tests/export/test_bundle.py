@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import KnownError
 from engine.checkpoint import sha256_file
-from export.bundle import EXPORT_RECIPE, FORMAT_VERSION, BundleError, load_bundle
+from export.bundle import EXPORT_RECIPE, FORMAT_VERSION, FORMAT_WITHOUT_NAMES, BundleError, load_bundle
 
 GRAPHS = {"vision", "concepts", "text", "itm", "box"}
 
@@ -29,7 +29,7 @@ def _edit_manifest(bundle: pathlib.Path, **changes: object) -> None:
 
 def test_manifest_has_every_fact(fp32_bundle: pathlib.Path, tiny_checkpoint: pathlib.Path) -> None:
     m = load_bundle(fp32_bundle).manifest
-    assert m["format_version"] == FORMAT_VERSION == 2
+    assert m["format_version"] == FORMAT_WITHOUT_NAMES == 2 and FORMAT_VERSION == 3  # 3: carries names
     assert m["model"] == "test-tiny" and m["config"]["name"] == "test-tiny" and m["variant"] == "fp32"
     assert m["image_size"] == 64 and len(m["image_mean"]) == 3 and len(m["image_std"]) == 3
     assert (m["max_tokens"], m["max_words"], m["embed_dim"]) == (24, 30, 16)

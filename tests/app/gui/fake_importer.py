@@ -1,12 +1,16 @@
 """Stands in for ``python -m cli.main`` in the models dialog: ``import-xvlm`` and ``export`` with the real
 commands' arguments, printing progress lines, writing a checkpoint folder and a bundle whose manifest
 reads as valid (its graphs are not real). ``FAKE_IMPORT_DELAY`` seconds pass between lines; a
-checkpoint whose name contains "bad" is refused the way the real importer refuses one."""
+checkpoint whose name contains "bad" is refused the way the real importer refuses one.
+``export-things OUT ...`` prints the real command's step lines and writes its argv (JSON) to OUT; Ctrl+C
+stops it as it stops the real one (``OUT.interrupted`` records that it came), and a library whose file
+name contains "nonames" is refused."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,6 +33,27 @@ def manifest(name: str, variant: str) -> dict[str, object]:
         "graphs": {"vision": {"file": "vision.onnx"}},
         "files": {"vision.onnx": "0" * 64, "vocab.txt": "0" * 64},
     }
+
+
+def export_things(argv: list[str], delay: float) -> int:
+    # Ctrl+C as a fresh `python -m cli.main` has it, even where the test process left SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    out, db = Path(argv[1]), argv[argv.index("--db") + 1]
+    try:
+        if "nonames" in Path(db).name:
+            print("multigrain export-things: the library has no taught names for the model m-1", flush=True)
+            return 2
+        print("[1/3] names to carry: Rex (dog)", flush=True)
+        time.sleep(delay)
+        print("[2/3] exporting models/demo as int8 (torch, in a child process)", flush=True)
+        time.sleep(delay)
+    except KeyboardInterrupt:
+        Path(f"{out}.interrupted").touch()
+        print("cancelled: no bundle was written", flush=True)
+        return 130
+    out.write_text(json.dumps(argv))
+    print(f"[3/3] done: {out}", flush=True)
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -58,6 +83,8 @@ def main(argv: list[str]) -> int:
         (out / "manifest.json").write_text(json.dumps(manifest(name, variant)))
         print(f"wrote {out}", flush=True)
         return 0
+    if command == "export-things":
+        return export_things(argv, delay)
     print(f"unknown command {command}", flush=True)
     return 2
 
