@@ -68,7 +68,7 @@ def child(bundle: Path, name: str, batches: int, batch: int) -> dict[str, float]
     import numpy as np
 
     from app.index_library import INDEX_GRAPHS
-    from app.library.regions import boxes_for
+    from core.region_boxes import boxes_for
     from export.runtime import Runtime, SessionTuning
 
     fields, threads = SETTINGS[name]

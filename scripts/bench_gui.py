@@ -116,8 +116,8 @@ def make_library(path: Path, n: int, identity: str, dim: int) -> None:
     """A synthetic library of ``n`` photos and its fresh vector cache."""
     from app.bench import synthetic_db
     from app.library.db import open_db
-    from app.library.regions import BOX_SET_NAME
     from app.vectors import load_index
+    from core.region_boxes import BOX_SET_NAME
 
     if not path.is_file():
         print(f"writing a library of {n:,} photos ({path.name})", file=sys.stderr)

@@ -95,10 +95,10 @@ def child_steps(db_path: Path, bundle: Path) -> dict[str, object]:
     step("Python, Qt, onnxruntime and the app's modules")
     from app.library.db import open_db
     from app.library.encoder import load_runtime
-    from app.library.regions import BOX_SET_NAME
     from app.query import make_query
     from app.search import Searcher
     from app.vectors import load_index
+    from core.region_boxes import BOX_SET_NAME
 
     step("search modules (app.search, app.vectors, onnx, sqlite_utils...)")
     runtime = load_runtime(bundle, providers="cpu")
