@@ -11,14 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from app.gui.processes import INTERRUPT_GRACE_MS, Step, StepProcess
+from app.gui.processes import Step, StepProcess
 from app.gui.teaching import STEP_TITLE, TeachPhoto, teach_command
+from app.gui.teaching_dialog import TeachingDialog, failure_sentence
 from app.gui.things_panel import photos_text
 
 
-class RelearnDialog(QDialog):
+class RelearnDialog(TeachingDialog):
     relearned = Signal(str, str)  # the name, a sentence for the status bar
 
     def __init__(
@@ -61,21 +62,12 @@ class RelearnDialog(QDialog):
         layout.addLayout(row)
         self.setMinimumWidth(460)
         self.process = StepProcess([Step(STEP_TITLE, self.command)], parent=self)
-        self.process.progress.connect(self._progress)
+        self.process.progress.connect(self.show_progress)
         self.process.output.connect(lambda line: self.note.setText(line.strip()))
         self.process.finished.connect(self._finished)
 
     def start(self) -> None:
         self.process.start()
-
-    @property
-    def running(self) -> bool:
-        return self.process.running
-
-    def _progress(self, fraction: float, _title: str) -> None:
-        if fraction > 0:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(round(1000 * fraction))
 
     def _finished(self, ok: bool, message: str) -> None:
         if ok:
@@ -92,25 +84,5 @@ class RelearnDialog(QDialog):
         if message == "cancelled":
             self.note.setText(f"Cancelled: {self.name} keeps all its photos and what it learned.")
         else:
-            reason = message.removeprefix(f"{STEP_TITLE} failed: ").removeprefix("multigrain teach: ")
+            reason = failure_sentence(message)
             self.note.setText(f"{reason} ({self.name} keeps all its photos and what it learned.)")
-
-    def cancel(self) -> None:
-        if self.running:
-            self.note.setText("Cancelling…")
-            self.process.interrupt()
-        else:
-            self.reject()
-
-    def reject(self) -> None:
-        """Escape or closing while teaching cancels the child first (it then stores nothing)."""
-        if self.running:
-            self.cancel()
-            return
-        super().reject()
-
-    def done(self, result: int) -> None:
-        """The window closing stops the child as Cancel does, waiting a moment, so its torch job
-        is not left running."""
-        self.process.shutdown(grace_ms=INTERRUPT_GRACE_MS)
-        super().done(result)

@@ -17,7 +17,6 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -33,10 +32,11 @@ from app.box_edit import MOVE, drag_box, grip_at
 from app.grounding import Grounding
 from app.gui.bundles import ModelHolder
 from app.gui.errors import short
-from app.gui.processes import INTERRUPT_GRACE_MS, Step, StepProcess
+from app.gui.processes import Step, StepProcess
 from app.gui.result_view import Shown, box_rect, fitted_rect, ground, load_photo
 from app.gui.tasks import Pool, run_task
 from app.gui.teaching import STEP_TITLE, TeachPhoto, taught_photos, teach_command
+from app.gui.teaching_dialog import TeachingDialog, failure_sentence
 from app.personal.store import Box, NameRow
 
 BOX = QColor("#3ddc84")
@@ -186,7 +186,7 @@ class BoxCanvas(QWidget):
         self.box_changed.emit()
 
 
-class TeachDialog(QDialog):
+class TeachDialog(TeachingDialog):
     taught = Signal(str, str)  # the name, a sentence for the status bar
 
     def __init__(
@@ -345,10 +345,6 @@ class TeachDialog(QDialog):
         self.canvas.update()
 
     # ----- teaching --------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.running
-
     def start(self) -> None:
         name, kind = self.name.currentText().strip(), self.kind.text().strip()
         if not name or not kind:
@@ -380,15 +376,10 @@ class TeachDialog(QDialog):
         self.progress.setRange(0, 0)  # busy until the child counts its steps (loading the model first)
         self.progress.show()
         self.process = StepProcess([Step(STEP_TITLE, self.command)], parent=self)
-        self.process.progress.connect(self._progress)
+        self.process.progress.connect(self.show_progress)
         self.process.output.connect(self._output)
         self.process.finished.connect(lambda ok, message: self._finished(ok, message, name, len(photos)))
         self.process.start()
-
-    def _progress(self, fraction: float, _title: str) -> None:
-        if fraction > 0:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(round(1000 * fraction))
 
     def _output(self, line: str) -> None:
         self.note.setText(line.strip())
@@ -405,29 +396,4 @@ class TeachDialog(QDialog):
         if message == "cancelled":
             self.note.setText("Cancelled: nothing was taught or stored.")
         else:
-            # StepProcess says "<title> failed: <the child's last line>"; the CLI's last line is its sentence.
-            self.note.setText(
-                message.removeprefix(f"{STEP_TITLE} failed: ").removeprefix("multigrain teach: ")
-            )
-
-    def cancel(self) -> None:
-        if self.running:
-            assert self.process is not None
-            self.note.setText("Cancelling…")
-            self.process.interrupt()
-        else:
-            self.reject()
-
-    def reject(self) -> None:
-        """Escape or closing the dialog while teaching cancels the child, which then stores nothing."""
-        if self.running:
-            self.cancel()
-            return
-        super().reject()
-
-    def done(self, result: int) -> None:
-        """Closing (the window closes) while teaching stops the child as Cancel does, waiting a moment:
-        killed outright, ``multigrain teach`` would leave its torch job running."""
-        if self.process is not None:
-            self.process.shutdown(grace_ms=INTERRUPT_GRACE_MS)
-        super().done(result)
+            self.note.setText(failure_sentence(message))

@@ -11,8 +11,6 @@ checks the carried names' path against the engine's named encoder and writes the
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -22,10 +20,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from app.home import REPO
 from app.personal.store import list_names
 from app.personal.teach import checkpoint_of
 from app.personal.usage import names_for
+from app.torch_child import run_torch_child
 from core.errors import KnownError
 from core.names import name_key
 from export.bundle import NAMES_FILE
@@ -76,31 +74,16 @@ def chosen_names(db: Database, runtime: Any, wanted: list[str] | None = None) ->
 
 def _run_child(argv: list[str], log: Callable[[str], None]) -> None:
     """Run the export, forwarding its lines; on Ctrl+C stop it and say that nothing was written."""
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    child = subprocess.Popen(
-        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    )
-    last = ""
     try:
-        assert child.stdout is not None
-        for line in child.stdout:
-            if line.strip():
-                last = line.rstrip()
-                log(f"  {last}")
-        code = child.wait()
+        code, tail = run_torch_child(argv, log)
     except KeyboardInterrupt:
-        child.terminate()  # it may have had the Ctrl+C too (same terminal); this covers the other cases
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
         raise ExportCancelled("cancelled: no bundle was written") from None
     if code == 130:
         raise ExportCancelled("cancelled: no bundle was written")
     if code != 0:
-        raise KnownError(f"the export failed, no bundle was written: {last or f'exit code {code}'}")
+        raise KnownError(
+            f"the export failed, no bundle was written: {tail[-1] if tail else f'exit code {code}'}"
+        )
 
 
 def export_things(

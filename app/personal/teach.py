@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from app.home import REPO
 from app.library import store
 from app.library.hashing import content_hash
 from app.personal.store import Box, Label, LearnedName, NameRow, save_taught
+from app.torch_child import run_torch_child
 from core.errors import KnownError
 from core.hashing import sha256_file
 from core.names import name_key
@@ -176,28 +176,9 @@ def _labels(
 
 def _run_child(folder: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """Run the torch job, forwarding its lines; on Ctrl+C stop it and store nothing."""
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    argv = [sys.executable, "-m", "engine.personal.job", str(folder)]
-    child = subprocess.Popen(
-        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    )
-    tail: list[str] = []
     try:
-        assert child.stdout is not None
-        for line in child.stdout:
-            line = line.rstrip()
-            if line:
-                tail = [*tail[-4:], line]
-                log(f"  {line}")
-        code = child.wait()
+        code, tail = run_torch_child([sys.executable, "-m", "engine.personal.job", str(folder)], log)
     except KeyboardInterrupt:
-        child.terminate()  # it may have had the Ctrl+C too (same terminal); this covers the other cases
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
         raise TeachCancelled("cancelled: nothing was taught or stored") from None
     if code == 130:
         raise TeachCancelled("cancelled: nothing was taught or stored")
