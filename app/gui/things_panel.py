@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
+    QGridLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -171,19 +171,22 @@ class ThingsPanel(QWidget):
         self.import_button.setObjectName("importThings")
         self.import_button.setToolTip(f"Add the names of a {SUFFIX} file, learned on the model you use")
         self.import_button.clicked.connect(self.ask_import)
-        buttons = QHBoxLayout()
-        for button in (self.search_button, self.rename_button, self.forget_button, self.remove_button):
-            buttons.addWidget(button)
-        sharing = QHBoxLayout()
-        for button in (self.export_button, self.import_button):
-            sharing.addWidget(button)
+        # Two rows of three, in a grid so they share the sidebar's width: a name's own actions, then a
+        # photo's and sharing (four in a row did not fit the sidebar: "Remove photo…" was cut).
+        buttons = QGridLayout()
+        rows = (
+            (self.search_button, self.rename_button, self.forget_button),
+            (self.remove_button, self.export_button, self.import_button),
+        )
+        for r, row in enumerate(rows):
+            for c, button in enumerate(row):
+                buttons.addWidget(button, r, c)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.hint)
         layout.addLayout(buttons)
-        layout.addLayout(sharing)
         self._update_buttons()
 
     # ----- showing ---------------------------------------------------------------------------------
