@@ -161,25 +161,23 @@ W_PHOTO_SWEEP = (0.0, 0.15, 0.3, 0.5, 0.7, 1.0)  # the mix of photo and box, mea
 
 def _app_ranks(
     gallery: Gallery,
-    name: str,
-    kind: str,
     query: torch.Tensor,
     box_cos: torch.Tensor,
     app: AppScoring,
+    positives: list[int],
+    others: list[int],
     w_photo: float | None = None,
 ) -> tuple[list[int], list[int]]:
-    """Each held-out photo's rank, as ``_ranks`` counts it, under the app's first stage alone and after
-    its re-order of the first ``app.rerank`` by the name's box: the photo competes with the look-alike
-    photos only, so the head it may be re-ordered in holds it and the best of them."""
+    """Each positive photo's rank among ``others`` (as ``_ranks`` counts it), under the app's first
+    stage alone and after its re-order of the first ``app.rerank`` by the name's box (``box_cos``): the
+    photo competes with the others only, so the head it may be re-ordered in holds it and the best of
+    them. ``query`` is the whole query's embedding (the index and the photo term use it)."""
     assert gallery.regions is not None
     global_cos = (gallery.embed @ query).numpy().astype(np.float64)
     region_cos = (gallery.regions @ query).amax(dim=1).numpy().astype(np.float64)
     first = app.w_global * global_cos + app.w_region * region_cos
     w = app.w_photo if w_photo is None else w_photo
     mixed = w * global_cos + (1.0 - w) * box_cos.numpy().astype(np.float64)
-    held = [i for i, p in enumerate(gallery.photos) if p.split == "test"]
-    positives = [i for i in held if gallery.photos[i].individual == name]
-    others = [i for i in held if gallery.photos[i].individual != name and gallery.photos[i].same_kind(kind)]
     index_ranks, app_ranks = [], []
     for i in positives:
         pool = np.array([i, *others])
@@ -189,6 +187,30 @@ def _app_ranks(
         order = np.concatenate([head[np.argsort(-mixed[head], kind="stable")], order[app.rerank :]])
         app_ranks.append(1 + int(np.flatnonzero(order == i)[0]))
     return index_ranks, app_ranks
+
+
+def name_sets(gallery: Gallery, name: str, kind: str) -> tuple[list[int], list[int]]:
+    """The held-out photos of ``name``, and the held-out look-alike photos (its kind, not it)."""
+    held = [i for i, p in enumerate(gallery.photos) if p.split == "test"]
+    positives = [i for i in held if gallery.photos[i].individual == name]
+    others = [i for i in held if gallery.photos[i].individual != name and gallery.photos[i].same_kind(kind)]
+    return positives, others
+
+
+def place_queries(gallery: Gallery, name: str, kind: str) -> list[tuple[str, list[int], list[int]]]:
+    """ "Rex on the beach": for each background among the name's held-out photos, the query in the world's
+    own phrase for it, its positives (the name there) and the rest (look-alikes anywhere, and the name
+    in other places)."""
+    from world.backgrounds import BACKGROUND_BY_NAME
+
+    positives, others = name_sets(gallery, name, kind)
+    out = []
+    for background in sorted({gallery.photos[i].background for i in positives}):
+        here = [i for i in positives if gallery.photos[i].background == background]
+        elsewhere = [i for i in positives if gallery.photos[i].background != background]
+        phrase = BACKGROUND_BY_NAME[background].phrases[0]
+        out.append((f"{name} {phrase}", here, others + elsewhere))
+    return out
 
 
 def retrieval_metrics(ranks: list[int]) -> dict[str, float]:
@@ -347,16 +369,25 @@ def _taught_row(
     encoder = NamedTextEncoder(model, taught)
     ranks, hits, index_ranks, app_ranks = [], [], [], []
     sweep: dict[float, list[int]] = {w: [] for w in W_PHOTO_SWEEP}
+    place_sweep: dict[float, list[int]] = {w: [] for w in W_PHOTO_SWEEP}
+    place_index: list[int] = []
     for thing in world.names:
         query = encoder.embed([thing.name])[0]
         ranks += _ranks(gallery, thing.name, thing.kind, query)
         hits += grounding_hits(model, encoder, gallery, thing.name, thing.kind, thing.name)
         box_cos = named_box_cosines(model, encoder, gallery, thing.name)
-        by_index, by_app = _app_ranks(gallery, thing.name, thing.kind, query, box_cos, app)
+        positives, others = name_sets(gallery, thing.name, thing.kind)
+        by_index, by_app = _app_ranks(gallery, query, box_cos, app, positives, others)
         index_ranks += by_index
         app_ranks += by_app
         for w in W_PHOTO_SWEEP:
-            sweep[w] += _app_ranks(gallery, thing.name, thing.kind, query, box_cos, app, w)[1]
+            sweep[w] += _app_ranks(gallery, query, box_cos, app, positives, others, w)[1]
+        # "Rex on the beach": the whole query picks the head and scores the photo; the box is the name's.
+        for text, here, rest in place_queries(gallery, thing.name, thing.kind):
+            place = encoder.embed([text])[0]
+            place_index += _app_ranks(gallery, place, box_cos, app, here, rest)[0]
+            for w in W_PHOTO_SWEEP:
+                place_sweep[w] += _app_ranks(gallery, place, box_cos, app, here, rest, w)[1]
     after = general_r1(encoder.embed(general.captions), general)
     row = {
         "method": method,
@@ -365,6 +396,8 @@ def _taught_row(
         "index": retrieval_metrics(index_ranks),
         "app": retrieval_metrics(app_ranks),
         "app_by_w_photo": {str(w): retrieval_metrics(r) for w, r in sweep.items()},
+        "place_index": retrieval_metrics(place_index),
+        "place_by_w_photo": {str(w): retrieval_metrics(r) for w, r in place_sweep.items()},
         "grounding": _share(hits),
         "grounding_photos": len(hits),
         "general_after": after,
@@ -462,4 +495,29 @@ def format_table(results: dict) -> str:
         for r in taught:
             cells = [f"{m['r1']:.1f} / {m['r5']:.1f} / {m['mrr']:.3f}" for m in (r, r["index"], r["app"])]
             lines.append(f"| {r['method']} | {r['k']} | " + " | ".join(cells) + " |")
+        lines += _sweep_table(taught)
     return "\n".join(lines)
+
+
+def _sweep_table(taught: list[dict]) -> list[str]:
+    """R@1 / R@5 / MRR of the re-order by the mix of photo and box (the photo's share), for the name
+    alone ("Rex") and the name in a place ("Rex on the beach": the world's phrase for a background)."""
+    weights = list(taught[0]["app_by_w_photo"])
+    lines = [
+        "",
+        "The re-order's mix, by the photo's share (the rest is the name's box): R@1 / R@5 / MRR",
+        "",
+        "| query | method | k | queries | index | " + " | ".join(f"photo {w}" for w in weights) + " |",
+        "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in weights) + " |",
+    ]
+    for label, index_key, sweep_key in (
+        ("name", "index", "app_by_w_photo"),
+        ("name in a place", "place_index", "place_by_w_photo"),
+    ):
+        for r in taught:
+            if sweep_key not in r:
+                continue
+            cells = [r[index_key], *(r[sweep_key][w] for w in weights)]
+            text = " | ".join(f"{m['r1']:.1f} / {m['r5']:.1f} / {m['mrr']:.3f}" for m in cells)
+            lines.append(f"| {label} | {r['method']} | {r['k']} | {r[index_key]['queries']} | {text} |")
+    return lines

@@ -106,6 +106,7 @@ def test_bench_personal_runs_end_to_end_on_a_tiny_world(tmp_path: Path, model: t
     # As the app ranks: the same queries, under its index alone and with the name's box, per mix.
     assert rows[-1]["index"]["queries"] == rows[-1]["app"]["queries"] == 6
     assert set(rows[-1]["app_by_w_photo"]) == {"0.0", "0.15", "0.3", "0.5", "0.7", "1.0"}
+    assert rows[-1]["place_index"]["queries"] == 6  # each held-out photo in its place, "Rex on the beach"
     assert main([*argv, "--methods", "palavra"]) == 2
     assert main([*argv, "--ks", "6"]) == 2  # more than the teaching pool
 
@@ -121,7 +122,7 @@ class _Photo:
 
 
 def test_app_ranks_count_the_index_then_the_head_reordered_by_the_box() -> None:
-    from engine.personal.bench import AppScoring, Gallery, _app_ranks
+    from engine.personal.bench import AppScoring, Gallery, _app_ranks, name_sets
 
     # Four held-out photos (two of Rex, two look-alike dogs) and a teaching photo that never competes.
     photos = [
@@ -138,14 +139,14 @@ def test_app_ranks_count_the_index_then_the_head_reordered_by_the_box() -> None:
     gallery = Gallery(photos, embed, torch.zeros(5, 1, 1), regions)
     box_cos = torch.tensor([0.9, 0.95, 0.1, 0.3, 0.0])
     app = AppScoring(w_global=1.0, w_region=0.0, rerank=2, w_photo=0.5)
-    index, reordered = _app_ranks(gallery, "Rex", "dog", query, box_cos, app)
+    positives, others = name_sets(gallery, "Rex", "dog")
+    assert (positives, others) == ([0, 1], [2, 3])
+    index, reordered = _app_ranks(gallery, query, box_cos, app, positives, others)
     # Photo 0 against look-alikes 2 (0.6) and 3 (0.4): second by the index; in the head [2, 0], its box
     # lifts it first (0.5*0.5 + 0.5*0.9 = 0.70 against 0.35). Photo 1 (0.2) is third: outside a head of
     # two, the box cannot help it.
     assert index == [2, 3] and reordered == [1, 3]
-    _, box_only = _app_ranks(
-        gallery, "Rex", "dog", query, box_cos, AppScoring(1.0, 0.0, rerank=3, w_photo=0.0)
-    )
+    _, box_only = _app_ranks(gallery, query, box_cos, AppScoring(1.0, 0.0, rerank=3), positives, others, 0.0)
     assert box_only == [1, 1]  # a head of three holds every photo: the box alone decides
 
 
