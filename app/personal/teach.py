@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,13 +27,13 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
-from app.home import REPO
 from app.library import store
 from app.library.hashing import content_hash
 from app.library.regions import BOXES
 from app.personal.store import Box, Label, LearnedName, NameRow, save_taught
+from app.source_checkpoint import source_checkpoint
+from app.torch_child import run_engine_module
 from core.errors import KnownError
-from core.hashing import sha256_file
 from core.names import name_key
 from core.text import EmptyTextError, pre_caption
 
@@ -85,27 +83,7 @@ def parse_photo(text: str) -> PhotoArg:
 def checkpoint_of(manifest: dict[str, Any], identity: str) -> tuple[Path, str]:
     """The torch checkpoint a bundle was exported from (and its weights' sha256), or a sentence why
     teaching cannot use this bundle."""
-    source = manifest.get("source") or {}
-    recorded, weights = source.get("checkpoint_path"), source.get("weights_sha256")
-    if not recorded or not weights:
-        raise KnownError(
-            f"the model bundle {identity} does not record the checkpoint it was exported from, and "
-            "teaching needs it: export the bundle again from its checkpoint "
-            "(`multigrain export CHECKPOINT OUT`)"
-        )
-    path = Path(recorded) if Path(recorded).is_absolute() else REPO / recorded
-    weights_file = path / "model.safetensors"
-    if not weights_file.is_file():
-        raise KnownError(
-            f"the model bundle {identity} was exported from {path}, which is not here any more; "
-            "teaching needs that checkpoint (restore it, or export a bundle from the one you have)"
-        )
-    if sha256_file(weights_file) != weights:
-        raise KnownError(
-            f"{path} holds other weights than the ones the bundle {identity} was exported from; "
-            "export the bundle again from it, so that taught names fit the bundle"
-        )
-    return path, str(weights)
+    return source_checkpoint(manifest, identity, "teaching")
 
 
 def others_for(box: Box) -> list[list[float]]:
@@ -173,28 +151,9 @@ def _labels(
 
 def _run_child(folder: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """Run the torch job, forwarding its lines; on Ctrl+C stop it and store nothing."""
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    argv = [sys.executable, "-m", "engine.personal.job", str(folder)]
-    child = subprocess.Popen(
-        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    )
-    tail: list[str] = []
     try:
-        assert child.stdout is not None
-        for line in child.stdout:
-            line = line.rstrip()
-            if line:
-                tail = [*tail[-4:], line]
-                log(f"  {line}")
-        code = child.wait()
+        code, tail = run_engine_module("engine.personal.job", [str(folder)], lambda line: log(f"  {line}"))
     except KeyboardInterrupt:
-        child.terminate()  # it may have had the Ctrl+C too (same terminal); this covers the other cases
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
         raise TeachCancelled("cancelled: nothing was taught or stored") from None
     if code == 130:
         raise TeachCancelled("cancelled: nothing was taught or stored")
