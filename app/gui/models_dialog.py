@@ -1,4 +1,5 @@
-"""The models dialog: the bundles there are, which one is active, importing and exporting, speed.
+"""The models dialog: the bundles there are, which one is active, importing and exporting, speed, and
+fine-tuning the active model on the library (``finetune_panel``).
 
 Importing an official X-VLM checkpoint is two commands run as child processes (they need torch, which
 this process never imports): ``multigrain import-xvlm`` into our checkpoint format, then
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
 from app.gui.bundles import BundleInfo, ModelHolder, Speed, list_bundles, measure_speed
 from app.gui.errors import short
 from app.gui.file_dialogs import choose_file, choose_folder
+from app.gui.finetune_panel import FineTunePanel
 from app.gui.processes import Step, StepProcess, app_command
 from app.gui.settings import Prefs, data_dir, user_bundles_dir
 from app.gui.tasks import Pool, run_task
@@ -67,6 +69,7 @@ def copy_bundle(source: Path, folder: Path) -> Path:
 class ModelsDialog(QDialog):
     activated = Signal(object)  # Path of the bundle the user chose
     imported = Signal(object)  # Path of a newly imported bundle
+    fine_tuned = Signal(object)  # Path of the bundle fine-tuned on the library (to use and index with)
 
     def __init__(
         self,
@@ -75,6 +78,7 @@ class ModelsDialog(QDialog):
         import_command: list[str] | None = None,
         pool: Pool | None = None,
         parent: QWidget | None = None,
+        db_path: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
@@ -86,7 +90,7 @@ class ModelsDialog(QDialog):
         self.process: StepProcess | None = None
         self._outputs: list[Path] = []  # what the running import creates (removed if it fails)
         self._bundle_out: Path | None = None
-        self.resize(780, 620)
+        self.resize(780, 760)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self._build_active_label())
@@ -94,6 +98,9 @@ class ModelsDialog(QDialog):
         layout.addWidget(self._build_table(), 1)
         layout.addLayout(self._build_bundle_buttons())
         layout.addWidget(self._build_import_group())
+        self.fine_tune = FineTunePanel(holder, db_path, self.import_command, self)
+        self.fine_tune.finished.connect(self._fine_tuned)
+        layout.addWidget(self.fine_tune)
         layout.addWidget(self._build_close_buttons())
         self.refresh()
         self._show_device()
@@ -388,7 +395,18 @@ class ModelsDialog(QDialog):
             self.log.appendPlainText("import cancelled" if message == "cancelled" else message)
         self._outputs = []
 
+    # ----- fine-tuning ------------------------------------------------------------------------------
+    def _fine_tuned(self, bundle: Path) -> None:
+        self.refresh(select=bundle)
+        self.fine_tuned.emit(bundle)
+
     def done(self, result: int) -> None:
+        """Closing the dialog stops an import; a fine-tune goes on (it reports to the window when done)."""
         if self.process is not None:
             self.process.shutdown()
         super().done(result)
+
+    def shutdown(self) -> None:
+        """The window is closing: stop the import and the fine-tune."""
+        self.fine_tune.shutdown()
+        self.done(0)
