@@ -101,8 +101,10 @@ def plan(
         if own_weights is not None
         else (1.0 if box and model_cfg.fusion_pos_embed else 0.0),
     }
-    batch = max(MIN_PHOTOS, min(MAX_BATCH, counts.image_text))
-    steps = epochs * math.ceil(counts.image_text / batch)
+    # Batches of equal size: 35 photos make two of 18, not one of 32 and one of 3 (too few to contrast).
+    per_epoch = math.ceil(counts.image_text / MAX_BATCH)
+    batch = max(MIN_PHOTOS, math.ceil(counts.image_text / per_epoch))
+    steps = epochs * per_epoch
     region_images = min(MAX_REGION_IMAGES, counts.regions)
     settings: dict[str, Any] = {
         "task": "pretrain",

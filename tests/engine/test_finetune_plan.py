@@ -54,7 +54,7 @@ def test_name_boxes_add_region_batches_and_the_checkpoint_sets_the_rate(
     assert cfg.regions == [finetune.REGIONS] and cfg.region_prob == 0.5
     assert (cfg.region_images, cfg.region_texts) == (3, 6)
     assert cfg.loss_weights["box"] == 1.0 and cfg.loss_weights["box_attn"] == 0.0  # no fusion positions
-    assert (cfg.batch_size, cfg.steps) == (32, 3 * 2)  # 40 photos: two batches an epoch
+    assert (cfg.batch_size, cfg.steps) == (20, 3 * 2)  # 40 photos: two batches of 20 an epoch
 
     trained = Path(shutil.copytree(tiny_checkpoint, tmp_path / "trained"))
     own = {"lr": 2e-4, "hue_safe_augment": False, "loss_weights": {"itc": 0.0, "box_attn": 1.0}}

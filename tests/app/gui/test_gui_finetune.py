@@ -210,3 +210,20 @@ def test_the_window_uses_the_fine_tuned_model_and_indexes_with_it(
 
 def test_step_lines_are_progress_for_the_window() -> None:
     assert progress_of(step_line(30, 120, 2.5, 300)) == 0.25
+
+
+def test_closing_the_dialog_leaves_the_run_and_closing_the_window_stops_it(
+    qtbot, make_window, hermetic: Path, db_path: Path, indexed: Path, commands: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("FAKE_FT_DEVICE", "cuda")
+    monkeypatch.setenv("FAKE_FT_DELAY", "5")
+    window = make_window(ModelHolder(able_bundle(hermetic.parent), fake_loader), import_command=FAKE)
+    d = window.open_models()
+    d.fine_tune.start_button.click()
+    qtbot.waitUntil(lambda: len(ran(commands)) == 3, timeout=TIMEOUT)  # the run has started
+    d.close()
+    assert d.fine_tune.process is not None and d.fine_tune.process.running  # it goes on
+    qtbot.wait(500)
+    window.close()
+    assert d.fine_tune.process is None and d.fine_tune.progress.format() == "Cancelled"
+    assert [p for root in ("fine-tune", "models") for p in (data_dir() / root).glob("*")] == []
