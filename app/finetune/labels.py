@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable
@@ -94,10 +95,16 @@ def _gather(db: Database) -> list[_Photo]:
         texts = [by_source[s] for s in CAPTION_SOURCES if by_source.get(s)]
         texts += [t for s, t in by_source.items() if s not in CAPTION_SOURCES and t]  # a future source
         photos.setdefault(digest, _Photo(digest)).captions = list(dict.fromkeys(texts))
-    for row in list_names(db):
-        for label in labels_of(db, row.id):
-            photos.setdefault(label.content_hash, _Photo(label.content_hash)).labels.append((row, label))
+    for row, label in _taught_labels(db):
+        photos.setdefault(label.content_hash, _Photo(label.content_hash)).labels.append((row, label))
     return [photos[d] for d in sorted(photos)]
+
+
+def _taught_labels(db: Database) -> list[tuple[NameRow, Label]]:
+    try:
+        return [(row, label) for row in list_names(db) for label in labels_of(db, row.id)]
+    except sqlite3.OperationalError:  # a library on a read-only disk, from before names (schema 4)
+        return []
 
 
 def _same_file(path: str, size: int, mtime_ns: int) -> bool | None:

@@ -146,7 +146,11 @@ def run(args: argparse.Namespace) -> None:
         _say(f"model loaded in {time.perf_counter() - started:.1f} s; training")
         seconds = _train(trainer, cfg.steps)
         done = _save(trainer, cfg, args, stage, seconds)
-        _move_into_place(done, args.out)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # not cut between the two renames
+        try:
+            _move_into_place(done, args.out)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         _say(
             f"wrote {args.out}: {cfg.steps} steps in {seconds:.0f} s ({seconds / cfg.steps:.2f} s a step), "
             f"{time.perf_counter() - started:.0f} s in all"
