@@ -1,31 +1,39 @@
-"""A torch job as a child process of a command that never imports torch (teaching a name, exporting a
-bundle): started from the repository with its output relayed line by line, and stopped on Ctrl+C.
-
-Ctrl+C in a terminal reaches the child too (same process group); ``terminate`` covers the other ways
-the parent is interrupted (the window's interrupt reaches only the parent). The caller turns the
-``KeyboardInterrupt`` that comes back into its own sentence ("nothing was stored").
-"""
+"""Torch work in a child process: the app never imports torch, so ``teach`` and ``fine-tune-library``
+start an engine module with this Python, forward its lines, and stop it cleanly on Ctrl+C."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 from collections.abc import Callable
 
 from app.home import REPO
 
-TAIL = 5  # last lines kept, for the sentence when the child fails
-STOP_WAIT_S = 10  # how long a terminated child gets to finish before it is killed
+TAIL_LINES = 5  # kept for the sentence that says why a child failed
+GRACE_S = 30.0  # an interrupted child that has not stopped by then is killed
 
 
-def run_torch_child(argv: list[str], log: Callable[[str], None]) -> tuple[int, list[str]]:
-    """Run ``argv`` from the repository (importable there), print each non-empty line of its output
-    through ``log`` with an indent, and return its exit code and last lines. On Ctrl+C the child is
-    stopped (terminated, then killed) before ``KeyboardInterrupt`` propagates."""
+def run_engine_module(
+    module: str, args: list[str], log: Callable[[str], None], grace_s: float = GRACE_S
+) -> tuple[int, list[str]]:
+    """Run ``python -m module args`` from the repository, handing each line of its output to ``log``;
+    returns its exit code and its last lines.
+
+    Ctrl+C here (a terminal's, or the window's interrupt of this process) is passed on as SIGINT, so the
+    child can stop its own work and clean up as after its own Ctrl+C; if it has not stopped after
+    ``grace_s`` it is killed. The ``KeyboardInterrupt`` then goes on to the caller."""
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     child = subprocess.Popen(
-        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
     )
     tail: list[str] = []
     try:
@@ -33,14 +41,22 @@ def run_torch_child(argv: list[str], log: Callable[[str], None]) -> tuple[int, l
         for line in child.stdout:
             line = line.rstrip()
             if line:
-                tail = [*tail[-(TAIL - 1) :], line]
-                log(f"  {line}")
+                tail = [*tail[-(TAIL_LINES - 1) :], line]
+                log(line)
         return child.wait(), tail
     except KeyboardInterrupt:
-        child.terminate()
-        try:
-            child.wait(timeout=STOP_WAIT_S)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        _stop(child, grace_s)
         raise
+
+
+def _stop(child: subprocess.Popen[str], grace_s: float) -> None:
+    # It may have had the Ctrl+C too (same terminal); a second SIGINT is one it must tolerate.
+    if os.name == "posix":
+        child.send_signal(signal.SIGINT)
+    else:
+        child.terminate()
+    try:
+        child.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()

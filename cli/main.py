@@ -289,6 +289,37 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler="app.commands:status")
 
     _name_commands(sub)
+    _fine_tune_commands(sub)
+
+
+def _fine_tune_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export-labels",
+        help="the library's captions and taught names (with their boxes) as X-VLM training records",
+    )
+    p.add_argument("out", help="folder for the records (new, empty, or an earlier export-labels folder)")
+    p.add_argument("--db", help="library database (default: library.db in the app data folder)")
+    p.set_defaults(handler="app.finetune.commands:export_labels")
+
+    p = sub.add_parser(
+        "fine-tune-library",
+        help="fine-tune the checkpoint behind a bundle on export-labels' records (torch, in a child process)",
+    )
+    p.add_argument("out", help="folder for the fine-tuned checkpoint (replaced only when the run finishes)")
+    p.add_argument("--records", required=True, help="a folder written by `multigrain export-labels`")
+    p.add_argument(
+        "--from-bundle",
+        help="the bundle whose recorded checkpoint to start from (default: $MULTIGRAIN_BUNDLE, then "
+        "bundles/demo-int8)",
+    )
+    p.add_argument("--epochs", type=positive_int, default=3, help="passes over the photos (default 3)")
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="time a few steps and print how long the whole run would take; write nothing",
+    )
+    p.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: its default)")
+    p.set_defaults(handler="app.finetune.commands:fine_tune_library")
 
 
 def _name_commands(sub: argparse._SubParsersAction) -> None:

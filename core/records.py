@@ -19,7 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pillow_heif
 from PIL import Image
+
+# A library's HEIC/HEIF photos open here as they do in the app (app.library.decode registers the same
+# opener), so the records ``multigrain export-labels`` writes of them can be trained on.
+pillow_heif.register_heif_opener()
 
 
 class RecordError(ValueError):

@@ -799,24 +799,37 @@ class MainWindow(QMainWindow):
                 self.holder, self.prefs, self.import_command, self.pool, self, db_path=self.db_path
             )
             self.models_dialog.activated.connect(self.use_bundle)
+            self.models_dialog.fine_tuned.connect(self.use_fine_tuned)
         self.models_dialog.refresh()
         self.models_dialog.show()
         self.models_dialog.raise_()
         return self.models_dialog
 
-    def use_bundle(self, bundle: Path) -> None:
-        """Switch the active model. Vectors belong to one model: photos not indexed with it are
-        offered a re-index."""
+    def use_bundle(self, bundle: Path, reindex: bool = False) -> bool:
+        """Switch the active model (False: it was not switched). Vectors belong to one model: photos not
+        indexed with it are offered a re-index, or indexed at once with ``reindex``."""
         if self.indexer.state is not State.IDLE:
             show_error(self, _busy())
-            return
+            return False
         if self.holder.bundle is not None and bundle.resolve() == self.holder.bundle.resolve():
-            return
+            return False
         self.prefs.bundle = bundle
         self.holder.set_bundle(bundle)
         self.engine.load(refresh=True)
+        if reindex:
+            self.indexer.index(None)
+            return True
         self.indexer.folders.connect(self._offer_reindex, Qt.ConnectionType.SingleShotConnection)
         self.indexer.refresh_folders()
+        return True
+
+    def use_fine_tuned(self, bundle: Path) -> None:
+        """A model fine-tuned on this library: the person asked for it, so it becomes the active model
+        and the library is indexed with it without a question (searching works meanwhile)."""
+        if self.use_bundle(bundle, reindex=True):
+            self.statusBar().showMessage(
+                f"Fine-tuned model {bundle.name} in use: indexing your photos with it"
+            )
 
     def _offer_reindex(self, folders: list[FolderStatus]) -> None:
         missing = sum(f.pending for f in folders)
@@ -924,7 +937,7 @@ class MainWindow(QMainWindow):
             if teaching is not None:
                 teaching.done(0)  # stops a teaching child: it stores nothing
         if self.models_dialog is not None:
-            self.models_dialog.close()
+            self.models_dialog.shutdown()  # a fine-tune's command stops its torch child
         self.indexer.shutdown()
         self.engine.shutdown()
         pool = self.pool or QThreadPool.globalInstance()

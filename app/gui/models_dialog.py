@@ -1,4 +1,5 @@
-"""The models dialog: the bundles there are, which one is active, importing and exporting, speed.
+"""The models dialog: the bundles there are, which one is active, importing and exporting, speed, and
+fine-tuning the active model on the library (``finetune_panel``).
 
 Importing an official X-VLM checkpoint is two commands run as child processes (they need torch, which
 this process never imports): ``multigrain import-xvlm`` into our checkpoint format, then
@@ -47,6 +48,7 @@ from app.gui.bundles import (
 )
 from app.gui.errors import short
 from app.gui.file_dialogs import choose_file, choose_folder
+from app.gui.finetune_panel import FineTunePanel
 from app.gui.processes import Step, StepProcess, app_command
 from app.gui.settings import Prefs, data_dir, user_bundles_dir
 from app.gui.tasks import Pool, run_task
@@ -82,6 +84,7 @@ class ModelsDialog(QDialog):
     activated = Signal(object)  # Path of the bundle the user chose
     imported = Signal(object)  # Path of a newly imported bundle
     added = Signal(object)  # Installed: a bundle added with Add bundle… (or found installed already)
+    fine_tuned = Signal(object)  # Path of the bundle fine-tuned on the library (to use and index with)
 
     def __init__(
         self,
@@ -113,6 +116,9 @@ class ModelsDialog(QDialog):
         self.things = ThingsExportGroup(holder, db_path, self.import_command, self)
         layout.addWidget(self.things)
         layout.addWidget(self._build_import_group())
+        self.fine_tune = FineTunePanel(holder, db_path, self.import_command, self)
+        self.fine_tune.finished.connect(self._fine_tuned)
+        layout.addWidget(self.fine_tune)
         layout.addWidget(self._build_close_buttons())
         self.refresh()
         self._show_device()
@@ -454,8 +460,19 @@ class ModelsDialog(QDialog):
             self.log.appendPlainText("import cancelled" if message == "cancelled" else message)
         self._outputs = []
 
+    # ----- fine-tuning ------------------------------------------------------------------------------
+    def _fine_tuned(self, bundle: Path) -> None:
+        self.refresh(select=bundle)
+        self.fine_tuned.emit(bundle)
+
     def done(self, result: int) -> None:
+        """Closing the dialog stops an import; a fine-tune goes on (it reports to the window when done)."""
         if self.process is not None:
             self.process.shutdown()
         self.things.shutdown()
         super().done(result)
+
+    def shutdown(self) -> None:
+        """The window is closing: stop the import and the fine-tune."""
+        self.fine_tune.shutdown()
+        self.done(0)

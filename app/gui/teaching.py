@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from app.gui.processes import app_command
-from app.home import REPO
 from app.personal.store import Box
+from app.source_checkpoint import missing_source
 
 STEP_TITLE = "Teaching"
 
@@ -69,19 +69,9 @@ def refusal(manifest: dict[str, Any], identity: str, torch_installed: bool | Non
             f"The model {identity} is too old to learn names (bundle format "
             f"{manifest.get('format_version', '?')}): export it again with `multigrain export`."
         )
-    source = manifest.get("source") or {}
-    recorded = source.get("checkpoint_path")
-    if not recorded or not source.get("weights_sha256"):
-        return (
-            f"The model {identity} does not record the checkpoint it was exported from, and teaching "
-            "needs it: export the bundle again from its checkpoint (`multigrain export CHECKPOINT OUT`)."
-        )
-    path = Path(recorded) if Path(recorded).is_absolute() else REPO / recorded
-    if not (path / "model.safetensors").is_file():
-        return (
-            f"The model {identity} was exported from {path}, which is not here any more; teaching needs "
-            "that checkpoint (restore it, or use a bundle exported from one you have)."
-        )
+    problem = missing_source(manifest, identity, "teaching")
+    if problem is not None:
+        return problem[0].upper() + problem[1:] + "."
     if torch_installed is None:
         torch_installed = importlib.util.find_spec("torch") is not None  # found, not imported
     if not torch_installed:

@@ -112,6 +112,32 @@ def decode_image(path: str | Path, min_side: int | None = None) -> Decoded:
         return _decode_open(image, min_side)
 
 
+@dataclass(frozen=True)
+class StoredView:
+    """A photo as a plain ``Image.open`` gives it, before any orientation is applied: what X-VLM's record
+    loader (``core.records.open_image``) trains on."""
+
+    width: int
+    height: int
+    orientation: int  # EXIF orientation, 1 (none) to 8; ``core.orientation`` maps boxes with it
+
+
+def stored_view(path: str | Path) -> StoredView:
+    """The stored size and EXIF orientation of ``path``, from its header alone (no pixel is decoded);
+    a ``DecodeError`` in words for a file that is not a readable image."""
+    require_photo_file(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            return StoredView(width, height, _orientation(_exif(image)))
+    except UnidentifiedImageError as err:
+        raise DecodeError(_unidentified(path)) from err
+    except OSError as err:
+        raise DecodeError(f"cannot read the file: {err.strerror or err}") from err
+    except Exception as err:  # a malformed header: the file's problem (module docstring)
+        raise DecodeError(f"damaged or unsupported image ({type(err).__name__}: {err})") from err
+
+
 def _decode_open(image: Image.Image, min_side: int | None) -> Decoded:
     fmt = image.format or "unknown"
     width, height = image.size

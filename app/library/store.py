@@ -312,6 +312,16 @@ def captionable_photos(db: Database) -> list[tuple[str, str, float | None]]:
     ).fetchall()
 
 
+def readable_photo_files(db: Database) -> list[tuple[str, str, int, int]]:
+    """(content hash, path, size, mtime_ns) of every readable photo, by path: what the library last read
+    at each path, to tell a file that is still the same from one that changed since."""
+    rows = db.execute(
+        "SELECT content_hash, path, size, mtime_ns FROM photos "
+        "WHERE status = 'ok' AND content_hash IS NOT NULL ORDER BY path"
+    )
+    return [(digest, os.fsdecode(path), int(size), int(mtime)) for digest, path, size, mtime in rows]
+
+
 # ----- counts (status) ------------------------------------------------------------------------------
 def photo_counts_by_status(db: Database) -> dict[str, int]:
     """status ('ok', 'error', 'pending') -> photos; a status no photo has is left out."""
@@ -505,6 +515,14 @@ def captions_for(db: Database, content_hash: str) -> dict[str, str]:
     """source -> text for one photo's content."""
     rows = db.execute("SELECT source, text FROM captions WHERE content_hash = ?", [content_hash])
     return dict(rows.fetchall())
+
+
+def all_captions(db: Database) -> dict[str, dict[str, str]]:
+    """content hash -> source -> text of every caption, the person's own ('user') included."""
+    found: dict[str, dict[str, str]] = {}
+    for digest, source, text in db.execute("SELECT content_hash, source, text FROM captions ORDER BY id"):
+        found.setdefault(digest, {})[source] = text
+    return found
 
 
 def automatic_captions(db: Database) -> dict[tuple[str, str], str]:

@@ -11,7 +11,6 @@ checks the carried names' path against the engine's named encoder and writes the
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from sqlite_utils import Database
 from app.personal.store import list_names
 from app.personal.teach import checkpoint_of
 from app.personal.usage import names_for
-from app.torch_child import run_torch_child
+from app.torch_child import run_engine_module
 from core.errors import KnownError
 from core.names import name_key
 from export.bundle import NAMES_FILE
@@ -72,10 +71,11 @@ def chosen_names(db: Database, runtime: Any, wanted: list[str] | None = None) ->
     return [CarriedName(n, kinds.get(name_key(n), ""), slot[n], table.embeddings[slot[n]]) for n in chosen]
 
 
-def _run_child(argv: list[str], log: Callable[[str], None]) -> None:
-    """Run the export, forwarding its lines; on Ctrl+C stop it and say that nothing was written."""
+def _run_child(args: list[str], log: Callable[[str], None]) -> None:
+    """Run ``multigrain ARGS`` (the export), forwarding its lines; on Ctrl+C stop it and say that nothing
+    was written."""
     try:
-        code, tail = run_torch_child(argv, log)
+        code, tail = run_engine_module("cli.main", args, lambda line: log(f"  {line}"))
     except KeyboardInterrupt:
         raise ExportCancelled("cancelled: no bundle was written") from None
     if code == 130:
@@ -113,8 +113,7 @@ def export_things(
         names_file = Path(scratch) / NAMES_FILE
         write_names(names_file, names, hidden, slots)
         log(f"[2/3] exporting {checkpoint} as {variant} (torch, in a child process)")
-        argv = [sys.executable, "-m", "cli.main", "export", str(checkpoint), str(target)]
-        argv += ["--variant", variant, "--names-file", str(names_file)]
-        _run_child(argv + (["--single-file"] if single_file else []), log)
+        args = ["export", str(checkpoint), str(target), "--variant", variant, "--names-file", str(names_file)]
+        _run_child(args + (["--single-file"] if single_file else []), log)
     log(f"[3/3] done: {target}")
     return ThingsExport(target, names, checkpoint)

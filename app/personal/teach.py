@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,13 +27,12 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
-from app.home import REPO
 from app.library import store
 from app.library.hashing import content_hash
 from app.personal.store import Box, Label, LearnedName, NameRow, save_taught
-from app.torch_child import run_torch_child
+from app.source_checkpoint import source_checkpoint
+from app.torch_child import run_engine_module
 from core.errors import KnownError
-from core.hashing import sha256_file
 from core.names import name_key
 from core.region_boxes import BOXES
 from core.text import EmptyTextError, pre_caption
@@ -45,9 +43,8 @@ OTHER_COVERAGE = 0.3  # a candidate box covering less of the named box than this
 STEPS = 40  # docs/personal.md: the token method's numbers were measured at 40 steps
 LEARNING_RATE = 0.02
 METHOD = "token"
-JITTER = (
-    8  # shifted and rescaled copies of each box in the concept term (docs/personal.md: chosen on two worlds)
-)
+# Shifted and rescaled copies of each box in the concept term (docs/personal.md: chosen on two worlds).
+JITTER = 8
 _BOX = re.compile(r"^(.*):\s*([-+0-9.eE]+),\s*([-+0-9.eE]+),\s*([-+0-9.eE]+),\s*([-+0-9.eE]+)$")
 
 
@@ -88,27 +85,7 @@ def parse_photo(text: str) -> PhotoArg:
 def checkpoint_of(manifest: dict[str, Any], identity: str) -> tuple[Path, str]:
     """The torch checkpoint a bundle was exported from (and its weights' sha256), or a sentence why
     teaching cannot use this bundle."""
-    source = manifest.get("source") or {}
-    recorded, weights = source.get("checkpoint_path"), source.get("weights_sha256")
-    if not recorded or not weights:
-        raise KnownError(
-            f"the model bundle {identity} does not record the checkpoint it was exported from, and "
-            "teaching needs it: export the bundle again from its checkpoint "
-            "(`multigrain export CHECKPOINT OUT`)"
-        )
-    path = Path(recorded) if Path(recorded).is_absolute() else REPO / recorded
-    weights_file = path / "model.safetensors"
-    if not weights_file.is_file():
-        raise KnownError(
-            f"the model bundle {identity} was exported from {path}, which is not here any more; "
-            "teaching needs that checkpoint (restore it, or export a bundle from the one you have)"
-        )
-    if sha256_file(weights_file) != weights:
-        raise KnownError(
-            f"{path} holds other weights than the ones the bundle {identity} was exported from; "
-            "export the bundle again from it, so that taught names fit the bundle"
-        )
-    return path, str(weights)
+    return source_checkpoint(manifest, identity, "teaching")
 
 
 def others_for(box: Box) -> list[list[float]]:
@@ -177,7 +154,7 @@ def _labels(
 def _run_child(folder: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """Run the torch job, forwarding its lines; on Ctrl+C stop it and store nothing."""
     try:
-        code, tail = run_torch_child([sys.executable, "-m", "engine.personal.job", str(folder)], log)
+        code, tail = run_engine_module("engine.personal.job", [str(folder)], lambda line: log(f"  {line}"))
     except KeyboardInterrupt:
         raise TeachCancelled("cancelled: nothing was taught or stored") from None
     if code == 130:
