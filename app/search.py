@@ -39,11 +39,11 @@ from app.library.decode import decode_image
 from app.library.presence import presence
 from app.personal.name_rerank import named_boxes, rerank_head
 from app.personal.usage import encode_texts as encode_with_names
-from app.personal.usage import names_for, names_in
+from app.personal.usage import has_other_words, names_for, names_in
 from app.query import Query, QueryError
 from app.vectors import VectorIndex, load_index
 from core.errors import KnownError
-from core.names import NAME_RERANK, NameTable
+from core.names import NAME_RERANK, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT, NameTable
 from core.region_boxes import BOX_SET_NAME, BOXES
 from core.search_settings import SearchSettings
 
@@ -105,6 +105,7 @@ class Terms:
     main: int  # the term whose cosines a hit reports (the text, else the image, else the first)
     text_hidden: tuple[np.ndarray, np.ndarray] | None = None  # the positive text's, for ITM
     names: tuple[str, ...] = ()  # taught names in the positive text (their photos are re-ordered)
+    beyond_names: bool = False  # the positive text has words besides its names ("Rex on the beach")
 
 
 SortOrder = Literal["score", "date"]  # best first, or newest first among the photos above the cutoff
@@ -503,6 +504,7 @@ class Searcher:
         labels: list[str] = []
         hidden = None
         named = names_in(query.text, self.names) if query.text else ()
+        beyond = bool(named) and has_other_words(query.text or "", self.names)
         texts = ([query.text] if query.text else []) + list(query.negatives)
         if texts:
             embeds, text_hidden, mask = encode_with_names(self.runtime, texts, self.names)
@@ -534,6 +536,7 @@ class Searcher:
             main,
             hidden if "text" in [labels[i] for i in keep] else None,
             named if "text" in [labels[i] for i in keep] else (),
+            beyond,
         )
 
     def with_photo(self, terms: Terms | None, photo_id: int, image_weight: float) -> Terms:
@@ -762,7 +765,7 @@ class Searcher:
             itm = self._itm(ranking.positions[:rerank], terms.text_hidden)
             ranking = by_itm(ranking, itm, rerank)
         elif self.name_rerank > 0 and terms.names and self.names and sort == "score":
-            ranking = self._by_named_box(ranking, terms.names)
+            ranking = self._by_named_box(ranking, terms.names, terms.beyond_names)
         if sort == "date":
             ranking = by_date(ranking, self.index.times)
         return RankedPhotos(ranking, self.index, self.db, terms.vectors[terms.main])
@@ -783,8 +786,9 @@ class Searcher:
                 continue
         return images, slots
 
-    def _by_named_box(self, ranking: Ranking, names: tuple[str, ...]) -> Ranking:
-        """The head of ``ranking`` re-ordered by the names' boxes (``app.personal.name_rerank``)."""
+    def _by_named_box(self, ranking: Ranking, names: tuple[str, ...], beyond_names: bool) -> Ranking:
+        """The head of ``ranking`` re-ordered by the names' boxes (``app.personal.name_rerank``), mixed
+        with the whole query's photo cosine when the query has more words than its names."""
         table = self.names
         assert table is not None
         order, box_cos = rerank_head(
@@ -793,6 +797,7 @@ class Searcher:
             self.name_rerank,
             lambda slots: self._decode(ranking.positions[slots]),
             lambda images: named_boxes(self.runtime, images, names, table),
+            W_PHOTO_IN_CONTEXT if beyond_names else W_PHOTO_ALONE,
         )
         return replace(ranking, name_box=box_cos).take(order)
 

@@ -24,10 +24,12 @@ NAME_SLOTS = 64
 # Photos at the head of a ranking that a query holding a taught name re-orders by the name's box in each
 # (``app.personal.name_rerank``); here, so the command line's help can say it without importing the app.
 NAME_RERANK = 20
-# A re-ordered photo's score: W_PHOTO * cos(photo, whole query) + (1 - W_PHOTO) * mean over the query's
-# names of cos(the name's box in the photo, the name); the whole query keeps its context ("on the beach").
-# ``bench-personal`` measures the same formula in torch.
-W_PHOTO = 0.3
+# A re-ordered photo's score: w * cos(photo, whole query) + (1 - w) * mean over the query's names of
+# cos(the name's box in the photo, the name). For a query of names alone ("Rex") the photo's cosine says
+# nothing the box does not say better, and w is W_PHOTO_ALONE; with other words ("Rex on the beach") the
+# photo carries them, and w is W_PHOTO_IN_CONTEXT. ``bench-personal`` measured both (docs/personal.md).
+W_PHOTO_ALONE = 0.0
+W_PHOTO_IN_CONTEXT = 0.7
 MAX_NAME_WORDS = 4
 
 

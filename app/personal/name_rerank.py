@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from app.personal.usage import encode_texts
-from core.names import W_PHOTO, NameTable
+from core.names import NameTable
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,10 @@ def named_boxes(
     return NamedBoxes(cosines.mean(axis=1), boxes)
 
 
-def rerank_order(photo_cos: np.ndarray, box_cos: np.ndarray, done: np.ndarray) -> np.ndarray:
-    """The order of a ranking's head: photos with a box score (``done``) by the mixed score, best first,
-    then those without (a file gone or unreadable) in their old order."""
-    mixed = W_PHOTO * np.asarray(photo_cos, np.float64) + (1.0 - W_PHOTO) * np.asarray(box_cos, np.float64)
+def rerank_order(photo_cos: np.ndarray, box_cos: np.ndarray, done: np.ndarray, w_photo: float) -> np.ndarray:
+    """The order of a ranking's head: photos with a box score (``done``) by the mixed score (``w_photo``
+    the photo's share), best first, then those without (a file gone or unreadable) in their old order."""
+    mixed = w_photo * np.asarray(photo_cos, np.float64) + (1.0 - w_photo) * np.asarray(box_cos, np.float64)
     mixed = np.where(done, mixed, -np.inf)
     return np.argsort(-mixed, kind="stable")
 
@@ -81,9 +81,11 @@ def rerank_head(
     count: int,
     decode: Callable[[np.ndarray], tuple[list[Image.Image], list[int]]],
     score: Callable[[list[Image.Image]], NamedBoxes],
+    w_photo: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The new order of a ranking (positions into it) and the box cosine of each re-ordered photo (NaN
-    for the rest). ``decode(slots)`` returns the images it could read and their slots."""
+    for the rest). ``decode(slots)`` returns the images it could read and their slots; ``w_photo`` is
+    the photo cosine's share of the mixed score (``core.names``)."""
     length = len(photo_cos)
     order = np.arange(length)
     box_cos = np.full(length, np.nan, np.float32)
@@ -96,5 +98,5 @@ def rerank_head(
         box_cos[slots] = score(images).cosines
     for a, b in spans:
         part = np.arange(a, b)
-        order[a:b] = part[rerank_order(photo_cos[part], box_cos[part], ~np.isnan(box_cos[part]))]
+        order[a:b] = part[rerank_order(photo_cos[part], box_cos[part], ~np.isnan(box_cos[part]), w_photo)]
     return order, box_cos

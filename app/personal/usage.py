@@ -95,6 +95,13 @@ def names_in(text: str, names: NameTable | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(by_key[key] for key in found))
 
 
+def has_other_words(text: str, names: NameTable | None) -> bool:
+    """Whether ``text`` says more than its taught names ("Rex on the beach", not "Rex" or "rex, Bella")."""
+    pattern = name_pattern(list(names.slots)) if names else None
+    words = pre_caption(text, MAX_QUERY_WORDS)
+    return bool((pattern.sub(" ", words) if pattern else words).split())
+
+
 def names_at(db_path: str | Path, runtime: Any) -> NameTable | None:
     """``names_for`` the library file at ``db_path`` (opened read-only for the call; without the file,
     the names the bundle carries)."""

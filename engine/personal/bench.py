@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from core.box_metrics import iou_inclusive
-from core.names import NAME_RERANK, W_PHOTO
+from core.names import NAME_RERANK, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT
 from core.records import read_retrieval_eval, read_retrieval_train
 from core.region_boxes import BOXES
 from core.search_settings import SearchSettings
@@ -58,7 +58,8 @@ class AppScoring:
     w_global: float
     w_region: float
     rerank: int = NAME_RERANK
-    w_photo: float = W_PHOTO
+    w_photo: float = W_PHOTO_ALONE  # a query of the name alone
+    w_photo_context: float = W_PHOTO_IN_CONTEXT  # the name with other words ("Rex on the beach")
 
     @classmethod
     def of_checkpoint(cls, checkpoint: str | Path | None) -> AppScoring:
@@ -156,7 +157,7 @@ def named_box_cosines(model: XVLM, encoder: NamedTextEncoder, gallery: Gallery, 
     return torch.cat(out)
 
 
-W_PHOTO_SWEEP = (0.0, 0.15, 0.3, 0.5, 0.7, 1.0)  # the mix of photo and box, measured to choose W_PHOTO
+W_PHOTO_SWEEP = (0.0, 0.15, 0.3, 0.5, 0.7, 1.0)  # the mix of photo and box, measured to choose core.names
 
 
 def _app_ranks(
@@ -371,6 +372,7 @@ def _taught_row(
     sweep: dict[float, list[int]] = {w: [] for w in W_PHOTO_SWEEP}
     place_sweep: dict[float, list[int]] = {w: [] for w in W_PHOTO_SWEEP}
     place_index: list[int] = []
+    place_app: list[int] = []
     for thing in world.names:
         query = encoder.embed([thing.name])[0]
         ranks += _ranks(gallery, thing.name, thing.kind, query)
@@ -385,7 +387,9 @@ def _taught_row(
         # "Rex on the beach": the whole query picks the head and scores the photo; the box is the name's.
         for text, here, rest in place_queries(gallery, thing.name, thing.kind):
             place = encoder.embed([text])[0]
-            place_index += _app_ranks(gallery, place, box_cos, app, here, rest)[0]
+            by_index, by_app = _app_ranks(gallery, place, box_cos, app, here, rest, app.w_photo_context)
+            place_index += by_index
+            place_app += by_app
             for w in W_PHOTO_SWEEP:
                 place_sweep[w] += _app_ranks(gallery, place, box_cos, app, here, rest, w)[1]
     after = general_r1(encoder.embed(general.captions), general)
@@ -397,6 +401,7 @@ def _taught_row(
         "app": retrieval_metrics(app_ranks),
         "app_by_w_photo": {str(w): retrieval_metrics(r) for w, r in sweep.items()},
         "place_index": retrieval_metrics(place_index),
+        "place_app": retrieval_metrics(place_app),
         "place_by_w_photo": {str(w): retrieval_metrics(r) for w, r in place_sweep.items()},
         "grounding": _share(hits),
         "grounding_photos": len(hits),
@@ -485,16 +490,28 @@ def format_table(results: dict) -> str:
             "",
             f"As the app ranks a name: its index (w_global {app.get('w_global')}, w_region "
             f"{app.get('w_region')}: the photo and its best grid region), then the first {app.get('rerank')} "
-            f"re-ordered by the name's grounded box ({app.get('w_photo')} photo + "
-            f"{1 - app.get('w_photo', 0):.1f} box):",
+            f"re-ordered by the name's grounded box, mixed with the photo's cosine at "
+            f"{app.get('w_photo')} for the name alone and {app.get('w_photo_context')} for the name in a "
+            "place (the world's phrase for the photo's background, e.g. \"Rex on the beach\"; the photo "
+            "then competes with the look-alikes anywhere and the name elsewhere): R@1 / R@5 / MRR",
             "",
-            "| method | k | global only R@1 / R@5 / MRR | index R@1 / R@5 / MRR "
-            "| index + name's box R@1 / R@5 / MRR |",
-            "| --- | --- | --- | --- | --- |",
+            "| query | method | k | queries | global only | index | index + name's box |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         for r in taught:
             cells = [f"{m['r1']:.1f} / {m['r5']:.1f} / {m['mrr']:.3f}" for m in (r, r["index"], r["app"])]
-            lines.append(f"| {r['method']} | {r['k']} | " + " | ".join(cells) + " |")
+            lines.append(f"| name | {r['method']} | {r['k']} | {r['queries']} | " + " | ".join(cells) + " |")
+        for r in taught:
+            if "place_app" in r:
+                cells = [
+                    f"{m['r1']:.1f} / {m['r5']:.1f} / {m['mrr']:.3f}"
+                    for m in (r["place_index"], r["place_app"])
+                ]
+                lines.append(
+                    f"| name in a place | {r['method']} | {r['k']} | {r['place_index']['queries']} | - | "
+                    + " | ".join(cells)
+                    + " |"
+                )
         lines += _sweep_table(taught)
     return "\n".join(lines)
 

@@ -12,8 +12,8 @@ from app.personal.name_rerank import (
     rerank_order,
     segments,
 )
-from app.personal.usage import names_in
-from core.names import W_PHOTO, NameTable
+from app.personal.usage import has_other_words, names_in
+from core.names import NameTable
 
 
 def _table(*names: str) -> NameTable:
@@ -26,6 +26,13 @@ def test_names_are_found_as_whole_words_in_any_case_each_once() -> None:
     assert names_in("Rexford on the beach", table) == ()
     assert names_in("grandmas house in the snow", table) == ("Grandma's house",)  # as the text graph reads it
     assert names_in("Rex", None) == ()
+
+
+def test_a_query_says_more_than_its_names_when_other_words_remain() -> None:
+    table = _table("Rex", "Bella")
+    assert not has_other_words("Rex", table) and not has_other_words("REX, bella!", table)
+    assert has_other_words("Rex on the beach", table) and has_other_words("a photo of rex", table)
+    assert has_other_words("Rexford", table)  # not a name: a word
 
 
 def test_centre_boxes_become_corner_boxes_inside_the_photo() -> None:
@@ -46,9 +53,11 @@ def test_the_order_mixes_photo_and_box_cosines_and_puts_unread_photos_last() -> 
     photo = np.array([0.9, 0.5, 0.5, 0.8])
     box = np.array([0.1, 0.9, 0.2, 0.0])
     done = np.array([True, True, True, False])
-    mixed = W_PHOTO * photo + (1 - W_PHOTO) * box
-    assert list(rerank_order(photo, box, done)) == [*np.argsort(-mixed[:3]), 3]
-    assert rerank_order(photo, box, done)[0] == 1  # the box outweighs the photo's cosine
+    mixed = 0.3 * photo + 0.7 * box
+    assert list(rerank_order(photo, box, done, 0.3)) == [*np.argsort(-mixed[:3]), 3]
+    assert rerank_order(photo, box, done, 0.3)[0] == 1  # the box outweighs the photo's cosine
+    assert list(rerank_order(photo, box, done, 1.0)) == [0, 1, 2, 3]  # the photo alone: the old order
+    assert list(rerank_order(photo, box, done, 0.0)) == [1, 2, 0, 3]  # the box alone
 
 
 def test_the_head_is_reordered_per_segment_and_only_it_is_decoded() -> None:
@@ -64,7 +73,7 @@ def test_the_head_is_reordered_per_segment_and_only_it_is_decoded() -> None:
         by_slot = {"img0": 0.0, "img1": 0.9, "img3": 0.9, "img4": 0.1}
         return NamedBoxes(np.array([by_slot[i] for i in images]), np.zeros((len(images), 1, 4)))
 
-    order, box_cos = rerank_head(photo, matched=3, count=5, decode=decode, score=score)
+    order, box_cos = rerank_head(photo, matched=3, count=5, decode=decode, score=score, w_photo=0.3)
     assert asked == [[0, 1, 2, 3, 4]]  # the first five, in one call; the sixth is not decoded
     # Matches (0-2): 1 rises above 0, the unread 2 stays last among them; weaker (3-4): 3 before 4;
     # the rest keeps its place.
@@ -74,6 +83,11 @@ def test_the_head_is_reordered_per_segment_and_only_it_is_decoded() -> None:
 
 def test_nothing_readable_keeps_the_order() -> None:
     order, box_cos = rerank_head(
-        np.array([0.3, 0.9]), 2, 20, lambda slots: ([], []), lambda images: pytest.fail("nothing to score")
+        np.array([0.3, 0.9]),
+        2,
+        20,
+        lambda slots: ([], []),
+        lambda images: pytest.fail("nothing to score"),
+        0.0,
     )
     assert list(order) == [0, 1] and np.isnan(box_cos).all()

@@ -132,6 +132,7 @@ def test_teach_then_search_and_ground_with_the_name(
 
     from app.query import make_query
     from app.search import Searcher
+    from core.names import W_PHOTO_ALONE
     from engine.personal.names import NameParams, TaughtName, encode_named
 
     rex = str(library / "rex.jpg")
@@ -173,10 +174,10 @@ def test_teach_then_search_and_ground_with_the_name(
     assert len(json.loads(out)["results"]) == 6
 
     # A query with the name re-orders its first photos (here all six) by the name's box in each. The check
-    # computes that order from the runtime's own calls; the box alone decides here (W_PHOTO 0), and the box
+    # computes that order from the runtime's own calls; for the name alone the box decides, and the box
     # head is held at a small box in the top left: the tiny model's box covers most of each photo, whose
     # concept then ranks as the whole photo does, and the test could not tell a re-order from none.
-    monkeypatch.setattr("app.personal.name_rerank.W_PHOTO", 0.0)
+    assert W_PHOTO_ALONE == 0.0
     corner = np.array([0.15, 0.15, 0.3, 0.3], np.float32)
     monkeypatch.setattr(
         runtime, "predict_boxes", lambda hidden, mask, tokens: np.tile(corner, (len(tokens), 1))
