@@ -43,7 +43,7 @@ from app.personal.usage import has_other_words, names_for, names_in
 from app.query import Query, QueryError
 from app.vectors import VectorIndex, load_index
 from core.errors import KnownError
-from core.names import NAME_RERANK, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT, NameTable
+from core.names import NAME_RERANK, NAME_RERANK_SECONDS, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT, NameTable
 from core.region_boxes import BOX_SET_NAME, BOXES
 from core.search_settings import SearchSettings
 
@@ -453,9 +453,11 @@ class Searcher:
         index: VectorIndex | None = None,
         threads: int = 0,
         name_rerank: int = NAME_RERANK,
+        name_rerank_seconds: float | None = NAME_RERANK_SECONDS,
     ) -> None:
-        """``name_rerank``: for a query holding a taught name, this many photos at the head of the
-        ranking are re-ordered by the name's box in each (``app.personal.name_rerank``); 0: none."""
+        """``name_rerank``: for a query holding a taught name, up to this many photos at the head of the
+        ranking are re-ordered by the name's box in each (``app.personal.name_rerank``), as many as
+        ``name_rerank_seconds`` of scoring allow (None: all of them); 0: none."""
         from app.settings import load_settings
 
         self.db, self.db_path, self.runtime = db, Path(db_path), runtime
@@ -465,6 +467,7 @@ class Searcher:
         self.settings = settings
         self.threads = threads
         self.name_rerank = name_rerank
+        self.name_rerank_seconds = name_rerank_seconds
         self._index = index
         self._sample: np.ndarray | None = None
         self._reference_vectors: np.ndarray | None = None
@@ -798,6 +801,7 @@ class Searcher:
             lambda slots: self._decode(ranking.positions[slots]),
             lambda images: named_boxes(self.runtime, images, names, table),
             W_PHOTO_IN_CONTEXT if beyond_names else W_PHOTO_ALONE,
+            self.name_rerank_seconds,
         )
         return replace(ranking, name_box=box_cos).take(order)
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from core.arg_types import finite_float, non_negative_int, positive_int
-from core.names import NAME_RERANK
+from core.names import NAME_RERANK, NAME_RERANK_SECONDS
 from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily
@@ -258,8 +258,8 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
         type=non_negative_int,
         default=NAME_RERANK,
         metavar="K",
-        help=f"for a query with a taught name, re-order the first K by the name's box in each photo "
-        f"(default {NAME_RERANK}; 0: off)",
+        help=f"for a query with a taught name, re-order up to the first K by the name's box in each photo "
+        f"(default {NAME_RERANK}, as many as {NAME_RERANK_SECONDS:g} s of scoring allow; 0: off)",
     )
     p.add_argument("--all", action="store_true", help="no relevance cutoff: rank every photo")
     _library_args(p)

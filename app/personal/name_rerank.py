@@ -12,6 +12,7 @@ and encoded again: only the first few of a ranking, and only for queries that ho
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from PIL import Image
 
 from app.personal.usage import encode_texts
 from core.names import NameTable
+
+CHUNK = 10  # photos decoded and scored together (a batch for the graphs, and the budget's step)
 
 
 @dataclass(frozen=True)
@@ -82,20 +85,30 @@ def rerank_head(
     decode: Callable[[np.ndarray], tuple[list[Image.Image], list[int]]],
     score: Callable[[list[Image.Image]], NamedBoxes],
     w_photo: float,
+    budget_s: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The new order of a ranking (positions into it) and the box cosine of each re-ordered photo (NaN
     for the rest). ``decode(slots)`` returns the images it could read and their slots; ``w_photo`` is
-    the photo cosine's share of the mixed score (``core.names``)."""
+    the photo cosine's share of the mixed score (``core.names``).
+
+    The head is scored ``CHUNK`` photos at a time in rank order, and scoring stops at the first chunk
+    boundary after ``budget_s`` seconds (None: the whole head): a large model's slower photos make a
+    shorter head rather than a slower search. Photos left unscored keep their order after the scored."""
     length = len(photo_cos)
     order = np.arange(length)
     box_cos = np.full(length, np.nan, np.float32)
     spans = segments(length, matched, count)
     if not spans:
         return order, box_cos
-    wanted = np.arange(spans[-1][1])
-    images, slots = decode(wanted)
-    if images:
-        box_cos[slots] = score(images).cosines
+    start = clock()
+    for first in range(0, spans[-1][1], CHUNK):
+        if budget_s is not None and first > 0 and clock() - start > budget_s:
+            break
+        wanted = np.arange(first, min(first + CHUNK, spans[-1][1]))
+        images, slots = decode(wanted)
+        if images:
+            box_cos[wanted[slots]] = score(images).cosines
     for a, b in spans:
         part = np.arange(a, b)
         order[a:b] = part[rerank_order(photo_cos[part], box_cos[part], ~np.isnan(box_cos[part]), w_photo)]

@@ -91,3 +91,25 @@ def test_nothing_readable_keeps_the_order() -> None:
         0.0,
     )
     assert list(order) == [0, 1] and np.isnan(box_cos).all()
+
+
+def test_the_head_stops_at_the_time_budget_in_whole_chunks() -> None:
+    from app.personal.name_rerank import CHUNK
+
+    photo = np.linspace(0.9, 0.1, 45)
+    asked: list[list[int]] = []
+    ticks = iter([0.0, 0.5, 1.0, 2.0, 9.0])  # the clock at the start, then before each later chunk
+
+    def decode(slots: np.ndarray):
+        asked.append(list(slots))
+        return [int(s) for s in slots], [int(i) for i in range(len(slots))]
+
+    def score(images):
+        return NamedBoxes(np.array([1.0 if s == 25 else 0.0 for s in images]), np.zeros((len(images), 1, 4)))
+
+    order, box_cos = rerank_head(photo, 45, 45, decode, score, 0.0, budget_s=1.5, clock=lambda: next(ticks))
+    # Chunks start at 0, 10, 20 (clock 0.5 and 1.0 are within 1.5 s); at 30 the clock says 2.0: stop.
+    assert [a[0] for a in asked] == [0, CHUNK, 2 * CHUNK] and asked[-1][-1] == 29
+    assert order[0] == 25  # the best box among the scored moves to the top
+    assert list(order[30:]) == list(range(30, 45))  # the unscored keep the index's order after them
+    assert np.isnan(box_cos[30:]).all() and not np.isnan(box_cos[:30]).any()
