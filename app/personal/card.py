@@ -30,6 +30,9 @@ _ROW_FIELDS = {
 }
 
 
+_PERSONAL = {"r1": "personal_r1", "r5": "personal_r5", "mrr": "personal_mrr"}
+
+
 def _rounded(value: Any) -> Any:
     return round(value, 3) if isinstance(value, float) else value
 
@@ -45,6 +48,13 @@ def card_from_bench(bench: dict[str, Any], weights_sha256: str, source: str, mea
         if after is None:  # a baseline without teaching
             continue
         kept = {card: _rounded(row[field]) for field, card in _ROW_FIELDS.items() if field in row}
+        app = row.get("app")
+        if isinstance(app, dict):
+            # The figures a person meets are the app's ranking (its index, then the name's box); the
+            # global embedding's own figures stay beside them.
+            kept |= {f"{card}_global": kept[card] for card in _PERSONAL.values() if card in kept}
+            kept |= {card: _rounded(app[field]) for field, card in _PERSONAL.items() if field in app}
+            kept["ranked"] = "as the app ranks: its index, then the name's grounded box"
         kept |= {
             "general_tr_r1_before": _rounded(before.get("tr_r1")),
             "general_ir_r1_before": _rounded(before.get("ir_r1")),
