@@ -38,7 +38,7 @@ def teach(args: argparse.Namespace) -> int:
     child = report.child
     print(
         f"taught {report.name.name!r} ({report.name.kind}) from {_photos(len(report.labels))} in "
-        f"{report.seconds:.1f} s (model {child['seconds_load']:.1f} s, "
+        f"{report.seconds:.1f} s on {child.get('device', 'cpu')} (model {child['seconds_load']:.1f} s, "
         f"learning {child['seconds_teach']:.1f} s, {child['steps']} steps); "
         f"photos re-encoded: {child['photos_encoded']} (the teaching photos), "
         f"library photos re-encoded: 0; contrasted with {report.negatives} library photos"

@@ -45,10 +45,12 @@ def run(folder: Path) -> dict[str, Any]:
     start = time.perf_counter()
     _say(f"loading the model from {spec['checkpoint']}")
     model, _ = load_checkpoint(spec["checkpoint"], verify_hash=False)  # the parent checked the hash
-    model = model.float().eval()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.float().eval().to(device)
     loaded = time.perf_counter()
-    pixels = torch.from_numpy(np.load(folder / "pixels.npy"))
-    negatives = torch.from_numpy(np.load(folder / "negatives.npy")).float()
+    _say(f"teaching on {device.type}")
+    pixels = torch.from_numpy(np.load(folder / "pixels.npy")).to(device)
+    negatives = torch.from_numpy(np.load(folder / "negatives.npy")).float().to(device)
     size = model.cfg.vision.image_size
     if tuple(pixels.shape[1:]) != (3, size, size):
         shape = tuple(pixels.shape[1:])
@@ -84,12 +86,13 @@ def run(folder: Path) -> dict[str, Any]:
     token = taught.params.token
     if token is None:  # only the token method is stored by the app (see docs/personal.md)
         raise ValueError(f"method {spec['method']!r} learns no token")
-    np.save(folder / "token.npy", token.detach().float().numpy())
+    np.save(folder / "token.npy", token.detach().float().cpu().numpy())
     result = {
         "seconds_load": round(loaded - start, 2),
         "seconds_teach": round(stats.seconds, 2),
         "steps": stats.steps,
         "photos_encoded": len(pixels),
+        "device": device.type,
         "vision_passes_while_teaching": stats.vision_passes,
         "losses": stats.final_losses,
     }

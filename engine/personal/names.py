@@ -122,7 +122,8 @@ class NamedTextEncoder:
 
     def __call__(self, texts: list[str]) -> TextOutput:
         ids, mask = self.ids(texts)
-        return encode_named(self.model, ids, mask, self.taught)
+        device = self.model.text_proj.weight.device  # the model's (a CUDA one when teaching there)
+        return encode_named(self.model, ids.to(device), mask.to(device), self.taught)
 
     @torch.no_grad()
     def embed(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:

@@ -94,8 +94,10 @@ def _centre_box(box: Box, width: int, height: int) -> list[float]:
 def concept_embeds(model: XVLM, tokens: torch.Tensor, boxes: list[list[float]]) -> torch.Tensor:
     """Normalised concept features (N, D) of boxes already scaled to the model's square input."""
     if not boxes:
-        return torch.zeros(0, model.cfg.embed_dim)
-    return model.encode_concepts(tokens, boxes=torch.tensor(boxes, dtype=torch.float32))[2]
+        return torch.zeros(0, model.cfg.embed_dim, device=tokens.device)
+    return model.encode_concepts(
+        tokens, boxes=torch.tensor(boxes, dtype=torch.float32, device=tokens.device)
+    )[2]
 
 
 def jittered(box: list[float], size: int, copies: int, gen: torch.Generator) -> list[list[float]]:
@@ -131,7 +133,9 @@ def _photo_concepts(
                 rows.append(photo.tokens)
                 boxes.append(variant)
         return (
-            concept_embeds(model, torch.stack(rows), boxes) if rows else torch.zeros(0, model.cfg.embed_dim)
+            concept_embeds(model, torch.stack(rows), boxes)
+            if rows
+            else torch.zeros(0, model.cfg.embed_dim, device=model.text_proj.weight.device)
         )
 
     pos = embed([(p, p.box) for p in photos])
@@ -182,14 +186,15 @@ def teach_name(
     for p in model.parameters():
         p.requires_grad_(False)
     tok = Tokenizer(max_tokens=model.cfg.text.max_tokens)
-    params = new_params(model, s.method, kind, tok, s.seed)
+    device = model.text_proj.weight.device
+    params = new_params(model, s.method, kind, tok, s.seed).to(device)
     taught = TaughtName(name, placeholder_id(tok, slot), params)
     encoder = NamedTextEncoder(model, [taught], tok)
     pos_global = torch.stack([p.embed for p in photos])
     pos_concept, neg_concept = _photo_concepts(model, photos, s.jitter, s.seed)
     keep = s.method != "token" and s.w_keep > 0 and bool(general_texts)
     before = encoder.embed(general_texts) if keep else None
-    target = torch.tensor([_centre_box(p.box, p.width, p.height) for p in photos])
+    target = torch.tensor([_centre_box(p.box, p.width, p.height) for p in photos], device=device)
     image_tokens = torch.stack([p.tokens for p in photos])
     sentences = [t.format(name) for t in TEMPLATES]
     optimiser = torch.optim.Adam([q for q in params.parameters()], lr=s.lr)
@@ -203,7 +208,7 @@ def teach_name(
             hidden = text.hidden[:1].expand(len(photos), -1, -1)
             mask = text.mask[:1].expand(len(photos), -1)
             box = model.predict_box(hidden, mask, image_tokens)
-            valid = torch.ones(len(photos), dtype=torch.bool)
+            valid = torch.ones(len(photos), dtype=torch.bool, device=device)
             terms["box"] = s.w_box * sum(box_losses(box, target, valid).values())
         if keep:
             terms["keep"] = s.w_keep * (encoder(general_texts).embed - before).pow(2).sum(dim=1).mean()

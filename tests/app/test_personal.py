@@ -142,6 +142,7 @@ def test_teach_then_search_and_ground_with_the_name(
     assert code == 0, err
     assert "p000.jpg: no box given; proposed" in out and "step 3/3" in out
     assert "photos re-encoded: 2 (the teaching photos), library photos re-encoded: 0" in out
+    assert "teaching on cpu" in out and " s on cpu (model " in out  # CUDA when the child finds one
     assert "contrasted with 4 library photos" in out  # the six, less the two teaching photos
 
     db_path = tmp_path / "home" / ".library" / "library.db"
