@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from app.gui.bundles import ModelHolder
 from app.gui.errors import short, show_error
+from app.gui.file_dialogs import choose_file
 from app.gui.indexing import FolderStatus, IndexController, IndexOutcome, State
 from app.gui.library_panel import LibraryPanel, run_summary
 from app.gui.models_dialog import ModelsDialog
@@ -47,7 +48,7 @@ from app.gui.relearn_dialog import RelearnDialog
 from app.gui.result_view import ResultView, open_path
 from app.gui.results_model import PHOTO_MIME, ResultsModel
 from app.gui.search_engine import LibraryState, Page, ResultRow, SearchEngine, SearchOutcome, SearchRequest
-from app.gui.search_panel import RefineBox, SearchPanel, preview
+from app.gui.search_panel import IMAGE_FILTER, RefineBox, SearchPanel, preview
 from app.gui.settings import Prefs, data_dir
 from app.gui.tasks import Pool, run_task
 from app.gui.teach_dialog import TeachDialog
@@ -333,6 +334,7 @@ class MainWindow(QMainWindow):
         self.result_view.teach.connect(self.open_teach)
         self.things.search_requested.connect(self.search_for_name)
         self.things.remove_photo_requested.connect(self.remove_name_photo)
+        self.things.add_photo_requested.connect(self.add_name_photo)
         self.things.changed.connect(self._names_changed)
         self.things.failed.connect(self.notify)
         self.things.said.connect(self.notify)
@@ -619,6 +621,22 @@ class MainWindow(QMainWindow):
     # ----- taught names ----------------------------------------------------------------------------
     def open_teach(self, row: ResultRow) -> TeachDialog | None:
         """The teach dialog for ``row``'s photo; a sentence instead when this model cannot learn names."""
+        return self.open_teach_path(row.path)
+
+    def add_name_photo(self, name: str, path: str | None = None) -> TeachDialog | None:
+        """Another photo for ``name`` (the Things panel's Add photo…): ``path``, or one the person chooses
+        (any photo file: it need not be in the library), in the teach dialog with the name filled in."""
+        path = path or choose_file(self, f"A photo of {name}", "", IMAGE_FILTER)
+        if not path:
+            return None
+        dialog = self.open_teach_path(path)
+        if dialog is not None and not dialog.running:
+            dialog.name.setCurrentText(name)  # its kind comes with it, and the box is proposed for it
+        return dialog
+
+    def open_teach_path(self, path: str) -> TeachDialog | None:
+        """The teach dialog for the photo at ``path``; a sentence instead when this model cannot learn
+        names (the running one is raised instead, while it teaches)."""
         if self.teach_dialog is not None and self.teach_dialog.running:
             self.teach_dialog.raise_()
             return self.teach_dialog
@@ -627,7 +645,7 @@ class MainWindow(QMainWindow):
             return None
         assert self.holder.bundle is not None
         dialog = TeachDialog(
-            row.path,
+            path,
             self.holder,
             self.db_path,
             self.holder.bundle,

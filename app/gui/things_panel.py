@@ -105,6 +105,7 @@ def photo_item(name: str, label: Label) -> QTreeWidgetItem:
 class ThingsPanel(QWidget):
     search_requested = Signal(str)  # a name to put in the search box
     remove_photo_requested = Signal(str, str)  # a name and one of its photos: teach it again without
+    add_photo_requested = Signal(str)  # a name: choose a photo and teach the name from it too
     changed = Signal(str)  # a sentence: names were renamed, forgotten or imported (the engine reloads names)
     failed = Signal(str)  # a sentence for the status bar
     said = Signal(str)  # a sentence for the status bar that changes nothing searchable (an export)
@@ -156,6 +157,10 @@ class ThingsPanel(QWidget):
         self.forget_button.setObjectName("forgetThing")
         self.forget_button.setToolTip("Forget the name and what it learned (the photos are untouched)")
         self.forget_button.clicked.connect(self.ask_forget)
+        self.add_button = QPushButton("Add photo…")
+        self.add_button.setObjectName("addThingPhoto")
+        self.add_button.setToolTip("Another photo of it: draw its box, and the name learns from all of them")
+        self.add_button.clicked.connect(self.ask_add_photo)
         self.remove_button = QPushButton("Remove photo…")
         self.remove_button.setObjectName("removeThingPhoto")
         self.remove_button.setToolTip("Teach the name again from its other photos, without the selected one")
@@ -171,12 +176,13 @@ class ThingsPanel(QWidget):
         self.import_button.setObjectName("importThings")
         self.import_button.setToolTip(f"Add the names of a {SUFFIX} file, learned on the model you use")
         self.import_button.clicked.connect(self.ask_import)
-        # Two rows of three, in a grid so they share the sidebar's width: a name's own actions, then a
-        # photo's and sharing (four in a row did not fit the sidebar: "Remove photo…" was cut).
+        # Rows in a grid so they share the sidebar's width: a name's own actions, its photos, sharing (four
+        # in a row did not fit the sidebar: "Remove photo…" was cut).
         buttons = QGridLayout()
         rows = (
             (self.search_button, self.rename_button, self.forget_button),
-            (self.remove_button, self.export_button, self.import_button),
+            (self.add_button, self.remove_button),
+            (self.export_button, self.import_button),
         )
         for r, row in enumerate(rows):
             for c, button in enumerate(row):
@@ -268,7 +274,7 @@ class ThingsPanel(QWidget):
 
     def _update_buttons(self) -> None:
         chosen = self.selected_name() is not None
-        for button in (self.search_button, self.rename_button, self.forget_button):
+        for button in (self.search_button, self.rename_button, self.forget_button, self.add_button):
             button.setEnabled(chosen)
         self.remove_button.setEnabled(self.selected_photo() is not None)
         self.export_button.setEnabled(bool(self.selected_names()))
@@ -324,6 +330,12 @@ class ThingsPanel(QWidget):
         box.accepted.connect(lambda: self.forget(name))
         box.open()
         return box
+
+    def ask_add_photo(self) -> None:
+        """The selected name (or the name of the selected photo) gets another photo: the window asks for
+        the file and opens the teach dialog with the name filled in."""
+        if (name := self.selected_name()) is not None:
+            self.add_photo_requested.emit(name)
 
     def ask_remove_photo(self) -> QMessageBox | None:
         """Ask before removing the selected photo from its name: the name is taught again from the

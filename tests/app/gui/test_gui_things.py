@@ -563,3 +563,29 @@ def test_a_removal_whose_other_photos_are_gone_is_refused(qtbot, teach_window, i
     qtbot.waitUntil(lambda: window.findChild(QMessageBox, "errorBox") is not None, timeout=TIMEOUT)
     assert "not on disk any more" in window.findChild(QMessageBox, "errorBox").text()
     assert window.relearn_dialog is None
+
+
+def test_add_photo_opens_the_teach_dialog_with_the_name(
+    qtbot, teach_window, indexed, db_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rex = write_jpeg(indexed.parent / "rex.jpg", (200, 120, 40))
+    another = write_jpeg(indexed.parent / "rex-2.jpg", (190, 110, 50))
+    _teach_rows(db_path, photo=rex)
+    chosen: list[str] = []
+
+    def choose(parent, title: str, folder: str = "", name_filter: str = "") -> str:
+        chosen.append(title)
+        return another  # as if the person chose rex-2.jpg in the file dialog
+
+    monkeypatch.setattr("app.gui.main_window.choose_file", choose)
+    window, _ = teach_window()
+    qtbot.waitUntil(lambda: len(_shown(window)) == 2, timeout=TIMEOUT)
+    assert not window.things.add_button.isEnabled()  # nothing selected: whose photo?
+    window.things.select("Rex", photo=rex)  # a photo's row stands for its name
+    assert window.things.add_button.isEnabled()
+    window.things.add_button.click()
+    dialog = window.teach_dialog
+    assert chosen == ["A photo of Rex"] and dialog is not None and dialog.path == another
+    assert dialog.name.currentText() == "Rex" and dialog.kind.text() == "dog"
+    assert "Rex was taught from 1 photo" in dialog.about_name.text()
+    dialog.reject()
