@@ -60,3 +60,24 @@ def source_checkpoint(manifest: dict[str, Any], identity: str, needed_for: str) 
             f"export the bundle again from it (`multigrain export {path} OUT`) and use that bundle"
         )
     return path, weights
+
+
+def torch_work_refusal(
+    manifest: dict[str, Any], identity: str, work: str, again: str, torch_installed: bool | None = None
+) -> str | None:
+    """The window's sentence (capitalised, a full stop) why ``work`` ("Teaching a name", "Fine-tuning")
+    cannot start with this bundle: its checkpoint is not usable, or torch is not installed (looked up,
+    never imported); ``again`` ends the torch sentence ("teach again"). None when it can start."""
+    import importlib.util
+
+    problem = missing_source(manifest, identity, work.split()[0].lower())
+    if problem is not None:
+        return problem[0].upper() + problem[1:] + "."
+    if torch_installed is None:
+        torch_installed = importlib.util.find_spec("torch") is not None
+    if not torch_installed:
+        return (
+            f"{work} needs the engine extra (torch), which is not installed: "
+            f"install it with `pip install 'multigrain[engine]'`, then {again}."
+        )
+    return None

@@ -10,14 +10,13 @@ type (README, "Fine-tuning on your photos") as child processes, in two stages wi
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.gui.processes import Step, app_command
 from app.gui.settings import data_dir, user_bundles_dir
-from app.source_checkpoint import missing_source
+from app.source_checkpoint import torch_work_refusal
 from export.bundle import BundleError, read_manifest
 
 EPOCHS = 3  # app.finetune.run.EPOCHS
@@ -51,17 +50,8 @@ def refusal(bundle: Path | None, db_path: Path | None, torch_installed: bool | N
         manifest = read_manifest(bundle)
     except BundleError as err:
         return f"The model cannot be read: {err}"
-    problem = missing_source(manifest, str(manifest.get("identity", bundle.name)), "fine-tuning")
-    if problem is not None:
-        return problem[0].upper() + problem[1:] + "."
-    if torch_installed is None:
-        torch_installed = importlib.util.find_spec("torch") is not None  # found, not imported
-    if not torch_installed:
-        return (
-            "Fine-tuning needs the engine extra (torch), which is not installed: "
-            "install it with `pip install 'multigrain[engine]'`, then try again."
-        )
-    return None
+    identity = str(manifest.get("identity", bundle.name))
+    return torch_work_refusal(manifest, identity, "Fine-tuning", "try again", torch_installed)
 
 
 def plan_attempt(bundle: Path, now: float | None = None) -> Attempt:

@@ -9,7 +9,6 @@ manifest so the person hears them before choosing a box, not after a minute of l
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from app.gui.processes import app_command
 from app.personal.store import Box
-from app.source_checkpoint import missing_source
+from app.source_checkpoint import torch_work_refusal
 
 STEP_TITLE = "Teaching"
 
@@ -69,17 +68,7 @@ def refusal(manifest: dict[str, Any], identity: str, torch_installed: bool | Non
             f"The model {identity} is too old to learn names (bundle format "
             f"{manifest.get('format_version', '?')}): export it again with `multigrain export`."
         )
-    problem = missing_source(manifest, identity, "teaching")
-    if problem is not None:
-        return problem[0].upper() + problem[1:] + "."
-    if torch_installed is None:
-        torch_installed = importlib.util.find_spec("torch") is not None  # found, not imported
-    if not torch_installed:
-        return (
-            "Teaching a name needs the engine extra (torch), which is not installed: "
-            "install it with `pip install 'multigrain[engine]'`, then teach again."
-        )
-    return None
+    return torch_work_refusal(manifest, identity, "Teaching a name", "teach again", torch_installed)
 
 
 def bundle_refusal(bundle: Path | None) -> str | None:
