@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.bundles import ModelHolder
+from app.gui.child_log import ChildLog
 from app.gui.finetuning import EPOCHS, Attempt, measuring_steps, plan_attempt, refusal, training_steps
 from app.gui.processes import Step, StepProcess
 from core.finetune import Estimate, duration, parse_estimate
@@ -63,11 +63,7 @@ class FineTunePanel(QGroupBox):
         about.setWordWrap(True)
         box.addWidget(about)
         box.addLayout(self._build_actions())
-        self.log = QPlainTextEdit()
-        self.log.setObjectName("fineTuneLog")
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(500)
-        self.log.setFixedHeight(90)
+        self.log = ChildLog("fineTuneLog", 90)
         box.addWidget(self.log)
         self._update_buttons()
 

@@ -46,6 +46,7 @@ from app.gui.bundles import (
     list_bundles,
     measure_speed,
 )
+from app.gui.child_log import ChildLog
 from app.gui.errors import short
 from app.gui.file_dialogs import choose_file, choose_folder
 from app.gui.finetune_panel import FineTunePanel
@@ -239,11 +240,7 @@ class ModelsDialog(QDialog):
         return actions
 
     def _build_import_log(self) -> QPlainTextEdit:
-        self.log = QPlainTextEdit()
-        self.log.setObjectName("importLog")
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(500)
-        self.log.setFixedHeight(110)
+        self.log = ChildLog("importLog", 110)
         return self.log
 
     def _build_close_buttons(self) -> QDialogButtonBox:

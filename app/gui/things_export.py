@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.bundles import VARIANTS, ModelHolder
+from app.gui.child_log import ChildLog
 from app.gui.file_dialogs import choose_save_file
 from app.gui.processes import Step, StepProcess
 from app.gui.teaching import bundle_refusal
@@ -85,11 +85,7 @@ class ThingsExportGroup(QGroupBox):
         row.addWidget(self.export_button)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
-        self.log = QPlainTextEdit()
-        self.log.setObjectName("thingsLog")
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(500)
-        self.log.setFixedHeight(80)
+        self.log = ChildLog("thingsLog", 80)
         layout.addWidget(self.log)
         self.update_buttons()
 
