@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol, get_args
@@ -760,7 +760,13 @@ class Searcher:
         )
 
     def ordered(
-        self, ranking: Ranking, terms: Terms, *, sort: SortOrder = "score", rerank: int = 0
+        self,
+        ranking: Ranking,
+        terms: Terms,
+        *,
+        sort: SortOrder = "score",
+        rerank: int = 0,
+        stale: Callable[[], bool] | None = None,
     ) -> RankedPhotos:
         """``ranking`` in the order shown: the first ``rerank`` re-ordered by the ITM head (for a text
         query), then everything by date if ``sort`` asks so; its hits come a page at a time."""
@@ -768,7 +774,7 @@ class Searcher:
             itm = self._itm(ranking.positions[:rerank], terms.text_hidden)
             ranking = by_itm(ranking, itm, rerank)
         elif self.name_rerank > 0 and terms.names and self.names and sort == "score":
-            ranking = self._by_named_box(ranking, terms.names, terms.beyond_names)
+            ranking = self._by_named_box(ranking, terms.names, terms.beyond_names, stale)
         if sort == "date":
             ranking = by_date(ranking, self.index.times)
         return RankedPhotos(ranking, self.index, self.db, terms.vectors[terms.main])
@@ -789,7 +795,13 @@ class Searcher:
                 continue
         return images, slots
 
-    def _by_named_box(self, ranking: Ranking, names: tuple[str, ...], beyond_names: bool) -> Ranking:
+    def _by_named_box(
+        self,
+        ranking: Ranking,
+        names: tuple[str, ...],
+        beyond_names: bool,
+        stale: Callable[[], bool] | None = None,
+    ) -> Ranking:
         """The head of ``ranking`` re-ordered by the names' boxes (``app.personal.name_rerank``), mixed
         with the whole query's photo cosine when the query has more words than its names."""
         table = self.names
@@ -802,6 +814,7 @@ class Searcher:
             lambda images: named_boxes(self.runtime, images, names, table),
             W_PHOTO_IN_CONTEXT if beyond_names else W_PHOTO_ALONE,
             self.name_rerank_seconds,
+            stale=stale,
         )
         return replace(ranking, name_box=box_cos).take(order)
 

@@ -347,7 +347,10 @@ class SearchEngine(QObject):
             ranking = searcher.rank(
                 query, terms, use_cutoff=use_cutoff, limit=None, weaker=WEAKER, leave_out=request.wrong
             )
-            ranked = searcher.ordered(ranking, terms, sort=request.sort)
+            # A newer keystroke makes this answer unwanted: the names' re-order stops at its next chunk.
+            ranked = searcher.ordered(
+                ranking, terms, sort=request.sort, stale=lambda: generation != self._latest
+            )
         worker.ranked = _Ranked(generation, ranked, request)
         stop = min(PAGE, len(ranked))
         rows = self._rows(ranked.page(0, stop), request, ranked.matched)

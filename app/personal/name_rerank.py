@@ -87,6 +87,7 @@ def rerank_head(
     w_photo: float,
     budget_s: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    stale: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The new order of a ranking (positions into it) and the box cosine of each re-ordered photo (NaN
     for the rest). ``decode(slots)`` returns the images it could read and their slots; ``w_photo`` is
@@ -94,7 +95,9 @@ def rerank_head(
 
     The head is scored ``CHUNK`` photos at a time in rank order, and scoring stops at the first chunk
     boundary after ``budget_s`` seconds (None: the whole head): a large model's slower photos make a
-    shorter head rather than a slower search. Photos left unscored keep their order after the scored."""
+    shorter head rather than a slower search. It also stops when ``stale()`` says the answer is no
+    longer wanted (the window's next keystroke started another search). Photos left unscored keep their
+    order after the scored."""
     length = len(photo_cos)
     order = np.arange(length)
     box_cos = np.full(length, np.nan, np.float32)
@@ -104,6 +107,8 @@ def rerank_head(
     start = clock()
     for first in range(0, spans[-1][1], CHUNK):
         if budget_s is not None and first > 0 and clock() - start > budget_s:
+            break
+        if stale is not None and stale():
             break
         wanted = np.arange(first, min(first + CHUNK, spans[-1][1]))
         images, slots = decode(wanted)

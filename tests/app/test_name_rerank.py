@@ -113,3 +113,20 @@ def test_the_head_stops_at_the_time_budget_in_whole_chunks() -> None:
     assert order[0] == 25  # the best box among the scored moves to the top
     assert list(order[30:]) == list(range(30, 45))  # the unscored keep the index's order after them
     assert np.isnan(box_cos[30:]).all() and not np.isnan(box_cos[:30]).any()
+
+
+def test_a_stale_search_stops_scoring_at_the_next_chunk() -> None:
+    photo = np.linspace(0.9, 0.1, 45)
+    asked: list[int] = []
+    wanted = iter([False, True])  # the next keystroke arrives while the first chunk is scored
+
+    def decode(slots: np.ndarray):
+        asked.append(int(slots[0]))
+        return [int(s) for s in slots], list(range(len(slots)))
+
+    def score(images):
+        return NamedBoxes(np.zeros(len(images)), np.zeros((len(images), 1, 4)))
+
+    order, box_cos = rerank_head(photo, 45, 45, decode, score, 0.0, stale=lambda: next(wanted))
+    assert asked == [0]  # one chunk, then it stopped: no other photo was decoded
+    assert list(order) == list(range(45)) and np.isnan(box_cos[10:]).all()
