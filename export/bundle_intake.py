@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from core.archive_members import escape_problem, is_symlink
 from export.bundle import (
     MANIFEST,
     NAMES_FILE,
@@ -55,7 +56,6 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 @dataclass(frozen=True)
@@ -112,16 +112,11 @@ class _Folder:
 def member_problem(info: zipfile.ZipInfo) -> str | None:
     """Why an archive member cannot be a bundle file, as the end of a sentence; None if it can."""
     name = info.filename
-    parts = re.split(r"[/\\]", name)
-    if name.startswith(("/", "\\")):
-        return "is an absolute path"
-    if _DRIVE.match(name):
-        return "has a drive letter"
-    if ".." in parts:
-        return "leads out of its folder (..)"
-    if info.is_dir() or len(parts) > 1:
+    if (escape := escape_problem(name)) is not None:
+        return escape
+    if info.is_dir() or len(re.split(r"[/\\]", name)) > 1:
         return "is in a folder (a bundle archive holds its files at the top level)"
-    if stat.S_ISLNK(info.external_attr >> 16):
+    if is_symlink(info):
         return "is a symbolic link"
     if not plain_file_name(name):
         return "is not a plain file name"

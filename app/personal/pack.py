@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from app.personal.teach import MAX_PHOTOS
+from core.archive_members import escape_problem, is_symlink
 from core.errors import KnownError
 from core.names import NAME_SLOTS, BadNameError, name_key
 from core.text import EmptyTextError, pre_caption
@@ -194,10 +195,9 @@ def _tampered(path: Path, why: str) -> PackError:
 
 def _check_member(path: Path, info: zipfile.ZipInfo) -> None:
     name = info.filename
-    parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+    if escape_problem(name) is not None:
         raise _tampered(path, f"it holds {name!r}, a path outside the pack")
-    if stat.S_ISLNK(info.external_attr >> 16):
+    if is_symlink(info):
         raise _tampered(path, f"it holds {name!r}, a symbolic link")
     if info.is_dir():
         raise _tampered(path, f"it holds the folder {name!r}")

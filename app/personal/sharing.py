@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from app.home import REPO
 from app.library.store import paths_of_hashes
 from app.personal.card import benchmark_for, name_card
 from app.personal.pack import Pack, PackName, PackPhoto, write_pack
 from app.personal.store import Label, LearnedName, NameRow, find_name, labels_of, learned_for, save_taught
 from app.personal.teach import METHOD
+from app.source_checkpoint import recorded_checkpoint
 from core.errors import KnownError
 from core.names import NAME_SLOTS, BadNameError, name_key
 
@@ -60,8 +60,8 @@ def bundle_facts(bundle: Path) -> BundleFacts:
         hidden = int(manifest["config"]["text"]["hidden_size"]) if takes_names else None
     except (KeyError, TypeError, ValueError) as err:
         raise BundleError(f"{bundle}: unreadable manifest: no text hidden_size in its config") from err
-    recorded = source.get("checkpoint_path")
-    folder = None if not recorded else Path(recorded) if Path(recorded).is_absolute() else REPO / recorded
+    # The folder only serves the card, which is quoted only for weights the manifest records.
+    folder = recorded_checkpoint(manifest)
     return BundleFacts(str(manifest["identity"]), source.get("weights_sha256"), hidden, folder)
 
 
