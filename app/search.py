@@ -43,7 +43,8 @@ from app.personal.usage import has_other_words, names_for, names_in
 from app.query import Query, QueryError
 from app.vectors import VectorIndex, load_index
 from core.errors import KnownError
-from core.names import NAME_RERANK, NAME_RERANK_SECONDS, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT, NameTable
+from core.name_ranking import NAME_RERANK, NAME_RERANK_SECONDS, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT
+from core.names import NameTable
 from core.region_boxes import BOX_SET_NAME, BOXES
 from core.search_settings import SearchSettings
 

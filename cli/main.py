@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from core.arg_types import finite_float, non_negative_int, positive_int
-from core.names import NAME_RERANK, NAME_RERANK_SECONDS
+from core.name_ranking import NAME_RERANK, NAME_RERANK_SECONDS
 from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily

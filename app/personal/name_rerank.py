@@ -91,7 +91,7 @@ def rerank_head(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The new order of a ranking (positions into it) and the box cosine of each re-ordered photo (NaN
     for the rest). ``decode(slots)`` returns the images it could read and their slots; ``w_photo`` is
-    the photo cosine's share of the mixed score (``core.names``).
+    the photo cosine's share of the mixed score (``core.name_ranking``).
 
     The head is scored ``CHUNK`` photos at a time in rank order, and scoring stops at the first chunk
     boundary after ``budget_s`` seconds (None: the whole head): a large model's slower photos make a

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from core.box_metrics import iou_inclusive
-from core.names import NAME_RERANK, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT
+from core.name_ranking import NAME_RERANK, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT
 from core.records import read_retrieval_eval, read_retrieval_train
 from core.region_boxes import BOXES
 from core.search_settings import SearchSettings
@@ -157,7 +157,8 @@ def named_box_cosines(model: XVLM, encoder: NamedTextEncoder, gallery: Gallery, 
     return torch.cat(out)
 
 
-W_PHOTO_SWEEP = (0.0, 0.15, 0.3, 0.5, 0.7, 1.0)  # the mix of photo and box, measured to choose core.names
+# The mixes of photo and box the benchmark measures, to choose the values in core.name_ranking.
+W_PHOTO_SWEEP = (0.0, 0.15, 0.3, 0.5, 0.7, 1.0)
 
 
 def _app_ranks(

@@ -132,7 +132,7 @@ def test_teach_then_search_and_ground_with_the_name(
 
     from app.query import make_query
     from app.search import Searcher
-    from core.names import W_PHOTO_ALONE
+    from core.name_ranking import W_PHOTO_ALONE
     from engine.personal.names import NameParams, TaughtName, encode_named
 
     rex = str(library / "rex.jpg")
