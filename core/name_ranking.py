@@ -16,3 +16,8 @@ NAME_RERANK_SECONDS = 1.5
 # photo carries them, and w is W_PHOTO_IN_CONTEXT. ``bench-personal`` measured both (docs/personal.md).
 W_PHOTO_ALONE = 0.0
 W_PHOTO_IN_CONTEXT = 0.7
+# A name with a look (``core.name_look``: its teaching boxes cropped and encoded) scores a photo by
+# (1 - W_LOOK) * cos(the name's box, the name) + W_LOOK * cos(that box cropped and encoded, the look).
+# Chosen on a third world (seed 3) with ``bench-personal``'s sweep; seeds 1 and 2 report it
+# (docs/personal.md, "The name's look").
+W_LOOK = 2 / 3

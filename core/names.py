@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -87,6 +87,9 @@ class NameTable:
 
     slots: Mapping[str, int]  # name as the person typed it -> slot
     embeddings: np.ndarray  # (NAME_SLOTS, H) float32
+    # name -> its look (D,) float32 (``core.name_look``), for the names that have one: search re-orders
+    # by it; the text graph never reads it.
+    looks: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def ids(self, first_id: int) -> dict[str, int]:
         """name -> placeholder vocabulary id."""

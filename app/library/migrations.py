@@ -131,7 +131,12 @@ V4 = (
     "PRIMARY KEY (name_id, model))",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4)
+# A taught name's look (core/name_look.py): the mean embedding of its teaching boxes cropped, D float32,
+# through the bundle (model) that taught it; NULL for names taught before, or imported from a pack
+# without one (search then scores the name by its box alone).
+V5 = ("ALTER TABLE name_params ADD COLUMN look BLOB",)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4, V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,6 +7,10 @@ Layout (nothing else is allowed in the archive):
   canonically without that field. Each entry names its embedding file and that file's sha256, so the
   one hash covers every byte of the pack.
 - ``embeddings/<i>.npy``: the learned input embedding of entry ``i``, float32 little-endian, shape (H,).
+- ``looks/<i>.npy`` (version 2, for a name that has one): its look (``core.name_look``), float32 (D,)
+  of unit length: the mean embedding of its teaching boxes cropped, which is what search compares a
+  photo's grounded box with. Like the embedding it holds no photo, only what the model made of them.
+  A pack whose names have no look is written as version 1, which older copies of Multigrain read.
 
 Why a zip of JSON and .npy rather than one JSON with base64: the embedding keeps its exact bytes in a
 format numpy reads without any code of ours (``allow_pickle=False``), and the manifest is readable with
@@ -45,7 +49,7 @@ from core.names import NAME_SLOTS, BadNameError, name_key
 from core.text import EmptyTextError, pre_caption
 
 FORMAT = "multigrain-concept-pack"
-VERSION = 1
+VERSION = 2  # the newest this code reads and writes; 1 has no looks
 SUFFIX = ".mgthing"
 MANIFEST = "pack.json"
 # Limits, measured on the largest pack there can be (64 names of a 1024-wide model, 20 photos each, the
@@ -60,7 +64,8 @@ MAX_CARD_TEXT = 400  # characters of a model card's text (it may quote the comma
 # A learned row starts at a word's embedding (|v| < 1) and Adam moves it by about lr = 0.02 a step; a
 # value beyond this is no learned embedding, and would overflow the text graph's layer norm.
 MAX_ABS = 1000.0
-_EMBEDDING = re.compile(r"^embeddings/(\d{1,2})\.npy$")
+_EMBEDDING = re.compile(r"^(embeddings|looks)/(\d{1,2})\.npy$")
+LOOK_NORM_TOLERANCE = 1e-3  # a look is stored at unit length
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -85,6 +90,7 @@ class PackName:
     token: np.ndarray  # (H,) float32
     photos: tuple[PackPhoto, ...]
     card: dict[str, Any] = field(default_factory=dict)  # photos, seconds, taught (date), benchmark
+    look: np.ndarray | None = None  # (D,) float32 of unit length; None: the name has none
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,10 @@ def _npy(token: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def _member(name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # the same names give the same bytes
     info.compress_type = zipfile.ZIP_DEFLATED
@@ -120,31 +130,30 @@ def pack_bytes(names: list[PackName], created: str) -> tuple[bytes, str]:
     if not 1 <= len(names) <= MAX_NAMES:
         raise PackError(f"a pack holds 1 to {MAX_NAMES} names (got {len(names)})")
     entries, files = [], {}
+
+    def vector(file: str, values: np.ndarray) -> dict[str, Any]:
+        files[file] = data = _npy(values)
+        return {"file": file, "dtype": "float32", "shape": [int(values.size)], "sha256": _sha(data)}
+
     for i, item in enumerate(names):
-        data = _npy(item.token)
-        file = f"embeddings/{i}.npy"
-        files[file] = data
-        entries.append(
-            {
-                "name": item.name,
-                "kind": item.kind,
-                "method": item.method,
-                "model": item.model,
-                "checkpoint": item.checkpoint,
-                "embedding": {
-                    "file": file,
-                    "dtype": "float32",
-                    "shape": [int(item.token.size)],
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                },
-                "photos": [
-                    {"content_hash": p.content_hash, "box": list(p.box), "proposed": p.proposed}
-                    for p in item.photos
-                ],
-                "card": item.card,
-            }
-        )
-    manifest: dict[str, Any] = {"format": FORMAT, "version": VERSION, "created": created, "names": entries}
+        entry = {
+            "name": item.name,
+            "kind": item.kind,
+            "method": item.method,
+            "model": item.model,
+            "checkpoint": item.checkpoint,
+            "embedding": vector(f"embeddings/{i}.npy", item.token),
+            "photos": [
+                {"content_hash": p.content_hash, "box": list(p.box), "proposed": p.proposed}
+                for p in item.photos
+            ],
+            "card": item.card,
+        }
+        if item.look is not None:
+            entry["look"] = vector(f"looks/{i}.npy", item.look)
+        entries.append(entry)
+    version = VERSION if any(item.look is not None for item in names) else 1
+    manifest: dict[str, Any] = {"format": FORMAT, "version": version, "created": created, "names": entries}
     digest = manifest_hash(manifest)
     manifest["content_sha256"] = digest
     out = io.BytesIO()
@@ -223,8 +232,8 @@ def _read_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, li
 
 def _members(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     infos = archive.infolist()
-    if len(infos) > 1 + MAX_NAMES:
-        raise _tampered(path, f"it holds {len(infos)} files; a pack holds at most {1 + MAX_NAMES}")
+    if len(infos) > 1 + 2 * MAX_NAMES:
+        raise _tampered(path, f"it holds {len(infos)} files; a pack holds at most {1 + 2 * MAX_NAMES}")
     members: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
         _check_member(path, info)
@@ -283,7 +292,7 @@ def _parse_manifest(path: Path, raw: bytes) -> dict[str, Any]:
         raise _tampered(path, f"its version is {version!r}")
     if version > VERSION:
         raise PackError(
-            f"{path.name} was made by a newer Multigrain (pack version {version}; this one reads "
+            f"{path.name} was made by a newer Multigrain (pack version {version}; this one reads up to "
             f"{VERSION}): update Multigrain to import it"
         )
     return manifest
@@ -356,7 +365,10 @@ def _card(path: Path, value: object, what: str) -> dict[str, Any]:
     return value
 
 
-def _embedding(path: Path, spec: object, files: dict[str, bytes], what: str) -> tuple[str, np.ndarray]:
+def _embedding(
+    path: Path, spec: object, files: dict[str, bytes], what: str, largest: float = MAX_ABS
+) -> tuple[str, np.ndarray]:
+    """The float32 (H,) vector ``spec`` describes, checked against its hash and ``largest``."""
     if not isinstance(spec, dict) or set(spec) != {"file", "dtype", "shape", "sha256"}:
         raise _tampered(path, f"{what}'s embedding is not described")
     file = spec["file"]
@@ -380,17 +392,27 @@ def _embedding(path: Path, spec: object, files: dict[str, bytes], what: str) -> 
         raise _tampered(path, f"{file} has shape {token.shape}, not ({shape[0] if shape else '?'},)")
     if not np.all(np.isfinite(token)):
         raise _tampered(path, f"{file} holds NaN or infinite values")
-    if float(np.abs(token).max()) > MAX_ABS:
-        raise _tampered(path, f"{file} holds values beyond {MAX_ABS:g}, which no learned embedding has")
+    if float(np.abs(token).max()) > largest:
+        raise _tampered(path, f"{file} holds values beyond {largest:g}, which no {what} has")
     return file, np.ascontiguousarray(token)
+
+
+def _look(path: Path, spec: object, files: dict[str, bytes], name: str) -> tuple[str, np.ndarray]:
+    file, look = _embedding(path, spec, files, f"{name}'s look", 1.0 + LOOK_NORM_TOLERANCE)
+    if abs(float(np.linalg.norm(look.astype(np.float64))) - 1.0) > LOOK_NORM_TOLERANCE:
+        raise _tampered(path, f"{file} is not of unit length, as a look is")
+    return file, look
 
 
 _ENTRY_KEYS = {"name", "kind", "method", "model", "checkpoint", "embedding", "photos", "card"}
 
 
-def _entry(path: Path, value: object, i: int, files: dict[str, bytes]) -> tuple[str, PackName]:
+def _entry(
+    path: Path, value: object, i: int, files: dict[str, bytes], version: int
+) -> tuple[list[str], PackName]:
     what = f"name {i + 1}"
-    if not isinstance(value, dict) or set(value) != _ENTRY_KEYS:
+    keys = set(value) if isinstance(value, dict) else set()
+    if not isinstance(value, dict) or keys - {"look"} != _ENTRY_KEYS or ("look" in keys and version < 2):
         raise _tampered(path, f"{what} is not a taught name's entry")
     name = _text(path, value["name"], f"{what}'s name")
     kind = _text(path, value["kind"], f"{what}'s kind")
@@ -403,7 +425,12 @@ def _entry(path: Path, value: object, i: int, files: dict[str, bytes]) -> tuple[
     if not isinstance(photos, list) or len(photos) > MAX_PHOTOS:
         count = len(photos) if isinstance(photos, list) else "no list of"
         raise _tampered(path, f"{name} has {count} photos (a name has at most {MAX_PHOTOS})")
-    file, token = _embedding(path, value["embedding"], files, name)
+    file, token = _embedding(path, value["embedding"], files, f"{name}'s learned embedding")
+    used = [file]
+    look = None
+    if "look" in value:
+        look_file, look = _look(path, value["look"], files, name)
+        used.append(look_file)
     item = PackName(
         name,
         kind,
@@ -413,8 +440,9 @@ def _entry(path: Path, value: object, i: int, files: dict[str, bytes]) -> tuple[
         token,
         tuple(_photo(path, p, f"{name}'s photo {k + 1}") for k, p in enumerate(photos)),
         _card(path, value["card"], f"{name}'s card"),
+        look,
     )
-    return file, item
+    return used, item
 
 
 def _check(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> Pack:
@@ -428,12 +456,13 @@ def _check(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> Pac
         raise _tampered(path, f"it lists {len(entries) if isinstance(entries, list) else 'no'} names")
     names, used, keys = [], set(), set()
     for i, value in enumerate(entries):
-        file, item = _entry(path, value, i, files)
-        if file in used:
-            raise _tampered(path, f"two names share {file}")
+        files_used, item = _entry(path, value, i, files, int(manifest["version"]))
+        shared = used.intersection(files_used)
+        if shared or len(set(files_used)) < len(files_used):
+            raise _tampered(path, f"two vectors share {sorted(shared)[0] if shared else files_used[0]}")
         if name_key(item.name) in keys:
             raise _tampered(path, f"it lists {item.name!r} twice")
-        used.add(file)
+        used.update(files_used)
         keys.add(name_key(item.name))
         names.append(item)
     if unused := sorted(set(files) - used):

@@ -47,6 +47,7 @@ class BundleFacts:
     weights: str | None  # sha256 of the checkpoint's weights it was exported from
     hidden: int | None  # width of a name's embedding; None: the bundle cannot take names
     checkpoint_dir: Path | None  # where its checkpoint is recorded to be (for the benchmark card)
+    embed_dim: int | None = None  # width of the embeddings a look is compared with
 
 
 def bundle_facts(bundle: Path) -> BundleFacts:
@@ -62,7 +63,14 @@ def bundle_facts(bundle: Path) -> BundleFacts:
         raise BundleError(f"{bundle}: unreadable manifest: no text hidden_size in its config") from err
     # The folder only serves the card, which is quoted only for weights the manifest records.
     folder = recorded_checkpoint(manifest)
-    return BundleFacts(str(manifest["identity"]), source.get("weights_sha256"), hidden, folder)
+    embed = manifest.get("embed_dim")
+    return BundleFacts(
+        str(manifest["identity"]),
+        source.get("weights_sha256"),
+        hidden,
+        folder,
+        int(embed) if isinstance(embed, int) and not isinstance(embed, bool) else None,
+    )
 
 
 def _short(sha: str | None) -> str:
@@ -116,6 +124,7 @@ def pack_names(db: Database, bundle: BundleFacts, names: list[str]) -> list[Pack
                 learned.token,
                 photos,
                 card,
+                learned.look,
             )
         )
     return out
@@ -160,6 +169,11 @@ def _check_model(item: PackName, bundle: BundleFacts) -> None:
         raise ImportRefused(
             f"{item.name}'s embedding has {item.token.size} values but the model {bundle.identity} takes "
             f"{bundle.hidden}: the pack was edited; nothing was imported"
+        )
+    if item.look is not None and bundle.embed_dim is not None and item.look.size != bundle.embed_dim:
+        raise ImportRefused(
+            f"{item.name}'s look has {item.look.size} values but the model {bundle.identity} makes "
+            f"{bundle.embed_dim}: the pack was edited; nothing was imported"
         )
 
 
@@ -219,6 +233,7 @@ def import_pack(
                 item.token,
                 _count(item.card, len(labels)),
                 _seconds(item.card),
+                item.look,
             )
             row = save_taught(db, target, item.kind, labels, learned)
             done.append(ImportedName(row, item, sum(1 for lb in labels if lb.path)))

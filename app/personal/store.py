@@ -50,6 +50,7 @@ class LearnedName:
     token: np.ndarray  # (H,) float32
     photos: int
     seconds: float
+    look: np.ndarray | None = None  # (D,) float32: core.name_look; None when it has none
 
 
 def list_names(db: Database) -> list[NameRow]:
@@ -108,30 +109,42 @@ def save_taught(db: Database, name: str, kind: str, labels: list[Label], learned
                 """,
                 [name_id, label.content_hash, bind_path(label.path), *label.box, int(label.proposed)],
             )
-        token = np.ascontiguousarray(learned.token, dtype="<f4")
-        if not np.all(np.isfinite(token)):
-            raise ValueError("refusing to store a learned embedding with NaN or infinite values")
+        token = _finite_blob(learned.token, "learned embedding")
+        look = None if learned.look is None else _finite_blob(learned.look, "look")
         db.execute(
             """
             INSERT OR REPLACE INTO name_params
-                (name_id, model, checkpoint, method, dim, token, photos, seconds, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                (name_id, model, checkpoint, method, dim, token, photos, seconds, created_at, look)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 name_id,
                 learned.model,
                 learned.checkpoint,
                 learned.method,
-                token.size,
-                token.tobytes(),
+                len(token) // 4,
+                token,
                 learned.photos,
                 learned.seconds,
                 time.time(),
+                look,
             ],
         )
     row = find_name(db, name)
     assert row is not None
     return row
+
+
+def _finite_blob(vector: np.ndarray, what: str) -> bytes:
+    """``vector`` as little-endian float32 bytes; NaN or infinity is refused rather than stored."""
+    values = np.ascontiguousarray(vector, dtype="<f4").ravel()
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"refusing to store a {what} with NaN or infinite values")
+    return values.tobytes()
+
+
+def _look(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.frombuffer(blob, dtype="<f4").copy()
 
 
 def labels_of(db: Database, name_id: int) -> list[Label]:
@@ -149,7 +162,7 @@ def learned_for(
     as ``name_table`` picks it; with the time it was learned. None when it learned nothing for either."""
     row = db.execute(
         """
-        SELECT model, checkpoint, method, dim, token, photos, seconds, created_at FROM name_params
+        SELECT model, checkpoint, method, dim, token, photos, seconds, created_at, look FROM name_params
         WHERE name_id = ? AND (model = ? OR checkpoint = ?)
         ORDER BY model = ? DESC, created_at DESC LIMIT 1
         """,
@@ -157,11 +170,12 @@ def learned_for(
     ).fetchone()
     if row is None:
         return None
-    found, weights, method, dim, token, photos, seconds, created = row
+    found, weights, method, dim, token, photos, seconds, created, look = row
     vector = np.frombuffer(token, dtype="<f4")
     if vector.size != dim:
         raise ValueError(f"name_params row of name {name_id} holds {vector.size} values, not {dim}")
-    return LearnedName(found, weights, method, vector.copy(), int(photos), float(seconds)), float(created)
+    learned = LearnedName(found, weights, method, vector.copy(), int(photos), float(seconds), _look(look))
+    return learned, float(created)
 
 
 def forget_name(db: Database, name: str) -> NameRow:
@@ -190,13 +204,16 @@ def rename_name(db: Database, old: str, new: str) -> NameRow:
     return renamed
 
 
-def name_table(db: Database, model: str, checkpoint: str | None, shape: tuple[int, int]) -> NameTable:
+def name_table(
+    db: Database, model: str, checkpoint: str | None, shape: tuple[int, int], look_dim: int | None = None
+) -> NameTable:
     """The names that have learned parameters for this bundle (``model``), or else for its checkpoint
-    (``checkpoint``: the weights' sha256), as the text graph's (S, H) table; empty when none."""
+    (``checkpoint``: the weights' sha256), as the text graph's (S, H) table, with the looks they have
+    (of ``look_dim`` values, the bundle's embedding width, when given); empty when none."""
     slots, hidden = shape
     rows = db.execute(
         """
-        SELECT n.name, n.slot, q.dim, q.token, q.model = ? AS exact FROM names n
+        SELECT n.name, n.slot, q.dim, q.token, q.look, q.model = ? AS exact FROM names n
         JOIN name_params q ON q.name_id = n.id
         WHERE q.model = ? OR q.checkpoint = ?
         ORDER BY n.id, exact DESC, q.created_at DESC
@@ -205,9 +222,13 @@ def name_table(db: Database, model: str, checkpoint: str | None, shape: tuple[in
     ).fetchall()
     table = np.zeros((slots, hidden), np.float32)
     names: dict[str, int] = {}
-    for name, slot, dim, token, _exact in rows:
+    looks: dict[str, np.ndarray] = {}
+    for name, slot, dim, token, look, _exact in rows:
         if name in names or dim != hidden or slot >= slots:
             continue  # a better row came first, or another model's width
         table[slot] = np.frombuffer(token, dtype="<f4")
         names[name] = slot
-    return NameTable(names, table)
+        vector = _look(look)
+        if vector is not None and (look_dim is None or vector.size == look_dim):
+            looks[name] = vector
+    return NameTable(names, table, looks)

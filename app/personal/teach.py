@@ -33,6 +33,7 @@ from app.personal.store import Box, Label, LearnedName, NameRow, save_taught
 from app.source_checkpoint import source_checkpoint
 from app.torch_child import run_engine_module
 from core.errors import KnownError
+from core.name_look import look_crop, mean_look
 from core.names import name_key
 from core.region_boxes import BOXES
 from core.text import EmptyTextError, pre_caption
@@ -126,8 +127,8 @@ def _check_words(name: str, kind: str, photos: list[PhotoArg]) -> None:
 
 def _labels(
     runtime: Any, kind: str, photos: list[PhotoArg], log: Callable[[str], None]
-) -> tuple[list[Label], np.ndarray]:
-    """Each photo's label (a proposed box where none was given) and the preprocessed pixels."""
+) -> tuple[list[Label], list[Any]]:
+    """Each photo's label (a proposed box where none was given) and the decoded upright image."""
     from app.grounding import ground_image
     from app.library.decode import DecodeError, decode_image
 
@@ -148,7 +149,16 @@ def _labels(
             log(f"{photo.path}: no box given; proposed {shown} (x,y,w,h) by finding {kind!r}")
         labels.append(Label(digest, os.path.abspath(photo.path), box, proposed))
         images.append(image)
-    return labels, runtime.preprocess(images)
+    return labels, images
+
+
+def look_of(runtime: Any, images: list[Any], boxes: list[Box]) -> np.ndarray:
+    """The name's look (``core.name_look``): its boxes cropped from the decoded photos, through the
+    bundle's vision graph, as search crops the box the name grounds to. These few teaching photos are
+    the only ones encoded again."""
+    crops = [look_crop(image, box) for image, box in zip(images, boxes, strict=True)]
+    embeds, _ = runtime.encode_images(crops)
+    return mean_look(embeds)
 
 
 def _run_child(folder: Path, log: Callable[[str], None]) -> dict[str, Any]:
@@ -189,7 +199,9 @@ def teach(
     existing = find_name(db, name)
     slot = existing.slot if existing else None
     start = time.perf_counter()
-    labels, pixels = _labels(runtime, kind, photos, log)
+    labels, images = _labels(runtime, kind, photos, log)
+    pixels = runtime.preprocess(images)
+    look = look_of(runtime, images, [label.box for label in labels])
     negatives = library_negatives(db, runtime.identity, {label.content_hash for label in labels})
     if not len(negatives):
         log("note: no other photo of this library is indexed with this bundle; teaching without them")
@@ -216,7 +228,7 @@ def teach(
         result = _run_child(folder, log)
         token = np.load(folder / "token.npy")
     learned = LearnedName(
-        runtime.identity, weights, METHOD, token, len(labels), float(result["seconds_teach"])
+        runtime.identity, weights, METHOD, token, len(labels), float(result["seconds_teach"]), look
     )
     row = save_taught(db, name, kind, labels, learned)
     return TeachReport(row, labels, time.perf_counter() - start, result, len(negatives))

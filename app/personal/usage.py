@@ -36,7 +36,7 @@ def names_for(db: Database | None, runtime: Any) -> NameTable | None:
     if db is not None:
         weights = (runtime.manifest.get("source") or {}).get("weights_sha256")
         try:
-            own = name_table(db, runtime.identity, weights, runtime.name_table_shape())
+            own = name_table(db, runtime.identity, weights, runtime.name_table_shape(), runtime.embed_dim)
         except sqlite3.OperationalError:  # a library opened read-only before schema 4 has no names table
             own = None
     return merge_names(own, getattr(runtime, "carried_names", None)) or None
@@ -71,7 +71,9 @@ def merge_names(own: NameTable | None, carried: NameTable | None) -> NameTable |
         table[slot] = row
         slots[name] = slot
         used.add(slot)
-    return NameTable(slots, table)
+    looks = dict(own.looks)
+    looks.update((n, v) for n, v in carried.looks.items() if n in slots and n not in own.slots)
+    return NameTable(slots, table, looks)
 
 
 def encode_texts(

@@ -23,12 +23,14 @@ import numpy as np
 import torch
 
 from core.box_metrics import iou_inclusive
-from core.name_ranking import NAME_RERANK, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT
+from core.name_look import with_look
+from core.name_ranking import NAME_RERANK, W_LOOK, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT
 from core.records import read_retrieval_eval, read_retrieval_train
 from core.region_boxes import BOXES
 from core.search_settings import SearchSettings
 from engine.evaluate import encode_images, recall_metrics
 from engine.model.xvlm import XVLM
+from engine.personal.look import crop_embeds, name_look
 from engine.personal.names import NamedTextEncoder, TaughtName
 from engine.personal.records import PersonalPhoto, PersonalWorld, read_personal_world
 from engine.personal.teach import TeachPhoto, TeachSettings, VisionCounter, teach_name
@@ -53,13 +55,15 @@ class Gallery:
 @dataclass(frozen=True)
 class AppScoring:
     """How the app ranks photos for a name: the index's first stage (global and best grid region, the
-    bundle's search weights), then the first ``rerank`` re-ordered by the name's grounded box."""
+    bundle's search weights), then the first ``rerank`` re-ordered by the name's grounded box and its
+    look."""
 
     w_global: float
     w_region: float
     rerank: int = NAME_RERANK
     w_photo: float = W_PHOTO_ALONE  # a query of the name alone
     w_photo_context: float = W_PHOTO_IN_CONTEXT  # the name with other words ("Rex on the beach")
+    w_look: float = W_LOOK  # the look's share of the name's score (``core.name_look.with_look``)
 
     @classmethod
     def of_checkpoint(cls, checkpoint: str | Path | None) -> AppScoring:
@@ -137,12 +141,15 @@ def _ranks(gallery: Gallery, name: str, kind: str, query: torch.Tensor) -> list[
 
 
 @torch.no_grad()
-def named_box_cosines(model: XVLM, encoder: NamedTextEncoder, gallery: Gallery, name: str) -> torch.Tensor:
+def named_box_cosines(
+    model: XVLM, encoder: NamedTextEncoder, gallery: Gallery, name: str
+) -> tuple[torch.Tensor, np.ndarray]:
     """For every photo: the cosine of the name with the concept embedding of the box the box head puts
-    the name in (what ``app.personal.name_rerank`` computes through the runtime)."""
+    the name in (what ``app.personal.name_rerank`` computes through the runtime), and that box (x, y,
+    w, h as fractions of the photo)."""
     size = model.cfg.vision.image_size
     text = encoder([name])
-    out = []
+    out, corners = [], []
     for i in range(0, len(gallery.tokens), 64):
         tokens = gallery.tokens[i : i + 64]
         n = len(tokens)
@@ -152,26 +159,52 @@ def named_box_cosines(model: XVLM, encoder: NamedTextEncoder, gallery: Gallery, 
         w, h = w.clamp(1e-3, 1.0), h.clamp(1e-3, 1.0)
         x = torch.minimum((cx - w / 2).clamp(min=0.0), 1.0 - w)
         y = torch.minimum((cy - h / 2).clamp(min=0.0), 1.0 - h)
-        boxes = torch.stack([x, y, w, h], dim=-1) * size
-        out.append(model.encode_concepts(tokens, boxes)[2] @ text.embed[0])
-    return torch.cat(out)
+        boxes = torch.stack([x, y, w, h], dim=-1)
+        corners.append(boxes.numpy().astype(np.float64))
+        out.append(model.encode_concepts(tokens, boxes * size)[2] @ text.embed[0])
+    return torch.cat(out), np.concatenate(corners)
 
 
-# The mixes of photo and box the benchmark measures, to choose the values in core.name_ranking.
+def look_cosines(
+    model: XVLM, gallery: Gallery, world: PersonalWorld, name: str, k: int, boxes: np.ndarray
+) -> np.ndarray:
+    """For every held-out photo: the cosine of the name's look (its first k teaching boxes, cropped) with
+    the crop of the photo's ``boxes`` row (where the name grounds); NaN for the other photos."""
+    teaching = world.teaching(name, k)
+    look = name_look(
+        model,
+        [p.path for p in teaching],
+        [_fractions(p.box_of(name), p.width, p.height) for p in teaching],
+    )
+    held = [i for i, p in enumerate(gallery.photos) if p.split == "test"]
+    out = np.full(len(gallery.photos), np.nan)
+    embeds = crop_embeds(model, [gallery.photos[i].path for i in held], [tuple(boxes[i]) for i in held])
+    out[held] = (embeds @ look).numpy()
+    return out
+
+
+def _fractions(box: tuple[float, float, float, float], width: int, height: int) -> tuple[float, ...]:
+    x, y, w, h = box
+    return x / width, y / height, w / width, h / height
+
+
+# The mixes of photo and name, and of the name's box and look, the benchmark measures, to choose the
+# values in core.name_ranking.
 W_PHOTO_SWEEP = (0.0, 0.15, 0.3, 0.5, 0.7, 1.0)
+W_LOOK_SWEEP = (0.0, 0.333, 0.5, 0.667, 0.8, 1.0)
 
 
 def _app_ranks(
     gallery: Gallery,
     query: torch.Tensor,
-    box_cos: torch.Tensor,
+    name_cos: np.ndarray,
     app: AppScoring,
     positives: list[int],
     others: list[int],
     w_photo: float | None = None,
 ) -> tuple[list[int], list[int]]:
     """Each positive photo's rank among ``others`` (as ``_ranks`` counts it), under the app's first
-    stage alone and after its re-order of the first ``app.rerank`` by the name's box (``box_cos``): the
+    stage alone and after its re-order of the first ``app.rerank`` by the name's score (``name_cos``): the
     photo competes with the others only, so the head it may be re-ordered in holds it and the best of
     them. ``query`` is the whole query's embedding (the index and the photo term use it)."""
     assert gallery.regions is not None
@@ -179,7 +212,7 @@ def _app_ranks(
     region_cos = (gallery.regions @ query).amax(dim=1).numpy().astype(np.float64)
     first = app.w_global * global_cos + app.w_region * region_cos
     w = app.w_photo if w_photo is None else w_photo
-    mixed = w * global_cos + (1.0 - w) * box_cos.numpy().astype(np.float64)
+    mixed = w * global_cos + (1.0 - w) * np.asarray(name_cos, np.float64)
     index_ranks, app_ranks = [], []
     for i in positives:
         pool = np.array([i, *others])
@@ -369,8 +402,9 @@ def _taught_row(
         taught.append(name)
         seconds.append(stats.seconds)
     encoder = NamedTextEncoder(model, taught)
-    ranks, hits, index_ranks, app_ranks = [], [], [], []
+    ranks, hits, index_ranks, app_ranks, box_ranks = [], [], [], [], []
     sweep: dict[float, list[int]] = {w: [] for w in W_PHOTO_SWEEP}
+    look_sweep: dict[float, list[int]] = {w: [] for w in W_LOOK_SWEEP}
     place_sweep: dict[float, list[int]] = {w: [] for w in W_PHOTO_SWEEP}
     place_index: list[int] = []
     place_app: list[int] = []
@@ -378,21 +412,28 @@ def _taught_row(
         query = encoder.embed([thing.name])[0]
         ranks += _ranks(gallery, thing.name, thing.kind, query)
         hits += grounding_hits(model, encoder, gallery, thing.name, thing.kind, thing.name)
-        box_cos = named_box_cosines(model, encoder, gallery, thing.name)
+        box_cos, boxes = named_box_cosines(model, encoder, gallery, thing.name)
+        box_cos = box_cos.numpy().astype(np.float64)
+        look_cos = look_cosines(model, gallery, world, thing.name, k, boxes)
+        name_cos = with_look(box_cos, look_cos, app.w_look)
         positives, others = name_sets(gallery, thing.name, thing.kind)
-        by_index, by_app = _app_ranks(gallery, query, box_cos, app, positives, others)
+        by_index, by_app = _app_ranks(gallery, query, name_cos, app, positives, others)
         index_ranks += by_index
         app_ranks += by_app
+        box_ranks += _app_ranks(gallery, query, box_cos, app, positives, others)[1]
         for w in W_PHOTO_SWEEP:
-            sweep[w] += _app_ranks(gallery, query, box_cos, app, positives, others, w)[1]
+            sweep[w] += _app_ranks(gallery, query, name_cos, app, positives, others, w)[1]
+        for w in W_LOOK_SWEEP:
+            mixed = with_look(box_cos, look_cos, w)
+            look_sweep[w] += _app_ranks(gallery, query, mixed, app, positives, others)[1]
         # "Rex on the beach": the whole query picks the head and scores the photo; the box is the name's.
         for text, here, rest in place_queries(gallery, thing.name, thing.kind):
             place = encoder.embed([text])[0]
-            by_index, by_app = _app_ranks(gallery, place, box_cos, app, here, rest, app.w_photo_context)
+            by_index, by_app = _app_ranks(gallery, place, name_cos, app, here, rest, app.w_photo_context)
             place_index += by_index
             place_app += by_app
             for w in W_PHOTO_SWEEP:
-                place_sweep[w] += _app_ranks(gallery, place, box_cos, app, here, rest, w)[1]
+                place_sweep[w] += _app_ranks(gallery, place, name_cos, app, here, rest, w)[1]
     after = general_r1(encoder.embed(general.captions), general)
     row = {
         "method": method,
@@ -400,7 +441,9 @@ def _taught_row(
         **retrieval_metrics(ranks),
         "index": retrieval_metrics(index_ranks),
         "app": retrieval_metrics(app_ranks),
+        "app_box_only": retrieval_metrics(box_ranks),
         "app_by_w_photo": {str(w): retrieval_metrics(r) for w, r in sweep.items()},
+        "app_by_w_look": {str(w): retrieval_metrics(r) for w, r in look_sweep.items()},
         "place_index": retrieval_metrics(place_index),
         "place_app": retrieval_metrics(place_app),
         "place_by_w_photo": {str(w): retrieval_metrics(r) for w, r in place_sweep.items()},
@@ -491,39 +534,51 @@ def format_table(results: dict) -> str:
             "",
             f"As the app ranks a name: its index (w_global {app.get('w_global')}, w_region "
             f"{app.get('w_region')}: the photo and its best grid region), then the first {app.get('rerank')} "
-            f"re-ordered by the name's grounded box, mixed with the photo's cosine at "
-            f"{app.get('w_photo')} for the name alone and {app.get('w_photo_context')} for the name in a "
-            "place (the world's phrase for the photo's background, e.g. \"Rex on the beach\"; the photo "
-            "then competes with the look-alikes anywhere and the name elsewhere): R@1 / R@5 / MRR",
+            "re-ordered by the name's score in each photo (the name's grounded box: its concept embedding "
+            f"against the name, and its crop against the name's look, the look's share {_share_text(app)}), "
+            f"mixed with the photo's cosine at {app.get('w_photo')} for the name alone and "
+            f"{app.get('w_photo_context')} for the name in a place (the world's phrase for the photo's "
+            'background, e.g. "Rex on the beach"; the photo then competes with the look-alikes anywhere '
+            "and the name elsewhere): R@1 / R@5 / MRR",
             "",
-            "| query | method | k | queries | global only | index | index + name's box |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| query | method | k | queries | global only | index | index + name's box | "
+            "index + box and look |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for r in taught:
-            cells = [f"{m['r1']:.1f} / {m['r5']:.1f} / {m['mrr']:.3f}" for m in (r, r["index"], r["app"])]
+            cells = [_cell(m) if m else "-" for m in (r, r["index"], r.get("app_box_only"), r["app"])]
             lines.append(f"| name | {r['method']} | {r['k']} | {r['queries']} | " + " | ".join(cells) + " |")
         for r in taught:
             if "place_app" in r:
-                cells = [
-                    f"{m['r1']:.1f} / {m['r5']:.1f} / {m['mrr']:.3f}"
-                    for m in (r["place_index"], r["place_app"])
-                ]
+                cells = [_cell(m) for m in (r["place_index"], r["place_app"])]
                 lines.append(
                     f"| name in a place | {r['method']} | {r['k']} | {r['place_index']['queries']} | - | "
-                    + " | ".join(cells)
+                    + cells[0]
+                    + " | - | "
+                    + cells[1]
                     + " |"
                 )
         lines += _sweep_table(taught)
     return "\n".join(lines)
 
 
+def _share_text(app: dict) -> str:
+    share = app.get("w_look")
+    return "-" if share is None else f"{share:.2f}"
+
+
+def _cell(m: dict) -> str:
+    return f"{m['r1']:.1f} / {m['r5']:.1f} / {m['mrr']:.3f}"
+
+
 def _sweep_table(taught: list[dict]) -> list[str]:
-    """R@1 / R@5 / MRR of the re-order by the mix of photo and box (the photo's share), for the name
-    alone ("Rex") and the name in a place ("Rex on the beach": the world's phrase for a background)."""
+    """R@1 / R@5 / MRR of the re-order by the mix of photo and name (the photo's share), for the name
+    alone ("Rex") and the name in a place ("Rex on the beach": the world's phrase for a background), and
+    by the look's share of the name's score, for the name alone."""
     weights = list(taught[0]["app_by_w_photo"])
     lines = [
         "",
-        "The re-order's mix, by the photo's share (the rest is the name's box): R@1 / R@5 / MRR",
+        "The re-order's mix, by the photo's share (the rest is the name's score): R@1 / R@5 / MRR",
         "",
         "| query | method | k | queries | index | " + " | ".join(f"photo {w}" for w in weights) + " |",
         "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in weights) + " |",
@@ -536,6 +591,20 @@ def _sweep_table(taught: list[dict]) -> list[str]:
             if sweep_key not in r:
                 continue
             cells = [r[index_key], *(r[sweep_key][w] for w in weights)]
-            text = " | ".join(f"{m['r1']:.1f} / {m['r5']:.1f} / {m['mrr']:.3f}" for m in cells)
+            text = " | ".join(_cell(m) for m in cells)
             lines.append(f"| {label} | {r['method']} | {r['k']} | {r[index_key]['queries']} | {text} |")
+    looked = [r for r in taught if "app_by_w_look" in r]
+    if looked:
+        shares = list(looked[0]["app_by_w_look"])
+        lines += [
+            "",
+            "The name's score, by the look's share (the rest is the name's box), for the name alone: "
+            "R@1 / R@5 / MRR",
+            "",
+            "| method | k | queries | " + " | ".join(f"look {w}" for w in shares) + " |",
+            "| --- | --- | --- | " + " | ".join("---" for _ in shares) + " |",
+        ]
+        for r in looked:
+            text = " | ".join(_cell(r["app_by_w_look"][w]) for w in shares)
+            lines.append(f"| {r['method']} | {r['k']} | {r['queries']} | {text} |")
     return lines

@@ -16,6 +16,7 @@ from core.names import NAME_SLOTS
 WEIGHTS = "a" * 64
 OTHER_WEIGHTS = "b" * 64
 HIDDEN = 8
+EMBED_DIM = 8
 PHOTO_HASH = "c" * 64
 IDENTITY = "tiny-fp32-111111111111"
 
@@ -42,7 +43,7 @@ def fake_bundle(
         "image_std": [0.5] * 3,
         "max_tokens": 16,
         "max_words": 10,
-        "embed_dim": 8,
+        "embed_dim": EMBED_DIM,
         "token_grid": {},
         "graphs": {"text": {"file": "text.onnx", "inputs": inputs}},
         "files": {},
@@ -54,11 +55,22 @@ def fake_bundle(
     return folder
 
 
-def teach_rows(db_path: Path, names: list[str], weights: str = WEIGHTS, model: str = IDENTITY) -> None:
-    """Each name taught from one photo (a path under /home/me) with a learned row for ``model``."""
+def look_of(i: int) -> np.ndarray:
+    """The look ``teach_rows`` gives its ``i``-th name: a unit vector of the fake bundle's width."""
+    look = np.zeros(EMBED_DIM, np.float32)
+    look[i % EMBED_DIM] = 1.0
+    return look
+
+
+def teach_rows(
+    db_path: Path, names: list[str], weights: str = WEIGHTS, model: str = IDENTITY, looks: bool = False
+) -> None:
+    """Each name taught from one photo (a path under /home/me) with a learned row for ``model`` (and
+    with ``looks``, a look)."""
     db = open_db(db_path)
     for i, name in enumerate(names):
         token = np.linspace(-1, 1, HIDDEN, dtype=np.float32) * (i + 1)
         labels = [Label(PHOTO_HASH, f"/home/me/photos/{name}.jpg", (0.1, 0.2, 0.3, 0.4), False)]
-        save_taught(db, name, "dog", labels, LearnedName(model, weights, "token", token, 1, 2.5))
+        look = look_of(i) if looks else None
+        save_taught(db, name, "dog", labels, LearnedName(model, weights, "token", token, 1, 2.5, look))
     db.close()

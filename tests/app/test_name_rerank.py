@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from app.personal.name_rerank import (
     NamedBoxes,
@@ -130,3 +131,45 @@ def test_a_stale_search_stops_scoring_at_the_next_chunk() -> None:
     order, box_cos = rerank_head(photo, 45, 45, decode, score, 0.0, stale=lambda: next(wanted))
     assert asked == [0]  # one chunk, then it stopped: no other photo was decoded
     assert list(order) == list(range(45)) and np.isnan(box_cos[10:]).all()
+
+
+class _ColourRuntime:
+    """A runtime whose vision graph embeds an image by its mean colour (red, blue), whose box head puts a
+    name in each photo's left half, and whose region embedding is the same for every box: only a look
+    can tell the photos apart, and only through the crop of the box."""
+
+    def encode_images(self, images):
+        rgb = np.array([np.asarray(im, np.float64).reshape(-1, 3).mean(axis=0) for im in images])
+        embeds = rgb[:, [0, 2]] / np.linalg.norm(rgb[:, [0, 2]], axis=1, keepdims=True)
+        return embeds.astype(np.float32), np.zeros((len(images), 2, 2), np.float32)
+
+    def encode_texts(self, texts, names=None):
+        n = len(texts)
+        return np.tile([[0.6, 0.8]], (n, 1)).astype(np.float32), np.zeros((n, 3, 2)), np.ones((n, 3))
+
+    def predict_boxes(self, hidden, mask, tokens):
+        return np.tile([[0.25, 0.5, 0.5, 1.0]], (len(tokens), 1))  # centre box: the left half
+
+    def encode_regions(self, tokens, boxes):
+        return np.tile([[[0.6, 0.8]]], (len(tokens), 1, 1)).astype(np.float32)
+
+
+def _halves(left: tuple[int, int, int], right: tuple[int, int, int]) -> Image.Image:
+    image = Image.new("RGB", (40, 20), right)
+    image.paste(left, (0, 0, 20, 20))
+    return image
+
+
+def test_a_name_with_a_look_scores_the_crop_of_its_box_and_one_without_the_box_alone() -> None:
+    from app.personal.name_rerank import named_boxes
+    from core.name_ranking import W_LOOK
+
+    red, blue = (255, 0, 0), (0, 0, 255)
+    images = [_halves(blue, red), _halves(red, blue)]  # Rex (red) is in the box only in the second
+    plain = _table("Rex")
+    looked = NameTable(plain.slots, plain.embeddings, {"Rex": np.array([1.0, 0.0], np.float32)})
+    without = named_boxes(_ColourRuntime(), images, ("Rex",), plain).cosines
+    np.testing.assert_allclose(without, [1.0, 1.0], rtol=1e-6)  # the box's cosine: a tie
+    scored = named_boxes(_ColourRuntime(), images, ("Rex",), looked)
+    np.testing.assert_allclose(scored.cosines, [1 - W_LOOK, 1.0], rtol=1e-6)  # blue crop 0, red crop 1
+    np.testing.assert_allclose(scored.boxes[:, 0], [[0.0, 0.0, 0.5, 1.0]] * 2)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pack_files import HIDDEN, OTHER_WEIGHTS, PHOTO_HASH, WEIGHTS, fake_bundle, teach_rows
+from pack_files import EMBED_DIM, HIDDEN, OTHER_WEIGHTS, PHOTO_HASH, WEIGHTS, fake_bundle, look_of, teach_rows
 from photo_files import write_jpeg, write_photos
 
 from app.library.db import open_db
@@ -340,8 +340,9 @@ def rebuild(
         import hashlib
 
         for entry in manifest["names"]:
-            if entry["embedding"]["file"] in files:
-                entry["embedding"]["sha256"] = hashlib.sha256(files[entry["embedding"]["file"]]).hexdigest()
+            for spec in (entry["embedding"], entry.get("look") or {}):
+                if spec.get("file") in files:
+                    spec["sha256"] = hashlib.sha256(files[spec["file"]]).hexdigest()
         manifest["content_sha256"] = manifest_hash(manifest)
     with zipfile.ZipFile(target, "w") as archive:
         archive.writestr(MANIFEST, json.dumps(manifest))
@@ -519,8 +520,78 @@ def test_a_file_that_is_not_a_pack_is_refused(packs, tmp_path, capsys, case: str
 
 
 def test_a_pack_from_a_newer_multigrain_says_so(packs, tmp_path, capsys) -> None:
-    pack = rebuild(packs["pack"], tmp_path / "v.mgthing", lambda m, f: m.update(version=2))
-    assert "made by a newer Multigrain (pack version 2" in refused(capsys, packs, pack)
+    pack = rebuild(packs["pack"], tmp_path / "v.mgthing", lambda m, f: m.update(version=3))
+    assert "made by a newer Multigrain (pack version 3" in refused(capsys, packs, pack)
+
+
+# ----- looks (pack version 2) ---------------------------------------------------------------------------
+@pytest.fixture
+def looked(packs, tmp_path, capsys) -> Path:
+    """Rex's pack from a library where Rex has a look."""
+    c = tmp_path / "c.db"
+    teach_rows(c, ["Rex"], looks=True)
+    pack = tmp_path / "RexLook.mgthing"
+    code, _, err = run(
+        capsys, "names", "export", "Rex", "--out", str(pack), "--db", str(c), "--bundle", str(packs["bundle"])
+    )
+    assert code == 0, err
+    return pack
+
+
+def test_a_look_travels_in_a_version_2_pack_and_a_pack_without_one_stays_version_1(
+    packs, looked, capsys
+) -> None:
+    from app.personal.store import learned_for, name_table
+
+    with zipfile.ZipFile(looked) as archive:
+        assert archive.namelist() == [MANIFEST, "embeddings/0.npy", "looks/0.npy"]
+        assert json.loads(archive.read(MANIFEST))["version"] == 2
+    with zipfile.ZipFile(packs["pack"]) as archive:
+        assert json.loads(archive.read(MANIFEST))["version"] == 1  # older copies can still read it
+    code, _, err = import_(capsys, packs, looked)
+    assert code == 0, err
+    db = open_db(packs["b"], writable=False)
+    row = find_name(db, "Rex")
+    assert row is not None
+    found = learned_for(db, row.id, "tiny-fp32-111111111111", WEIGHTS)
+    assert found is not None and found[0].look is not None
+    np.testing.assert_array_equal(found[0].look, look_of(0))
+    table = name_table(db, "tiny-fp32-111111111111", WEIGHTS, (NAME_SLOTS, HIDDEN), EMBED_DIM)
+    np.testing.assert_array_equal(table.looks["Rex"], look_of(0))
+    assert name_table(db, "tiny-fp32-111111111111", WEIGHTS, (NAME_SLOTS, HIDDEN), 4).looks == {}
+    db.close()
+
+
+def _set_look(array: np.ndarray) -> Callable[[dict[str, Any], dict[str, bytes]], None]:
+    def edit(manifest: dict[str, Any], files: dict[str, bytes]) -> None:
+        files["looks/0.npy"] = _npy(array)
+        manifest["names"][0]["look"]["shape"] = list(array.shape)
+
+    return edit
+
+
+BAD_LOOKS = {
+    "not unit length": (_set_look(look_of(0) * 0.5), "is not of unit length"),
+    "beyond one": (_set_look(look_of(0) * 3), "beyond 1.001"),
+    "NaN": (_set_look(np.full(EMBED_DIM, np.nan, np.float32)), "NaN"),
+    "another width": (_set_look(np.array([1.0, 0, 0, 0], np.float32)), "makes 8"),
+    "in a version 1 pack": (lambda m, f: m.update(version=1), "is not a taught name's entry"),
+    "file missing": (lambda m, f: f.pop("looks/0.npy"), "'looks/0.npy' is not in the pack"),
+    "shared with the embedding": (
+        lambda m, f: (
+            m["names"][0]["look"].update(file="embeddings/0.npy"),
+            f.update({"embeddings/0.npy": f.pop("looks/0.npy")}),  # a unit vector: it passes as both
+        ),
+        "two vectors share embeddings/0.npy",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_LOOKS))
+def test_a_bad_look_is_refused(packs, looked, tmp_path, capsys, case: str) -> None:
+    edit, why = BAD_LOOKS[case]
+    err = refused(capsys, packs, rebuild(looked, tmp_path / "bad.mgthing", edit))
+    assert why in err, err
 
 
 def test_a_pack_error_is_a_known_error() -> None:

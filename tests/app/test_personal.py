@@ -49,7 +49,7 @@ def test_a_schema_3_library_gains_the_name_tables(tmp_path: Path) -> None:
     old.conn.commit()
     old.close()
     db = open_db(path)
-    assert user_version(db) == 4 and (tmp_path / "library.db.bak-v3").is_file()
+    assert user_version(db) == len(MIGRATIONS) and (tmp_path / "library.db.bak-v3").is_file()
     assert {"names", "name_photos", "name_params"} <= set(db.table_names())
     assert db.execute("SELECT path FROM folders").fetchall() == [("/photos",)]
     save_taught(db, "Rex", "dog", [_label()], _learned())
@@ -132,7 +132,8 @@ def test_teach_then_search_and_ground_with_the_name(
 
     from app.query import make_query
     from app.search import Searcher
-    from core.name_ranking import W_PHOTO_ALONE
+    from core.name_look import look_crop, with_look
+    from core.name_ranking import W_LOOK, W_PHOTO_ALONE
     from engine.personal.names import NameParams, TaughtName, encode_named
 
     rex = str(library / "rex.jpg")
@@ -189,7 +190,13 @@ def test_teach_then_search_and_ground_with_the_name(
     _, tokens = runtime.encode_images([Image.open(hit.path).convert("RGB") for hit in head])
     embed = runtime.encode_texts(["Rex"], names=names)[0][0]
     box_cos = runtime.encode_regions(tokens, np.tile([0.0, 0.0, 0.3, 0.3], (6, 1, 1)))[:, 0] @ embed
-    expected = [head[i].path for i in np.argsort(-box_cos, kind="stable")]
+    # Teaching gave Rex a look: the crop of that box in each photo, against it, takes W_LOOK of the score.
+    look = names.looks["Rex"]
+    assert look.shape == (runtime.embed_dim,) and abs(float(np.linalg.norm(look)) - 1.0) < 1e-5
+    crops = [look_crop(Image.open(hit.path).convert("RGB"), (0.0, 0.0, 0.3, 0.3)) for hit in head]
+    score = with_look(box_cos, runtime.encode_images(crops)[0] @ look, W_LOOK)
+    assert not np.allclose(score, box_cos)
+    expected = [head[i].path for i in np.argsort(-score, kind="stable")]
     assert [hit.path for hit in reordered.hits] == expected
     assert expected != [hit.path for hit in head]  # the names' boxes did change the order here
     square = make_query("a red square")

@@ -106,6 +106,10 @@ def test_bench_personal_runs_end_to_end_on_a_tiny_world(tmp_path: Path, model: t
     # As the app ranks: the same queries, under its index alone and with the name's box, per mix.
     assert rows[-1]["index"]["queries"] == rows[-1]["app"]["queries"] == 6
     assert set(rows[-1]["app_by_w_photo"]) == {"0.0", "0.15", "0.3", "0.5", "0.7", "1.0"}
+    # The box alone, and the name's score by the look's share (the box and the crop against the look).
+    assert rows[-1]["app_box_only"]["queries"] == 6
+    assert set(rows[-1]["app_by_w_look"]) == {"0.0", "0.333", "0.5", "0.667", "0.8", "1.0"}
+    assert rows[-1]["app_by_w_look"]["0.0"] == rows[-1]["app_box_only"]
     assert rows[-1]["place_index"]["queries"] == 6  # each held-out photo in its place, "Rex on the beach"
     assert main([*argv, "--methods", "palavra"]) == 2
     assert main([*argv, "--ks", "6"]) == 2  # more than the teaching pool
@@ -176,3 +180,28 @@ def test_bench_teach_times_the_teaching_child(capsys: pytest.CaptureFixture[str]
         "1",
     ]
     assert all(float(v) >= 0 for v in fields[6:9]) and float(fields[8]) >= float(fields[7])
+
+
+def test_crop_embeds_encode_the_box_cropped_and_a_look_is_their_unit_mean(
+    tmp_path: Path, model: torch.nn.Module
+) -> None:
+    from PIL import Image
+
+    from core.name_look import look_crop
+    from engine.data.transforms import EvalTransform
+    from engine.personal.look import crop_embeds, name_look
+
+    image = Image.new("RGB", (80, 60), (0, 0, 200))
+    image.paste((220, 30, 30), (40, 12, 72, 48))
+    path = tmp_path / "p.png"
+    image.save(path)
+    box = (0.5, 0.2, 0.4, 0.6)
+    c = model.cfg
+    pixels = EvalTransform(c.vision.image_size, c.image_mean, c.image_std)(look_crop(image, box))
+    with torch.no_grad():
+        direct = model.encode_image(pixels[None]).embed[0]
+    [got, whole] = crop_embeds(model, [path, path], [box, (0.0, 0.0, 1.0, 1.0)])
+    torch.testing.assert_close(got, direct, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(got, whole, atol=1e-3)  # the crop is not the whole photo
+    look = name_look(model, [path, path], [box, (0.0, 0.0, 1.0, 1.0)])
+    torch.testing.assert_close(look, torch.nn.functional.normalize(got + whole, dim=0), rtol=1e-5, atol=1e-5)
