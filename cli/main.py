@@ -365,7 +365,7 @@ def _name_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="also list each name's photos and boxes")
     p.add_argument("--db", help="library database (default: library.db in the app data folder)")
     p.set_defaults(handler="app.personal.commands:names")
-    _pack_commands(p.add_subparsers(dest="action", metavar="{export,import}"))
+    _pack_commands(p.add_subparsers(dest="action", metavar="{export,import,look}"))
 
 
 def _pack_commands(sub: argparse._SubParsersAction) -> None:
@@ -385,6 +385,15 @@ def _pack_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db", default=argparse.SUPPRESS, help="library database (default: the app's)")
     p.add_argument("--bundle", help="the model the library searches with (default: the active one)")
     p.set_defaults(handler="app.personal.commands:import_names")
+
+    p = sub.add_parser(
+        "look",
+        help="give each name without a look (taught before looks, or from an older pack) one, from its "
+        "photos in this library: search then also compares what it finds with them, close up",
+    )
+    p.add_argument("--db", default=argparse.SUPPRESS, help="library database (default: the app's)")
+    p.add_argument("--bundle", help="the model the library searches with (default: the active one)")
+    p.set_defaults(handler="app.personal.commands:fill_looks")
 
 
 def _demo_and_tuning_commands(sub: argparse._SubParsersAction) -> None:

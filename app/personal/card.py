@@ -54,7 +54,7 @@ def card_from_bench(bench: dict[str, Any], weights_sha256: str, source: str, mea
             # global embedding's own figures stay beside them.
             kept |= {f"{card}_global": kept[card] for card in _PERSONAL.values() if card in kept}
             kept |= {card: _rounded(app[field]) for field, card in _PERSONAL.items() if field in app}
-            kept["ranked"] = "as the app ranks: its index, then the name's grounded box"
+            kept["ranked"] = "as the app ranks: its index, then the name's grounded box and its look"
         kept |= {
             "general_tr_r1_before": _rounded(before.get("tr_r1")),
             "general_ir_r1_before": _rounded(before.get("ir_r1")),

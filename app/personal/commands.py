@@ -68,7 +68,8 @@ def names(args: argparse.Namespace) -> int:
     for row in rows:
         created = time.strftime("%Y-%m-%d", time.localtime(row.created_at))
         models = ", ".join(row.models) or "no model"
-        print(f"{row.name}  ({row.kind}, {row.photos} photos, taught {created}; learned for {models})")
+        look = "" if row.looks or not row.models else "; no look yet (`multigrain names look` makes one)"
+        print(f"{row.name}  ({row.kind}, {row.photos} photos, taught {created}; learned for {models}{look})")
         if args.verbose:
             for label in labels_of(db, row.id):
                 box = ",".join(f"{v:.3f}" for v in label.box)
@@ -131,6 +132,28 @@ def import_names(args: argparse.Namespace) -> int:
             print(f"  {printable(line)}")
     first = printable(done[0].row.name)
     print(f'pack sha256 {pack.content_sha256[:12]}; search with it: multigrain search "{first} on the grass"')
+    return 0
+
+
+@_library_command
+def fill_looks(args: argparse.Namespace) -> int:
+    _only_the_action(args)
+    from app.personal.looks import fill_looks as fill
+
+    db, _ = open_library(args, must_exist=True)
+    runtime = load_model(args)
+    results = fill(db, runtime)
+    if not results:
+        print(f"no taught name has learned anything for {runtime.identity}: there is nothing to look at")
+        return 0
+    for r in results:
+        name = printable(r.name)
+        if r.had_one:
+            print(f"{name}: has a look already")
+        elif r.used:
+            print(f"{name}: look made from {r.used} of its {_photos(r.photos)}")
+        else:
+            print(f"{name}: none of its {_photos(r.photos)} is in this library; searched by its box alone")
     return 0
 
 

@@ -32,6 +32,7 @@ class NameRow:
     created_at: float
     photos: int  # labelled photos
     models: tuple[str, ...]  # bundle identities it has learned parameters for
+    looks: int = 0  # of those learned rows, the ones with a look (core.name_look)
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,16 @@ def list_names(db: Database) -> list[NameRow]:
         """
         SELECT n.id, n.name, n.kind, n.slot, n.created_at,
                (SELECT count(*) FROM name_photos p WHERE p.name_id = n.id),
-               (SELECT group_concat(model, char(10)) FROM name_params q WHERE q.name_id = n.id)
+               (SELECT group_concat(model, char(10)) FROM name_params q WHERE q.name_id = n.id),
+               (SELECT count(look) FROM name_params q WHERE q.name_id = n.id)
         FROM names n ORDER BY n.key
         """
     ).fetchall()
     return [
-        NameRow(i, name, kind, slot, created, count, tuple(sorted(models.split("\n"))) if models else ())
-        for i, name, kind, slot, created, count, models in rows
+        NameRow(
+            i, name, kind, slot, created, count, tuple(sorted(models.split("\n"))) if models else (), looks
+        )
+        for i, name, kind, slot, created, count, models, looks in rows
     ]
 
 
@@ -145,6 +149,15 @@ def _finite_blob(vector: np.ndarray, what: str) -> bytes:
 
 def _look(blob: bytes | None) -> np.ndarray | None:
     return None if blob is None else np.frombuffer(blob, dtype="<f4").copy()
+
+
+def store_look(db: Database, name_id: int, model: str, look: np.ndarray) -> None:
+    """Give the name's learned row for ``model`` (a bundle identity) this look."""
+    with db.atomic():
+        db.execute(
+            "UPDATE name_params SET look = ? WHERE name_id = ? AND model = ?",
+            [_finite_blob(look, "look"), name_id, model],
+        )
 
 
 def labels_of(db: Database, name_id: int) -> list[Label]:

@@ -227,3 +227,46 @@ def test_teaching_is_refused_on_an_old_bundle_and_one_without_its_checkpoint(
     code, _, err = run(capsys, "teach", "Rex", "--kind", "dog", *[photo] * 21)
     assert code == 2 and "from 1 to 20 photos" in err
     assert run(capsys, "names")[1].startswith("no taught names")  # nothing was stored
+
+
+def test_names_look_gives_an_old_name_its_look_from_the_library_photos(
+    library: Path, tmp_path: Path, fp32_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name stored without a look (taught before looks, or from a version-1 pack) gets one from its
+    photos found by content hash; one whose photos are not in the library keeps the box alone."""
+    from PIL import Image
+
+    from app.library.hashing import content_hash
+    from app.personal.store import learned_for
+    from app.personal.teach import look_of
+
+    db_path = tmp_path / "home" / ".library" / "library.db"
+    runtime = Runtime(fp32_bundle, providers="cpu")
+    weights = runtime.manifest["source"]["weights_sha256"]
+    rex = library / "rex.jpg"
+    db = open_db(db_path)
+    token = np.zeros(runtime.name_table_shape()[1], np.float32)
+    old = LearnedName(runtime.identity, weights, "token", token, 1, 1.0)  # no look
+    box = (0.1, 0.2, 0.5, 0.6)
+    save_taught(db, "Rex", "dog", [Label(content_hash(str(rex)), "/moved/away/rex.jpg", box, False)], old)
+    save_taught(db, "Bella", "dog", [Label("d" * 64, "", box, False)], old)
+    db.close()
+    code, out, err = run(capsys, "names", "--db", str(db_path))
+    assert code == 0 and out.count("no look yet (`multigrain names look` makes one)") == 2, (out, err)
+
+    code, out, err = run(capsys, "names", "--db", str(db_path), "look")
+    assert code == 0, err
+    assert "Rex: look made from 1 of its 1 photo" in out  # found by its bytes, not its old path
+    assert "Bella: none of its 1 photo is in this library; searched by its box alone" in out
+    db = open_db(db_path, writable=False)
+    rex_row, bella_row = find_name(db, "Rex"), find_name(db, "Bella")
+    assert rex_row is not None and bella_row is not None
+    rex_learned = learned_for(db, rex_row.id, runtime.identity, weights)
+    bella_learned = learned_for(db, bella_row.id, runtime.identity, weights)
+    assert rex_learned is not None and bella_learned is not None and bella_learned[0].look is None
+    expected = look_of(runtime, [Image.open(rex).convert("RGB")], [box])
+    np.testing.assert_allclose(rex_learned[0].look, expected, rtol=1e-5, atol=1e-6)
+    assert set(names_for(db, runtime).looks) == {"Rex"}
+    db.close()
+    code, out, _ = run(capsys, "names", "--db", str(db_path), "look")
+    assert code == 0 and "Rex: has a look already" in out
