@@ -37,6 +37,7 @@ def import_from(
 ) -> list[ImportedName]:
     """Worker thread: the pack is checked whole before the library is opened, then its names stored."""
     from app.library.db import open_db
+    from app.personal.looks import looks_after_import
     from app.personal.pack import read_pack
     from app.personal.sharing import import_pack
 
@@ -44,7 +45,10 @@ def import_from(
     facts = _bundle_facts(bundle)
     db = open_db(db_path)
     try:
-        return import_pack(db, facts, pack, as_name)
+        done = import_pack(db, facts, pack, as_name)
+        assert bundle is not None  # _bundle_facts refused None
+        looks_after_import(db, bundle, done)  # an older pack's names: their looks from photos here
+        return done
     finally:
         db.close()
 

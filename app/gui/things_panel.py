@@ -217,7 +217,10 @@ class ThingsPanel(QWidget):
             item = QTreeWidgetItem([row.name, row.kind, str(row.photos)])
             item.setData(0, Qt.ItemDataRole.UserRole, row.name)
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            item.setToolTip(0, f"{row.name}: a {row.kind}, taught from {photos_text(row.photos)}")
+            tip = f"{row.name}: a {row.kind}, taught from {photos_text(row.photos)}"
+            if row.models and not row.looks:  # taught before looks, or imported without its photos
+                tip += "; no look yet, so search compares only its box (`multigrain names look` makes one)"
+            item.setToolTip(0, tip)
             item.addChildren([photo_item(row.name, label) for label in self.labels.get(row.name, [])])
             self.tree.addTopLevelItem(item)
             item.setExpanded(row.name in opened)

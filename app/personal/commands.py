@@ -114,13 +114,16 @@ def import_names(args: argparse.Namespace) -> int:
     _only_the_action(args)
     from app.home import resolve_bundle
     from app.personal.card import describe_card
+    from app.personal.looks import looks_after_import
     from app.personal.pack import read_pack
     from app.personal.sharing import bundle_facts, import_pack
 
     pack = read_pack(args.file)  # every check of the file itself, before the library is opened
-    bundle = bundle_facts(resolve_bundle(args.bundle))
+    folder = resolve_bundle(args.bundle)
+    bundle = bundle_facts(folder)
     db, _ = open_library(args, must_exist=True)
     done = import_pack(db, bundle, pack, args.as_name)
+    looks = {r.name: r for r in looks_after_import(db, folder, done)}
     for one in done:
         name, photos = printable(one.row.name), len(one.item.photos)
         was = f", the pack's {printable(one.item.name)}" if one.row.name != one.item.name else ""
@@ -128,6 +131,8 @@ def import_names(args: argparse.Namespace) -> int:
             f"imported {name} ({printable(one.row.kind)}{was}): learned on {one.item.model}; "
             f"{one.linked} of its {_photos(photos)} are in this library"
         )
+        if one.row.name in looks:
+            print(f"  its look made from its {_photos(looks[one.row.name].used)} in this library")
         for line in describe_card(one.item.card):
             print(f"  {printable(line)}")
     first = printable(done[0].row.name)

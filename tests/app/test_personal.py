@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -270,3 +271,39 @@ def test_names_look_gives_an_old_name_its_look_from_the_library_photos(
     db.close()
     code, out, _ = run(capsys, "names", "--db", str(db_path), "look")
     assert code == 0 and "Rex: has a look already" in out
+
+
+def test_importing_an_older_pack_makes_the_look_from_the_photos_the_library_has(
+    library: Path, tmp_path: Path, fp32_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from app.library.hashing import content_hash
+    from app.personal.pack import PackName, PackPhoto, write_pack
+    from app.personal.store import learned_for
+    from app.personal.teach import look_of
+
+    runtime = Runtime(fp32_bundle, providers="cpu")
+    weights = runtime.manifest["source"]["weights_sha256"]
+    rex = library / "rex.jpg"
+    box = (0.1, 0.2, 0.5, 0.6)
+    token = np.full(runtime.name_table_shape()[1], 0.01, np.float32)
+    photos = (PackPhoto(content_hash(str(rex)), box, False), PackPhoto("e" * 64, box, False))
+    pack = tmp_path / "old.mgthing"
+    item = PackName("Rex", "dog", "token", runtime.identity, weights, token, photos)
+    write_pack(pack, [item], "2026-11-30")
+    with zipfile.ZipFile(pack) as archive:
+        assert json.loads(archive.read("pack.json"))["version"] == 1  # no look: an older pack's form
+    db_path = tmp_path / "home" / ".library" / "library.db"
+    code, out, err = run(capsys, "names", "--db", str(db_path), "import", str(pack))
+    assert code == 0, err
+    assert "1 of its 2 photos are in this library" in out
+    assert "its look made from its 1 photo in this library" in out
+    db = open_db(db_path, writable=False)
+    row = find_name(db, "Rex")
+    assert row is not None
+    found = learned_for(db, row.id, runtime.identity, weights)
+    assert found is not None and found[0].look is not None
+    expected = look_of(runtime, [Image.open(rex).convert("RGB")], [box])
+    np.testing.assert_allclose(found[0].look, expected, rtol=1e-5, atol=1e-6)
+    db.close()
