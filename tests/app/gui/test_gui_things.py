@@ -44,6 +44,7 @@ def test_the_things_panel_lists_searches_renames_and_forgets(qtbot, make_window,
     window = make_window()
     qtbot.waitUntil(lambda: len(_shown(window)) == 2, timeout=TIMEOUT)
     assert _shown(window) == [("Bella", "cat", "2"), ("Rex", "dog", "1")]
+    assert "no look yet" in window.things.tree.topLevelItem(1).toolTip(0)  # stored without one
     assert window.things.hint.isHidden() and not window.things.rename_button.isEnabled()
     assert window.library.tabs.tabText(window.things_tab) == "Things (2)"
 
@@ -360,7 +361,8 @@ def test_teaching_for_real_stores_the_name_for_search(
     qtbot.waitUntil(lambda: [r[0] for r in _shown(window)] == ["Rex"], timeout=60_000)
     assert window.library.tabs.currentIndex() == window.things_tab
     names = names_at(db_path, holder.get())  # what search and grounding read for this bundle
-    assert names is not None and set(names.slots) == {"Rex"}
+    assert names is not None and set(names.slots) == {"Rex"} and set(names.looks) == {"Rex"}
+    assert "no look" not in window.things.tree.topLevelItem(0).toolTip(0)  # teaching made its look
     window.things.select("Rex")
     with qtbot.waitSignal(window.engine.results, timeout=60_000) as searched:
         window.things.search_button.click()
