@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 
 from app.intervals import bootstrap_diff
+from app.library.decode import decode_image
+from app.parts import part_embeds
 from app.search import robust_stats, z_scores
 from app.similar import (
     DEFAULT_FUSION,
@@ -40,12 +42,14 @@ from app.similar import (
     Evidence,
     ExampleQuery,
     Fusion,
+    by_parts,
     evidence,
     example_of,
     fuse,
     with_feedback,
 )
 from app.vectors import VectorIndex
+from core.part_ranking import PARTS_HEAD
 from world.geometry import relation
 
 K = 10
@@ -55,6 +59,7 @@ CAPTION_WEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0)
 CAPTION_FLOORS = (0.0, 1.0, 2.0)
 METHODS = ("z", "z-signed", "raw")
 SIGNAL_SETS = (QUERY_CAPTIONS, (*QUERY_CAPTIONS, "photo->caption"))
+PARTS_STEP = "+ parts, close up"  # the full model's first photos re-ordered by their parts (app.parts)
 CUTOFF_FPR = 0.01  # unrelated candidates a "more like this" cutoff lets through (text search's rate)
 UNCAPTIONED_SLACK = 0.5  # points of nDCG@10 the photos without captions may lose to a caption fusion
 
@@ -159,12 +164,26 @@ class SplitRun:
         found = self.found if found is None else found
         return np.array([query_metrics(fuse(e, fusion), e.rows, self.grades[i]) for i, e in enumerate(found)])
 
+    def orders(self, fusion: Fusion) -> list[np.ndarray]:
+        """Per query, its candidates (into ``found[i].rows``) best first under ``fusion``."""
+        return [np.argsort(-fuse(e, fusion), kind="stable") for e in self.found]
+
+    def order_metrics(self, orders: list[np.ndarray]) -> np.ndarray:
+        """(N, 3) per-query metrics of rankings given as orders (``orders``' form)."""
+        out = []
+        for i, (e, order) in enumerate(zip(self.found, orders, strict=True)):
+            g = self.grades[i][e.rows]
+            out.append((ndcg_at(order, g), ap_at(order, g >= 2), recall_at(order, g == 3)))
+        return np.array(out)
+
     def uncaptioned_ndcg(self, fusion: Fusion) -> np.ndarray:
         """Per query, nDCG@10 counting only the gains of photos without captions (captioned ones still
         take their places): whether captions push uncaptioned matches out of the first ten."""
+        return self.order_uncaptioned(self.orders(fusion))
+
+    def order_uncaptioned(self, orders: list[np.ndarray]) -> np.ndarray:
         out = []
-        for i, e in enumerate(self.found):
-            order = np.argsort(-fuse(e, fusion), kind="stable")
+        for i, (e, order) in enumerate(zip(self.found, orders, strict=True)):
             g = np.where(self.captioned[e.rows], 0, self.grades[i][e.rows])
             out.append(ndcg_at(order, g))
         return np.array(out)
@@ -245,10 +264,16 @@ def subsets(run: SplitRun) -> dict[str, np.ndarray]:
     }
 
 
-def step_table(run: SplitRun, chosen: Fusion) -> dict[str, Any]:
-    """Per subset and step: the three metrics, and nDCG@10's change against the global vector."""
+def step_table(
+    run: SplitRun, chosen: Fusion, more: dict[str, list[np.ndarray]] | None = None
+) -> dict[str, Any]:
+    """Per subset and step: the three metrics, and nDCG@10's change against the global vector. ``more``:
+    further steps given as each query's ranking (``SplitRun.orders``' form), e.g. ``parts_orders``."""
     per_step = {name: run.metrics(f) for name, f in steps(chosen).items()}
     uncaptioned = {name: run.uncaptioned_ndcg(f) for name, f in steps(chosen).items()}
+    for name, orders in (more or {}).items():
+        per_step[name] = run.order_metrics(orders)
+        uncaptioned[name] = run.order_uncaptioned(orders)
     base = per_step["global vector"]
     table: dict[str, Any] = {}
     for subset, mask in subsets(run).items():
@@ -264,6 +289,29 @@ def step_table(run: SplitRun, chosen: Fusion) -> dict[str, Any]:
             }
         table[f"{subset} ({int(mask.sum())})"] = rows
     return table
+
+
+def parts_orders(
+    run: SplitRun, paths: Sequence[Path], runtime: Any, fusion: Fusion, head: int = PARTS_HEAD
+) -> list[np.ndarray]:
+    """Each query's ranking under ``fusion``, its first ``head`` re-ordered by their parts close up as the
+    window's "Find similar" does (``app.similar.by_parts``, without its time budget); ``paths``: each
+    index position's photo file, decoded as the app decodes it."""
+    size = 2 * int(runtime.image_size)
+    cache: dict[int, np.ndarray] = {}
+
+    def parts_at(positions: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        missing = [int(p) for p in positions if int(p) not in cache]
+        if missing:
+            images = [decode_image(paths[p], size).image for p in missing]
+            cache.update(zip(missing, part_embeds(runtime, images), strict=True))
+        return np.stack([cache[int(p)] for p in positions]), list(range(len(positions)))
+
+    out = []
+    for i, base in enumerate(run.orders(fusion)):
+        order, _ = by_parts(run.found[i].rows[base], i, parts_at, head, None)
+        out.append(base[order])
+    return out
 
 
 # ----- the cutoff ------------------------------------------------------------------------------------------
@@ -366,7 +414,18 @@ def run_bench_similar(args: argparse.Namespace) -> int:
     val = split_run(world_library(world, "val", work, runtime, args.caption_share, log), world, "val")
     chosen, tried = choose_fusion(val, log)
     line = cutoff_line(val, chosen)
-    test = split_run(world_library(world, "test", work, runtime, args.caption_share, log), world, "test")
+    test_lib = world_library(world, "test", work, runtime, args.caption_share, log)
+    test = split_run(test_lib, world, "test")
+    more = {}
+    if args.parts:
+        began = time.monotonic()
+        more[PARTS_STEP] = parts_orders(
+            test, [world / key for key in test_lib.keys], runtime, chosen, args.parts
+        )
+        log(
+            f"  test: the first {args.parts} of each ranking re-ordered by parts "
+            f"({time.monotonic() - began:.0f} s)"
+        )
     report: dict[str, Any] = {
         "bundle": runtime.identity,
         "world": str(world),
@@ -374,7 +433,7 @@ def run_bench_similar(args: argparse.Namespace) -> int:
         "chosen": chosen.__dict__,
         "val_ndcg_by_setting": tried,
         "cutoff": {"val": cutoff_rates(val, chosen, line), "test": cutoff_rates(test, chosen, line)},
-        "test": step_table(test, chosen),
+        "test": step_table(test, chosen, more),
     }
     if args.feedback_rounds:
         per_round = feedback_rounds(test, chosen, args.feedback_rounds)

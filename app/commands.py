@@ -278,18 +278,29 @@ def similar(args: argparse.Namespace) -> int:
     match; ``--right``/``--wrong`` move the query toward or away from marked photos (feedback)."""
     from app.library import store
     from app.library.presence import presence
+    from app.parts import decoded_parts
     from app.reason_words import reason_short
     from app.search import Searcher
     from app.similar import NotInLibrary, similar_photos
 
     db, db_path = open_library(args, must_exist=True, writable=False)
     runtime = load_model(args)
-    index = Searcher(db, db_path, runtime).index
+    searcher = Searcher(db, db_path, runtime)
+    index = searcher.index
     ids = _library_ids(db, [args.photo, *args.right, *args.wrong])
     query, right = ids[0], tuple(ids[1 : 1 + len(args.right)])
     wrong = tuple(ids[1 + len(args.right) :])
+    parts_at = decoded_parts(runtime, searcher.decode_positions)
     try:
-        found = similar_photos(index, query, top=args.top + len(wrong), right=right, wrong=wrong)
+        found = similar_photos(
+            index,
+            query,
+            top=args.top + len(wrong),
+            right=right,
+            wrong=wrong,
+            parts_at=parts_at,
+            parts=args.parts,
+        )
         matches = [m for m in found if m.photo_id not in wrong][: args.top]  # as the window: not shown
     except NotInLibrary as err:
         raise KnownError(f"{shown(args.photo)}: {err}") from err

@@ -781,7 +781,7 @@ class Searcher:
         return RankedPhotos(ranking, self.index, self.db, terms.vectors[terms.main])
 
     # ----- results ---------------------------------------------------------------------------------
-    def _decode(self, positions: np.ndarray) -> tuple[list[Image.Image], list[int]]:
+    def decode_positions(self, positions: np.ndarray) -> tuple[list[Image.Image], list[int]]:
         """The photos at index ``positions`` decoded again (for the model's input size), and the slots
         (into ``positions``) of those that could be: a file gone or changed since indexing is left out."""
         index = self.index
@@ -811,7 +811,7 @@ class Searcher:
             ranking.cosines.global_,
             ranking.matched,
             self.name_rerank,
-            lambda slots: self._decode(ranking.positions[slots]),
+            lambda slots: self.decode_positions(ranking.positions[slots]),
             lambda images: named_boxes(self.runtime, images, names, table),
             W_PHOTO_IN_CONTEXT if beyond_names else W_PHOTO_ALONE,
             self.name_rerank_seconds,
@@ -822,7 +822,7 @@ class Searcher:
     def _itm(self, positions: np.ndarray, text: tuple[np.ndarray, np.ndarray]) -> dict[int, float]:
         """ITM logits of the positive text with the photos at ``positions`` (files decoded again; one
         gone or changed since indexing keeps its place, without ITM)."""
-        images, slots = self._decode(positions)
+        images, slots = self.decode_positions(positions)
         if not images:
             return {}
         _, tokens = self.runtime.encode_images(images)

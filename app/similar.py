@@ -27,7 +27,7 @@ validation split (``multigrain bench-similar``, docs/similar.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -36,6 +36,7 @@ from sqlite_utils import Database
 
 from app.feedback import rocchio, unit
 from app.library.store import PhotoRow
+from app.parts import decoded_parts, reorder_by_parts
 from app.query import Query, QueryError
 from app.search import (
     NO_CUTOFF,
@@ -52,6 +53,7 @@ from app.search import (
     robust_scale,
 )
 from app.vectors import VectorIndex
+from core.part_ranking import PARTS_HEAD, PARTS_SECONDS
 from core.region_boxes import BOXES
 
 # Above this many photos, regions and captions are scored for a shortlist picked by the global cosine
@@ -337,16 +339,54 @@ def similar_photos(
     top: int = 20,
     right: tuple[int, ...] = (),
     wrong: tuple[int, ...] = (),
+    parts_at: PartsAt | None = None,
+    parts: int = PARTS_HEAD,
 ) -> list[Match]:
     """Photos of the library most like the photo ``photo_id``, moved toward the photos marked ``right``
-    and away from those marked ``wrong`` (ids; relevance feedback), each with what made it match."""
+    and away from those marked ``wrong`` (ids; relevance feedback), each with what made it match. With
+    ``parts_at`` (index positions -> their parts, ``by_parts``), the first ``parts`` are re-ordered by
+    their parts seen close up."""
     position = index.position(photo_id)
     if position is None or not index.usable[position]:
         raise NotInLibrary(f"photo {photo_id} is not in the searchable library (not indexed yet?)")
     query = example_of(index, position)
     if right or wrong:
         query = with_feedback(index, query, _positions(index, right), _positions(index, wrong))
-    return rank_similar(index, query, fusion, top)
+    if parts_at is None or parts <= 0:
+        return rank_similar(index, query, fusion, top)
+    matches = rank_similar(index, query, fusion, max(top, parts))
+    order, reasons = by_parts(np.array([m.position for m in matches]), position, parts_at, parts)
+    picked = [matches[i] for i in order[:top]]
+    return [
+        replace(m, reason=Reason("object", *reasons[m.position])) if m.position in reasons else m
+        for m in picked
+    ]
+
+
+PartsAt = Callable[[np.ndarray], tuple[np.ndarray, list[int]]]
+
+
+def by_parts(
+    positions: np.ndarray,
+    query_position: int,
+    parts_at: PartsAt,
+    head: int = PARTS_HEAD,
+    budget_s: float | None = PARTS_SECONDS,
+) -> tuple[np.ndarray, dict[int, tuple[Box, Box]]]:
+    """A ranking's index ``positions`` re-ordered by their parts, close up (``app.parts``): the new order
+    (into ``positions``) and, per re-ordered index position, its reason's query part and matched part.
+    ``parts_at(index positions)`` gives the parts of those it could read; when the query photo cannot be
+    read, the ranking stays as it was."""
+    keep = np.arange(len(positions))
+    if head <= 0 or not len(positions):
+        return keep, {}
+    query, readable = parts_at(np.array([query_position]))
+    if not readable:
+        return keep, {}
+    found = reorder_by_parts(
+        len(positions), query[0], lambda slots: parts_at(positions[slots]), head, budget_s
+    )
+    return found.order, {int(positions[slot]): pair for slot, pair in found.reasons.items()}
 
 
 def _positions(index: VectorIndex, photo_ids: Sequence[int]) -> list[int]:
@@ -367,17 +407,23 @@ class SimilarPhotos(RankedPhotos):
         query: ExampleQuery,
         found: Evidence,
         parts: dict[ReasonKind, np.ndarray],
+        part_reasons: dict[int, tuple[Box, Box]] | None = None,
     ) -> None:
         super().__init__(ranking, index, db, query.global_)
         self.query, self.parts, self.typical = query, parts, found.region_typical
+        self.part_reasons = part_reasons or {}  # index position -> (query part, matched part)
         self._at = np.full(index.n, -1, np.int64)  # index position -> its row in the evidence
         self._at[found.rows] = np.arange(found.rows.size)
 
     def _hit(self, i: int, row: PhotoRow) -> Hit:
         hit = super()._hit(i, row)
         position = int(self.ranking.positions[i])
-        at = int(self._at[position])
-        reason = reason_for(self.index, self.query, self.parts, at, position, self.typical)
+        if position in self.part_reasons:  # re-ordered by its parts: the part that matched is the reason
+            reason = Reason("object", *self.part_reasons[position])
+        else:
+            reason = reason_for(
+                self.index, self.query, self.parts, int(self._at[position]), position, self.typical
+            )
         return replace(hit, reason=reason, region=reason.box)
 
 
@@ -390,6 +436,7 @@ def ranked_like(
     wrong: Sequence[int] = (),
     fusion: Fusion = DEFAULT_FUSION,
     sort: SortOrder = "score",
+    parts: int = PARTS_HEAD,
 ) -> SimilarPhotos:
     """Every photo of the library but ``photo_id`` that passes ``query``'s folder and date filters, most
     like it first, moved by the marks (``right``/``wrong``: photo ids; photos marked wrong are left out),
@@ -399,7 +446,10 @@ def ranked_like(
     No cutoff: on the world's validation split, a line on the fused score's z that lets 1 % of the
     unrelated candidates through lets through only 1.6 % of the related ones (``bench-similar``,
     docs/similar.md), so a line would hide nearly everything a person looks for while claiming a
-    distinction the scores do not make. The ranking says "most alike first" and claims no more."""
+    distinction the scores do not make. The ranking says "most alike first" and claims no more.
+
+    The first ``parts`` photos are then re-ordered by their parts seen close up (``app.parts``; 0: not),
+    as many as ``PARTS_SECONDS`` of decoding and encoding allow."""
     index = searcher.index
     position = index.position(photo_id)
     if position is None or not index.usable[position]:
@@ -424,8 +474,11 @@ def ranked_like(
         cutoff=NO_CUTOFF,
         cosines=RankCosines(found.photo[order], found.object[order], best_caption[order]),
     )
+    parts_at = decoded_parts(searcher.runtime, searcher.decode_positions)
+    order, part_reasons = by_parts(ranking.positions, position, parts_at, parts)
+    ranking = ranking.take(order)
     if sort == "date":
         head = min(BY_DATE_HEAD, len(ranking))
         newest = newest_first(ranking.positions[:head], index.times)
         ranking = ranking.take(np.concatenate([newest, np.arange(head, len(ranking))]))
-    return SimilarPhotos(ranking, index, searcher.db, example, found, standing(found, fusion))
+    return SimilarPhotos(ranking, index, searcher.db, example, found, standing(found, fusion), part_reasons)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from core.arg_types import finite_float, non_negative_int, positive_int
 from core.name_ranking import NAME_RERANK, NAME_RERANK_SECONDS
+from core.part_ranking import PART_GRID, PARTS_HEAD, PARTS_SECONDS
 from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily
@@ -270,6 +271,13 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--right", nargs="*", default=[], metavar="PHOTO", help="photos marked right (feedback)")
     p.add_argument("--wrong", nargs="*", default=[], metavar="PHOTO", help="photos marked wrong (feedback)")
     p.add_argument("--top", type=int, default=20, help="results to show")
+    p.add_argument(
+        "--parts",
+        type=non_negative_int,
+        default=PARTS_HEAD,
+        help=f"re-order the first N by their parts seen close up ({PART_GRID}x{PART_GRID} crops each; "
+        f"default {PARTS_HEAD}, as many as {PARTS_SECONDS:g} s allow; 0: off)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     _library_args(p)
     p.set_defaults(handler="app.commands:similar")
@@ -494,6 +502,13 @@ def _app_bench_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--work", help="folder for the evaluation libraries (default: in the app data folder)")
     p.add_argument("--caption-share", type=float, default=0.3, help="photos given a caption sidecar")
     p.add_argument("--feedback-rounds", type=int, default=3, help="rounds of simulated feedback (0: none)")
+    p.add_argument(
+        "--parts",
+        type=non_negative_int,
+        default=PARTS_HEAD,
+        help=f"also measure the first N re-ordered by their parts close up, as the window does (default "
+        f"{PARTS_HEAD}; 0: not)",
+    )
     p.add_argument(
         "--time-at", type=int, default=100_000, help="library size for the feedback timing (0: none)"
     )

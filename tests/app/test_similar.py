@@ -406,3 +406,47 @@ def test_reasons_in_words() -> None:
     assert reason_short(Reason("caption")) == "its caption"
     sentence = reason_sentence(Reason("object", (0.0, 0.0, 0.5, 0.5), (0.5, 0.5, 0.5, 0.5)), "IMG_1.jpg")
     assert "the bottom right" in sentence and "the top left of IMG_1.jpg" in sentence
+
+
+def test_find_similar_reorders_its_head_by_the_parts_close_up(lib: Library, monkeypatch) -> None:
+    """The index ranks two beach photos alike; seen close up, only one holds the query's small red thing
+    (in another cell): it comes first, and its reason is the part that matched, boxed in both photos."""
+    from PIL import Image
+
+    from app.parts import PART_BOXES
+
+    def beach(red_cell: int | None) -> Image.Image:
+        image = Image.new("RGB", (90, 90), (0, 0, 255))
+        if red_cell is not None:
+            x, y = red_cell % 3 * 30, red_cell // 3 * 30
+            image.paste((255, 0, 0), (x + 5, y + 5, x + 25, y + 25))
+        return image
+
+    query = lib.add("query.jpg", unit(BEACH), np.tile(unit(BEACH), (K, 1)))
+    plain = lib.add("plain.jpg", unit(BEACH + 0.01 * DOG), np.tile(unit(BEACH), (K, 1)))
+    red = lib.add("red.jpg", unit(BEACH + 0.01 * CAT), np.tile(unit(BEACH), (K, 1)))
+    add_backgrounds(lib, 10)
+    searcher = searcher_of(lib)
+    images = {query: beach(0), plain: beach(None), red: beach(8)}
+    index = searcher.index
+
+    def decode(positions: np.ndarray):
+        ids = [int(index.ids[p]) for p in positions]
+        found = [(slot, images[pid]) for slot, pid in enumerate(ids) if pid in images]
+        return [im for _, im in found], [slot for slot, _ in found]
+
+    def colour(crops):
+        rgb = np.array([np.asarray(im, np.float64).reshape(-1, 3).mean(axis=0) for im in crops])
+        v = np.zeros((len(crops), DIM))
+        v[:, :2] = rgb[:, [0, 2]] + 1e-6
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32), None
+
+    monkeypatch.setattr(searcher, "decode_positions", decode)
+    monkeypatch.setattr(searcher.runtime, "encode_images", colour)
+    fusion = Fusion(w_object=0.0, w_caption=0.0)
+    before = ranked_like(searcher, make_query(""), query, fusion=fusion, parts=0)
+    assert [h.photo_id for h in before.first(2)] == [plain, red]  # the index alone: the closer global view
+    after = ranked_like(searcher, make_query(""), query, fusion=fusion)
+    first, second = after.first(2)
+    assert (first.photo_id, second.photo_id) == (red, plain)
+    assert first.reason == Reason("object", PART_BOXES[0], PART_BOXES[8]) and first.region == PART_BOXES[8]

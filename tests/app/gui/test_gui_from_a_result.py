@@ -15,6 +15,8 @@ from app.gui.main_window import MainWindow
 from app.gui.results_model import PHOTO_MIME, PathRole, Role
 from app.gui.search_engine import WEAKER_GROUP
 from app.gui.settings import library_prefs, prefs_path
+from app.parts import CHUNK
+from core.part_ranking import PARTS_HEAD
 
 TIMEOUT = 10_000
 
@@ -67,7 +69,10 @@ def test_find_similar_from_the_result_view_uses_the_stored_vectors(
         window.result_view.similar_button.click()
     outcome = blocker.args[0]
     assert outcome.request.similar_to == first.photo_id and outcome.request.text == ""
-    assert runtime._image_encodes == encodes  # nothing decoded or encoded again
+    # The example's vectors come from the index; only its parts and the first photos' parts are encoded,
+    # close up (app.parts): one batch for the example, then the head in chunks.
+    head = min(PARTS_HEAD, window.model.rowCount())
+    assert runtime._image_encodes == encodes + 1 + -(-head // CHUNK)
     shown = names(window)
     assert shown and os.path.basename(first.path) not in shown  # the example is not its own result
     assert "Like" in window.search.example.text() and "Like" in window.summary.text()
