@@ -189,7 +189,9 @@ def export_bundle(
         notes = _write_graphs(model, variant, graphs, stage, fp32_graphs, log, first_name_id)
         shutil.copyfile(ckpt / "vocab.txt", stage / VOCAB)
         if carried:
-            write_names(stage / NAMES_FILE, carried, model.cfg.text.hidden_size, NAME_SLOTS)
+            write_names(
+                stage / NAMES_FILE, carried, model.cfg.text.hidden_size, NAME_SLOTS, model.cfg.embed_dim
+            )
         fields = (
             model_fields(model, variant, graphs, first_name_id)
             | {
@@ -213,7 +215,7 @@ def export_bundle(
 def _carried_names(names_file: str | Path, model: XVLM, log: Callable[[str], None]) -> list[CarriedName]:
     """The taught names to carry, checked against this model's text width; refused when there are none."""
     try:
-        carried = read_names(names_file, NAME_SLOTS, model.cfg.text.hidden_size)
+        carried = read_names(names_file, NAME_SLOTS, model.cfg.text.hidden_size, model.cfg.embed_dim)
     except BundleError as err:
         raise ExportError(f"cannot export with these names: {err}") from err
     if not carried:

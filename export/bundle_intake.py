@@ -40,7 +40,7 @@ from export.bundle import (
     read_manifest,
 )
 from export.bundle_archive import ARCHIVE_SUFFIX, CHUNK, is_archive_path
-from export.carried_names import names_shape, parse_names
+from export.carried_names import look_width, names_shape, parse_names
 
 MiB, GiB = 2**20, 2**30
 
@@ -250,7 +250,9 @@ def stage_bundle(source: str | Path, dest: str | Path, limits: Limits = DEFAULT_
     check_identity(source, manifest)
     if NAMES_FILE in manifest["files"]:
         where = f"{source} ({NAMES_FILE})"
-        parse_names((dest / NAMES_FILE).read_bytes(), *names_shape(manifest, source), where)
+        parse_names(
+            (dest / NAMES_FILE).read_bytes(), *names_shape(manifest, source), where, look_width(manifest)
+        )
     return manifest
 
 

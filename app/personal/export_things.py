@@ -68,7 +68,10 @@ def chosen_names(db: Database, runtime: Any, wanted: list[str] | None = None) ->
             keys.append(key)
     chosen = [by_key[key] for key in dict.fromkeys(keys)]  # each once, in the order asked
     slot = table.slots
-    return [CarriedName(n, kinds.get(name_key(n), ""), slot[n], table.embeddings[slot[n]]) for n in chosen]
+    return [
+        CarriedName(n, kinds.get(name_key(n), ""), slot[n], table.embeddings[slot[n]], table.looks.get(n))
+        for n in chosen
+    ]
 
 
 def _run_child(args: list[str], log: Callable[[str], None]) -> None:
@@ -111,7 +114,7 @@ def export_things(
     slots, hidden = runtime.name_table_shape()
     with tempfile.TemporaryDirectory(prefix="multigrain-things-") as scratch:  # private (0700): rows
         names_file = Path(scratch) / NAMES_FILE
-        write_names(names_file, names, hidden, slots)
+        write_names(names_file, names, hidden, slots, runtime.embed_dim)
         log(f"[2/3] exporting {checkpoint} as {variant} (torch, in a child process)")
         args = ["export", str(checkpoint), str(target), "--variant", variant, "--names-file", str(names_file)]
         _run_child(args + (["--single-file"] if single_file else []), log)

@@ -73,7 +73,9 @@ def source(tmp_path: Path, fp32_bundle: Path, capsys: pytest.CaptureFixture[str]
     save_taught(
         db, "Milo", "cat", [Label("h0", str(tmp_path / "photos" / "p000.jpg"), (0, 0, 1, 1), False)], learned
     )
-    learned = LearnedName(learned.model, learned.checkpoint, "token", _row(hidden, 2), 1, 1.0)
+    look = np.zeros(manifest["embed_dim"], np.float32)
+    look[2] = 1.0  # Rex was taught with a look; Milo before looks existed
+    learned = LearnedName(learned.model, learned.checkpoint, "token", _row(hidden, 2), 1, 1.0, look)
     save_taught(
         db,
         "Rex",
@@ -112,6 +114,7 @@ def test_a_taught_name_travels_in_a_single_file_bundle(
     with zipfile.ZipFile(archive) as zf:
         names = json.loads(zf.read(NAMES_FILE))
     assert [(n["name"], n["kind"], n["slot"]) for n in names["names"]] == [("Rex", "dog", 1)]  # not Milo
+    assert names["names"][0]["look"].index(1.0) == 2  # his look travels with him
 
     code, printed, err = run(
         capsys, "verify", str(archive), "--checkpoint", str(tiny_checkpoint), "--providers", "cpu"
@@ -126,6 +129,10 @@ def test_a_taught_name_travels_in_a_single_file_bundle(
     np.testing.assert_allclose(_encode(fresh, installed.path, "Rex"), expected, rtol=0, atol=1e-6)
     np.testing.assert_allclose(_encode(fresh, installed.path, "REX"), expected, rtol=0, atol=1e-6)
     assert np.abs(_encode(fresh, installed.path, "milo") - _encode(source, fp32_bundle, "Milo")).max() > 1e-3
+    from app.personal.usage import names_at
+
+    carried = names_at(fresh, Runtime(installed.path, providers="cpu"))
+    assert carried is not None and set(carried.looks) == {"Rex"} and carried.looks["Rex"][2] == 1.0
     plain = _encode(fresh, fp32_bundle, "rex")  # the word, in a library without the name
     assert np.abs(_encode(fresh, installed.path, "Rex") - plain).max() > 1e-3
 

@@ -69,3 +69,40 @@ def test_writing_refuses_what_reading_would(tmp_path: Path) -> None:
             tmp_path / "names.json", [rex(), CarriedName("Bella", "dog", 3, rex().embedding)], HIDDEN, SLOTS
         )
     assert not (tmp_path / "names.json").exists()
+
+
+def test_a_look_travels_with_its_name_and_a_name_without_one_writes_no_key(tmp_path: Path) -> None:
+    look = np.array([0.6, 0.8, 0.0], np.float32)
+    with_look = CarriedName("Rex", "dog", 3, rex().embedding, look)
+    assert "look" not in names_json([rex()], HIDDEN)  # the bytes of a bundle without looks stay as they were
+    write_names(
+        tmp_path / "names.json",
+        [with_look, CarriedName("Bella", "dog", 4, rex().embedding)],
+        HIDDEN,
+        SLOTS,
+        3,
+    )
+    back = read_names(tmp_path / "names.json", SLOTS, HIDDEN, 3)
+    assert back[0].look is not None and back[0].look.tobytes() == look.tobytes() and back[1].look is None
+    table = names_table(back, SLOTS, HIDDEN)
+    assert set(table.looks) == {"Rex"} and table.looks["Rex"].tobytes() == look.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("look", "message"),
+    [
+        ([0.6, 0.8], "'Rex' has a look that is not 3 finite numbers"),
+        ([float("nan"), 0.0, 1.0], "not 3 finite numbers"),
+        ([1.0, 1.0, 0.0], "'Rex' has a look that is not of unit length"),
+        ("bright", "not 3 finite numbers"),
+    ],
+)
+def test_a_bad_look_is_refused_with_the_reason(look: object, message: str) -> None:
+    with pytest.raises(BundleError, match=f"somewhere: not a usable names file: .*{message}"):
+        parse_names(_file(_entry(look=look)), SLOTS, HIDDEN, "somewhere", 3)
+
+
+def test_looks_of_two_widths_are_refused() -> None:
+    text = _file(_entry(look=[1.0, 0.0]), _entry(name="Bella", slot=4, look=[1.0, 0.0, 0.0]))
+    with pytest.raises(BundleError, match="its looks are of 2 different widths"):
+        parse_names(text, SLOTS, HIDDEN, "somewhere")
