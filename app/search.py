@@ -313,7 +313,8 @@ class RankedPhotos:
             width=row.width,
             height=row.height,
             itm=None if itm is None or np.isnan(itm) else itm,
-            region=self._best_box(int(ranking.positions[i])),
+            # A taught name's own box is what the preview draws for it; a grid region beside it is noise.
+            region=None if ranking.name_box is not None else self._best_box(int(ranking.positions[i])),
             content_hash=row.content_hash,
             rank=i,
             moment=_finite(self.index.times[int(ranking.positions[i])]),
@@ -699,7 +700,11 @@ class Searcher:
             rows, regions = cos.rows, cos.regions
             global_cos = cos.global_[:, rows]
         scores = combine(global_cos, regions, terms.weights, w) + caption_full[rows]
-        null = self._null_distribution(scores, rows, terms) if use_cutoff else None
+        # A query of taught names alone ("Rex") is ordered by the names' boxes and looks, which no line
+        # calibrated on general phrases describes: it gets none, and says "best first" and no more.
+        names_alone = self.name_rerank > 0 and bool(terms.names) and not terms.beyond_names
+        names_alone = names_alone and query.image is None and not query.negatives
+        null = self._null_distribution(scores, rows, terms) if use_cutoff and not names_alone else None
         z = z_scores(scores, *null[0]) if null else None
         keep = mask[rows]
         considered = int(keep.sum())

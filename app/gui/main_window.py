@@ -439,6 +439,8 @@ class MainWindow(QMainWindow):
             text = "No photos to search in (check the folder and date filters)."
         elif like and not outcome.request.text.strip():
             text = f"{outcome.considered:,} photos, most alike first"  # no cutoff: app.similar says why
+        elif cut.source == "none" and outcome.matched == outcome.considered:
+            text = f"{outcome.considered:,} photos, best first"  # no line drawn (Strictness, or names alone)
         elif cut.source == "none":
             text = f"{outcome.matched:,} of {outcome.considered:,} photos, best first"
         elif outcome.matched == 0:

@@ -135,6 +135,7 @@ def test_teach_then_search_and_ground_with_the_name(
     from app.search import Searcher
     from core.name_look import look_crop, with_look
     from core.name_ranking import W_LOOK, W_PHOTO_ALONE
+    from core.search_settings import Cutoff, SearchSettings
     from engine.personal.names import NameParams, TaughtName, encode_named
 
     rex = str(library / "rex.jpg")
@@ -200,6 +201,16 @@ def test_teach_then_search_and_ground_with_the_name(
     expected = [head[i].path for i in np.argsort(-score, kind="stable")]
     assert [hit.path for hit in reordered.hits] == expected
     assert expected != [hit.path for hit in head]  # the names' boxes did change the order here
+    # A query of the name alone draws no line (none calibrated on phrases describes a name's score);
+    # with the re-order off, or with other words, the phrase calibration's line is there as before.
+    # Six photos are too few for a library's own score statistics: the world's reference is set here.
+    lined = SearchSettings(cutoff=Cutoff(z=0.0, null_median=0.0, null_scale=0.1))
+    alone = Searcher(db, db_path, runtime, lined).search(make_query("Rex"), 6)
+    off = Searcher(db, db_path, runtime, lined, name_rerank=0).search(make_query("Rex"), 6)
+    assert alone.cutoff.source == "none" and alone.matched == alone.considered == 6
+    assert off.cutoff.source == "world"
+    worded = Searcher(db, db_path, runtime, lined).search(make_query("Rex on the grass"), 6)
+    assert worded.cutoff.source == "world"
     square = make_query("a red square")
     assert [h.path for h in Searcher(db, db_path, runtime, name_rerank=4).search(square, 6).hits] == [
         h.path for h in Searcher(db, db_path, runtime, name_rerank=0).search(square, 6).hits

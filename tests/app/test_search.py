@@ -82,6 +82,25 @@ def test_regions_find_a_small_object(lib: Library) -> None:
     assert hit.region == pytest.approx(tuple(BOXES[5]))  # the second box of the 3x3 grid
 
 
+def test_a_ranking_reordered_by_a_taught_name_draws_no_grid_region(lib: Library) -> None:
+    """The preview draws a taught name's own box; the words' best grid region beside it would be noise."""
+    from dataclasses import replace
+
+    from app.search import RankedPhotos
+
+    regions = np.tile(unit(DOG + CAT), (K, 1))
+    regions[5] = CAR
+    lib.add("a_small_car.jpg", unit(DOG + CAT + 0.2 * CAR), regions)
+    s = searcher(lib, w_global=0.5, w_region=0.5)
+    query = make_query("a small red car")
+    terms = s.encode(query)
+    ranking = s.rank(query, terms, use_cutoff=False)
+    vector = terms.vectors[terms.main]
+    assert RankedPhotos(ranking, s.index, lib.db, vector).first(1)[0].region == pytest.approx(tuple(BOXES[5]))
+    named = replace(ranking, name_box=np.ones(len(ranking), np.float32))
+    assert RankedPhotos(named, s.index, lib.db, vector).first(1)[0].region is None
+
+
 def test_scores_follow_the_weights(lib: Library) -> None:
     regions = np.tile(unit(CAT), (K, 1))
     regions[0] = DOG

@@ -43,7 +43,7 @@ def test_typing_a_query_shows_results(qtbot, make_window: Callable[..., MainWind
     assert window.model.rowCount() == 12 and window.model.matched == 12
     scores = [window.model.data(window.model.index(i, 0), ScoreRole) for i in range(12)]
     assert scores == sorted(scores, reverse=True)
-    assert "12 of 12 photos" in window.summary.text()
+    assert "12 photos, best first" in window.summary.text()
     # Thumbnails load off the GUI thread and replace the placeholders.
     first = window.model.index(0, 0)
     window.model.data(first, ThumbRole)
