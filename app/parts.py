@@ -19,6 +19,7 @@ the fused score (docs/similar.md).
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -133,3 +134,44 @@ def decoded_parts(
         return part_embeds(runtime, images), readable
 
     return parts_of
+
+
+class PartCache:
+    """The parts of photos already looked at, by index position, for as long as the index is the same
+    one: a mark (Right, Wrong) runs "Find similar" again, and the new head is mostly the old one, so a
+    round of feedback encodes only the photos new to it. At most ``limit`` photos (9 parts of 256
+    floats each: 9 kB a photo with the demo model), the least recently used dropped first."""
+
+    def __init__(self, limit: int = 2000) -> None:
+        self.limit = limit
+        self._parts: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._index: object | None = None
+
+    def parts_at(
+        self,
+        runtime: Any,
+        decode: Callable[[np.ndarray], tuple[list[Image.Image], list[int]]],
+        index: object,
+    ) -> Callable[[np.ndarray], tuple[np.ndarray, list[int]]]:
+        """``reorder_by_parts``' ``parts_of`` for index positions of ``index``, through this cache."""
+        if index is not self._index:
+            self._parts.clear()
+            self._index = index
+        encode = decoded_parts(runtime, decode)
+
+        def parts_of(positions: np.ndarray) -> tuple[np.ndarray, list[int]]:
+            missing = np.array([p for p in positions if int(p) not in self._parts], dtype=np.int64)
+            if missing.size:
+                found, readable = encode(missing)
+                for row, slot in enumerate(readable):
+                    self._parts[int(missing[slot])] = found[row]
+            slots = [i for i, p in enumerate(positions) if int(p) in self._parts]
+            for i in slots:
+                self._parts.move_to_end(int(positions[i]))
+            while len(self._parts) > self.limit:
+                self._parts.popitem(last=False)
+            if not slots:
+                return np.zeros((0, len(PART_BOXES), int(runtime.embed_dim)), np.float32), []
+            return np.stack([self._parts[int(positions[i])] for i in slots]), slots
+
+        return parts_of

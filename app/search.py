@@ -37,6 +37,7 @@ from app.feedback import rocchio
 from app.library import store
 from app.library.decode import decode_image
 from app.library.presence import presence
+from app.parts import PartCache
 from app.personal.name_rerank import named_boxes, rerank_head
 from app.personal.usage import encode_texts as encode_with_names
 from app.personal.usage import has_other_words, names_for, names_in
@@ -474,6 +475,7 @@ class Searcher:
         self._sample: np.ndarray | None = None
         self._reference_vectors: np.ndarray | None = None
         self._names: NameTable | bool | None = False  # False: not read yet (taught names, app.personal)
+        self.part_cache = PartCache()  # photos' parts seen close up, for "more like this" (app.parts)
 
     # ----- the index -------------------------------------------------------------------------------
     @property

@@ -36,7 +36,7 @@ from sqlite_utils import Database
 
 from app.feedback import rocchio, unit
 from app.library.store import PhotoRow
-from app.parts import decoded_parts, reorder_by_parts
+from app.parts import reorder_by_parts
 from app.query import Query, QueryError
 from app.search import (
     NO_CUTOFF,
@@ -474,7 +474,7 @@ def ranked_like(
         cutoff=NO_CUTOFF,
         cosines=RankCosines(found.photo[order], found.object[order], best_caption[order]),
     )
-    parts_at = decoded_parts(searcher.runtime, searcher.decode_positions)
+    parts_at = searcher.part_cache.parts_at(searcher.runtime, searcher.decode_positions, index)
     order, part_reasons = by_parts(ranking.positions, position, parts_at, parts)
     ranking = ranking.take(order)
     if sort == "date":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from app.parts import CHUNK, PART_BOXES, part_embeds, part_scores, reorder_by_parts
+from app.parts import CHUNK, PART_BOXES, PartCache, part_embeds, part_scores, reorder_by_parts
 from app.similar import by_parts
 from core.part_ranking import PART_GRID
 
@@ -95,3 +95,31 @@ def test_each_part_is_its_grid_cell_cropped() -> None:
     assert parts.shape == (1, PART_GRID**2, 2)
     red = [i for i in range(PART_GRID**2) if parts[0, i, 0] > 0.99]
     assert red == [PART_GRID**2 - 1]
+
+
+def test_the_cache_encodes_a_photo_once_per_index_and_forgets_the_oldest() -> None:
+    encoded: list[list[int]] = []
+
+    class Runtime:
+        embed_dim = 2
+
+        def encode_images(self, images):
+            encoded.append([im.size[0] for im in images])
+            return np.tile([[1.0, 0.0]], (len(images), 1)).astype(np.float32), None
+
+    def decode(positions: np.ndarray):
+        readable = [i for i, p in enumerate(positions) if int(p) != 9]  # photo 9's file is gone
+        return [Image.new("RGB", (int(positions[i]) + 10, 9)) for i in readable], readable
+
+    cache = PartCache(limit=3)
+    index = object()
+    parts, slots = cache.parts_at(Runtime(), decode, index)(np.array([1, 2, 9]))
+    assert slots == [0, 1] and parts.shape == (2, PART_GRID**2, 2)
+    assert len(encoded) == 1  # photos 1 and 2, their nine parts each, in one batch
+    cache.parts_at(Runtime(), decode, index)(np.array([2, 1]))
+    assert len(encoded) == 1  # both known: nothing encoded again (the next round of feedback)
+    cache.parts_at(Runtime(), decode, index)(np.array([3, 4]))  # four photos: 2 (least recent) goes
+    cache.parts_at(Runtime(), decode, index)(np.array([2]))
+    assert len(encoded) == 3
+    cache.parts_at(Runtime(), decode, object())(np.array([4]))  # another index: positions mean new photos
+    assert len(encoded) == 4
