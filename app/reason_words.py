@@ -26,6 +26,8 @@ def place_words(box: Box) -> str:
 
 def reason_short(reason: Reason) -> str:
     """A few words for a result line: 'the whole photo', 'its caption', 'an object at the top left'."""
+    if reason.kind == "object" and reason.close_up and reason.box is not None:
+        return f"a part at {place_words(reason.box)}, close up"
     if reason.kind == "object":
         return f"an object at {place_words(reason.box)}" if reason.box is not None else "an object"
     return "its caption" if reason.kind == "caption" else "the whole photo"
@@ -33,6 +35,12 @@ def reason_short(reason: Reason) -> str:
 
 def reason_sentence(reason: Reason, like: str) -> str:
     """A sentence for the details pane; ``like`` names the query photo (its file name)."""
+    if reason.close_up and reason.box is not None and reason.query_box is not None:
+        return (
+            f"Matched on a part, seen close up: the outlined part, at {place_words(reason.box)}, looks like "
+            f"{place_words(reason.query_box)} of {like}. Among the first photos, the order is their parts', "
+            "not their score's."
+        )
     if reason.kind == "object" and reason.box is not None and reason.query_box is not None:
         return (
             f"Matched on an object: the outlined part, at {place_words(reason.box)}, looks like "

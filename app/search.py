@@ -150,12 +150,20 @@ class Reason:
     kind: ReasonKind
     query_box: Box | None = None
     box: Box | None = None
+    close_up: bool = False  # the boxes are parts seen close up (``app.parts``), which ordered the photo
 
     def to_json(self) -> dict[str, object]:
         def rounded(box: Box | None) -> list[float] | None:
             return None if box is None else [round(v, 4) for v in box]
 
-        return {"kind": self.kind, "query_box": rounded(self.query_box), "box": rounded(self.box)}
+        out: dict[str, object] = {
+            "kind": self.kind,
+            "query_box": rounded(self.query_box),
+            "box": rounded(self.box),
+        }
+        if self.close_up:
+            out["close_up"] = True
+        return out
 
 
 @dataclass(frozen=True)

@@ -358,7 +358,9 @@ def similar_photos(
     order, reasons = by_parts(np.array([m.position for m in matches]), position, parts_at, parts)
     picked = [matches[i] for i in order[:top]]
     return [
-        replace(m, reason=Reason("object", *reasons[m.position])) if m.position in reasons else m
+        replace(m, reason=Reason("object", *reasons[m.position], close_up=True))
+        if m.position in reasons
+        else m
         for m in picked
     ]
 
@@ -419,7 +421,7 @@ class SimilarPhotos(RankedPhotos):
         hit = super()._hit(i, row)
         position = int(self.ranking.positions[i])
         if position in self.part_reasons:  # re-ordered by its parts: the part that matched is the reason
-            reason = Reason("object", *self.part_reasons[position])
+            reason = Reason("object", *self.part_reasons[position], close_up=True)
         else:
             reason = reason_for(
                 self.index, self.query, self.parts, int(self._at[position]), position, self.typical

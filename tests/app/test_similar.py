@@ -406,6 +406,11 @@ def test_reasons_in_words() -> None:
     assert reason_short(Reason("caption")) == "its caption"
     sentence = reason_sentence(Reason("object", (0.0, 0.0, 0.5, 0.5), (0.5, 0.5, 0.5, 0.5)), "IMG_1.jpg")
     assert "the bottom right" in sentence and "the top left of IMG_1.jpg" in sentence
+    close = Reason("object", (0.0, 0.0, 0.5, 0.5), (0.5, 0.5, 0.5, 0.5), close_up=True)
+    assert reason_short(close) == "a part at the bottom right, close up"
+    sentence = reason_sentence(close, "IMG_1.jpg")
+    assert sentence.startswith("Matched on a part, seen close up") and "not their score's" in sentence
+    assert close.to_json()["close_up"] is True and "close_up" not in Reason("photo").to_json()
 
 
 def test_find_similar_reorders_its_head_by_the_parts_close_up(lib: Library, monkeypatch) -> None:
@@ -449,4 +454,5 @@ def test_find_similar_reorders_its_head_by_the_parts_close_up(lib: Library, monk
     after = ranked_like(searcher, make_query(""), query, fusion=fusion)
     first, second = after.first(2)
     assert (first.photo_id, second.photo_id) == (red, plain)
-    assert first.reason == Reason("object", PART_BOXES[0], PART_BOXES[8]) and first.region == PART_BOXES[8]
+    assert first.reason == Reason("object", PART_BOXES[0], PART_BOXES[8], close_up=True)
+    assert first.region == PART_BOXES[8]
