@@ -29,15 +29,12 @@ from PIL import Image
 
 from core.name_look import look_crop
 from core.part_ranking import PART_GRID, PART_POWER, PARTS_HEAD, PARTS_SECONDS
+from core.region_boxes import grid
 
 Box = tuple[float, float, float, float]  # x, y, w, h as fractions of the photo
 
 
-def _grid(n: int) -> list[Box]:
-    return [(col / n, row / n, 1.0 / n, 1.0 / n) for row in range(n) for col in range(n)]
-
-
-PART_BOXES: tuple[Box, ...] = tuple(_grid(PART_GRID))  # core.part_ranking says why this grid
+PART_BOXES: tuple[Box, ...] = tuple(grid(PART_GRID))  # core.part_ranking says why this grid
 CHUNK = 6  # photos decoded and encoded together (a batch for the vision graph, and the budget's step)
 
 

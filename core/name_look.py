@@ -37,6 +37,15 @@ def look_crop(image: Image.Image, box: Corners) -> Image.Image:
     return image.crop(look_window(box, image.width, image.height))
 
 
+# A look is stored at unit length; a stored one further from it than this was edited or damaged.
+LOOK_NORM_TOLERANCE = 1e-3
+
+
+def is_unit_length(vector: np.ndarray) -> bool:
+    """Whether ``vector`` has the unit length every look is written with (packs and bundles check it)."""
+    return abs(float(np.linalg.norm(np.asarray(vector, np.float64))) - 1.0) <= LOOK_NORM_TOLERANCE
+
+
 def mean_look(embeds: np.ndarray) -> np.ndarray:
     """A name's look from its teaching crops' embeddings (n, D): their mean, unit length, float32."""
     vectors = np.asarray(embeds, np.float64)

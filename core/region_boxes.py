@@ -16,13 +16,14 @@ import numpy as np
 BOX_SET_NAME = "grid-2x2+3x3+centre-v1"
 
 
-def _grid(n: int) -> list[tuple[float, float, float, float]]:
+def grid(n: int) -> list[tuple[float, float, float, float]]:
+    """The cells of an n x n grid, row by row, as (x, y, w, h) fractions."""
     side = 1.0 / n
     return [(col * side, row * side, side, side) for row in range(n) for col in range(n)]
 
 
 # Row-major: the 2x2 grid (4), the 3x3 grid (9), then the centre box (1): 14 boxes.
-BOXES: np.ndarray = np.array([*_grid(2), *_grid(3), (0.25, 0.25, 0.5, 0.5)], dtype=np.float32)
+BOXES: np.ndarray = np.array([*grid(2), *grid(3), (0.25, 0.25, 0.5, 0.5)], dtype=np.float32)
 BOXES.setflags(write=False)
 
 

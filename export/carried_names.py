@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from core.name_look import is_unit_length
 from core.names import BadNameError, NameTable, name_key
 from export.bundle import Bundle, BundleError
 
@@ -85,9 +86,6 @@ def _bad(where: str, why: str) -> BundleError:
     return BundleError(f"{where}: not a usable names file: {why}")
 
 
-LOOK_NORM_TOLERANCE = 1e-3  # a look is written at unit length
-
-
 def _finite(values: Any, size: int | None) -> bool:
     """A list of ``size`` (any, when None) JSON numbers that are finite as float32 (1e39 is not)."""
     if not isinstance(values, list) or (size is not None and len(values) != size):
@@ -103,7 +101,7 @@ def _look(where: str, name: str, values: Any, embed: int | None) -> np.ndarray |
         width = f"{embed} " if embed is not None else ""
         raise _bad(where, f"{name!r} has a look that is not {width}finite numbers")
     look = np.asarray(values, dtype=np.float32)
-    if abs(float(np.linalg.norm(look.astype(np.float64))) - 1.0) > LOOK_NORM_TOLERANCE:
+    if not is_unit_length(look):
         raise _bad(where, f"{name!r} has a look that is not of unit length")
     return look
 

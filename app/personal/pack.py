@@ -45,6 +45,7 @@ import numpy as np
 from app.personal.teach import MAX_PHOTOS
 from core.archive_members import escape_problem, is_symlink
 from core.errors import KnownError
+from core.name_look import LOOK_NORM_TOLERANCE, is_unit_length
 from core.names import NAME_SLOTS, BadNameError, name_key
 from core.text import EmptyTextError, pre_caption
 
@@ -65,7 +66,6 @@ MAX_CARD_TEXT = 400  # characters of a model card's text (it may quote the comma
 # value beyond this is no learned embedding, and would overflow the text graph's layer norm.
 MAX_ABS = 1000.0
 _EMBEDDING = re.compile(r"^(embeddings|looks)/(\d{1,2})\.npy$")
-LOOK_NORM_TOLERANCE = 1e-3  # a look is stored at unit length
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -399,7 +399,7 @@ def _embedding(
 
 def _look(path: Path, spec: object, files: dict[str, bytes], name: str) -> tuple[str, np.ndarray]:
     file, look = _embedding(path, spec, files, f"{name}'s look", 1.0 + LOOK_NORM_TOLERANCE)
-    if abs(float(np.linalg.norm(look.astype(np.float64))) - 1.0) > LOOK_NORM_TOLERANCE:
+    if not is_unit_length(look):
         raise _tampered(path, f"{file} is not of unit length, as a look is")
     return file, look
 

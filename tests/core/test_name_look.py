@@ -44,3 +44,12 @@ def test_the_look_takes_its_share_and_a_missing_look_leaves_the_box_alone() -> N
     np.testing.assert_allclose(with_look(box, look, 0.75), [0.725, 0.2, 0.5])
     np.testing.assert_allclose(with_look(box, look, 0.0), box)
     np.testing.assert_allclose(with_look(box, look, 1.0), [0.9, 0.0, 0.5])
+
+
+def test_unit_length_allows_float32_rounding_and_nothing_more() -> None:
+    from core.name_look import LOOK_NORM_TOLERANCE, is_unit_length
+
+    assert is_unit_length(mean_look(np.array([[3.0, 4.0, 0.0]])))
+    assert is_unit_length(np.array([1.0 + LOOK_NORM_TOLERANCE / 2, 0.0]))
+    assert not is_unit_length(np.array([1.0 + 2 * LOOK_NORM_TOLERANCE, 0.0]))
+    assert not is_unit_length(np.array([0.5, 0.5]))
