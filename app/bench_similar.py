@@ -33,7 +33,7 @@ import numpy as np
 
 from app.intervals import bootstrap_diff
 from app.library.decode import decode_image
-from app.parts import part_embeds
+from app.parts import PartCache
 from app.search import robust_stats, z_scores
 from app.similar import (
     DEFAULT_FUSION,
@@ -298,15 +298,12 @@ def parts_orders(
     window's "Find similar" does (``app.similar.by_parts``, without its time budget); ``paths``: each
     index position's photo file, decoded as the app decodes it."""
     size = 2 * int(runtime.image_size)
-    cache: dict[int, np.ndarray] = {}
 
-    def parts_at(positions: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        missing = [int(p) for p in positions if int(p) not in cache]
-        if missing:
-            images = [decode_image(paths[p], size).image for p in missing]
-            cache.update(zip(missing, part_embeds(runtime, images), strict=True))
-        return np.stack([cache[int(p)] for p in positions]), list(range(len(positions)))
+    def decode(positions: np.ndarray) -> tuple[list[Any], list[int]]:
+        return [decode_image(paths[int(p)], size).image for p in positions], list(range(len(positions)))
 
+    # Every photo's parts are kept for the whole split: each is a candidate of many queries.
+    parts_at = PartCache(limit=len(paths)).parts_at(runtime, decode, run.index)
     out = []
     for i, base in enumerate(run.orders(fusion)):
         order, _ = by_parts(run.found[i].rows[base], i, parts_at, head, None)

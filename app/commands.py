@@ -278,7 +278,6 @@ def similar(args: argparse.Namespace) -> int:
     match; ``--right``/``--wrong`` move the query toward or away from marked photos (feedback)."""
     from app.library import store
     from app.library.presence import presence
-    from app.parts import decoded_parts
     from app.reason_words import reason_short
     from app.search import Searcher
     from app.similar import NotInLibrary, similar_photos
@@ -290,7 +289,7 @@ def similar(args: argparse.Namespace) -> int:
     ids = _library_ids(db, [args.photo, *args.right, *args.wrong])
     query, right = ids[0], tuple(ids[1 : 1 + len(args.right)])
     wrong = tuple(ids[1 + len(args.right) :])
-    parts_at = decoded_parts(runtime, searcher.decode_positions)
+    parts_at = searcher.part_cache.parts_at(runtime, searcher.decode_positions, index)
     try:
         found = similar_photos(
             index,

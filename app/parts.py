@@ -90,7 +90,7 @@ def reorder_by_parts(
     """The new order of a ranking of ``length`` photos: its first ``head`` by their part score for
     ``query`` (K, D), then the head's others in their old order, then the rest. ``parts_of(slots)``
     gives the parts (n, K, D) of the photos it could read among those ranking positions, and which
-    (``part_embeds`` of the decoded photos, in the app); it is asked ``CHUNK`` photos at a time until
+    (``PartCache.parts_at``, in the app); it is asked ``CHUNK`` photos at a time until
     ``budget_s`` is spent (None: the whole head). Each re-ordered photo's reason is the query part that
     counts most in its score and the part of the photo it matched."""
     order = np.arange(length)
@@ -120,19 +120,6 @@ def reorder_by_parts(
     return PartOrder(order, len(slots), reasons)
 
 
-def decoded_parts(
-    runtime: Any, decode: Callable[[np.ndarray], tuple[list[Image.Image], list[int]]]
-) -> Callable[[np.ndarray], tuple[np.ndarray, list[int]]]:
-    """``reorder_by_parts``' ``parts_of`` from a ``decode(slots)`` that returns the images it could read
-    and their slots (``Searcher.decode_positions``)."""
-
-    def parts_of(slots: np.ndarray) -> tuple[np.ndarray, list[int]]:
-        images, readable = decode(slots)
-        return part_embeds(runtime, images), readable
-
-    return parts_of
-
-
 class PartCache:
     """The parts of photos already looked at, by index position, for as long as the index is the same
     one: a mark (Right, Wrong) runs "Find similar" again, and the new head is mostly the old one, so a
@@ -150,16 +137,18 @@ class PartCache:
         decode: Callable[[np.ndarray], tuple[list[Image.Image], list[int]]],
         index: object,
     ) -> Callable[[np.ndarray], tuple[np.ndarray, list[int]]]:
-        """``reorder_by_parts``' ``parts_of`` for index positions of ``index``, through this cache."""
+        """``reorder_by_parts``' ``parts_of`` for index positions of ``index``, through this cache;
+        ``decode(positions)`` gives the photos it could read and their slots
+        (``Searcher.decode_positions``)."""
         if index is not self._index:
             self._parts.clear()
             self._index = index
-        encode = decoded_parts(runtime, decode)
 
         def parts_of(positions: np.ndarray) -> tuple[np.ndarray, list[int]]:
             missing = np.array([p for p in positions if int(p) not in self._parts], dtype=np.int64)
             if missing.size:
-                found, readable = encode(missing)
+                images, readable = decode(missing)
+                found = part_embeds(runtime, images)
                 for row, slot in enumerate(readable):
                     self._parts[int(missing[slot])] = found[row]
             slots = [i for i, p in enumerate(positions) if int(p) in self._parts]
