@@ -222,7 +222,7 @@ def search(args: argparse.Namespace) -> int:
         )
     db, db_path = open_library(args, must_exist=True, writable=False)
     runtime = load_model(args)
-    searcher = Searcher(db, db_path, runtime, name_rerank=args.name_rerank)
+    searcher = Searcher(db, db_path, runtime, name_rerank=args.name_rerank, close_up=args.close_up)
     if args.image_weight is None:  # the bundle's measured balance of text and image (``tune-view``)
         query = query_with(searcher.settings.view.image_weight)
     if searcher.index.n == 0:
@@ -252,6 +252,7 @@ def search(args: argparse.Namespace) -> int:
     for rank, hit in enumerate(response.hits, 1):
         z = f"{hit.z:5.1f}" if hit.z is not None else "    -"
         itm = f" itm {hit.itm:5.2f}" if hit.itm is not None else ""
+        itm += f" close-up {hit.close_up:5.2f}" if hit.close_up is not None else ""
         date = (hit.taken_at or "")[:10]
         print(
             f"{rank:3d}  {hit.score:6.3f}  z {z}{itm}  {date:10s}  {shown(hit.path)}{_missing(hit.missing)}"

@@ -7,7 +7,11 @@ The score of a photo for one query vector q (a text, an example image, or a nega
 
 or, with the settings' ``caption_fusion`` "z", the caption part is ``w_caption * max(0, z - caption_floor)``
 where z is that centred cosine over the robust scale of q's caption cosines: a caption only adds
-evidence, and a photo without one scores as one whose caption says nothing about the query.
+evidence, and a photo without one scores as one whose caption says nothing about the query. With
+``caption_fusion`` "words" the caption part is the captions' words instead
+(``core.caption_words``): ``w_caption * min(max(z - caption_floor, 0), Z_CAP) * coverage ** 4``, z the
+caption's BM25 score standardised among the library's captions and coverage the share of the query's
+word weight it holds; it too only lifts.
 
 and a query's score is the weighted sum over its vectors: the text (weight 1, or 1 - image weight when
 there is an example image too), the image, and each negative term with ``-negative_weight / count``.
@@ -33,21 +37,24 @@ import numpy as np
 from PIL import Image
 from sqlite_utils import Database
 
+from app.close_up import close_ups
 from app.feedback import rocchio
+from app.head_rerank import rerank_head
 from app.library import store
 from app.library.decode import decode_image
 from app.library.presence import presence
 from app.parts import PartCache
-from app.personal.name_rerank import named_boxes, rerank_head
+from app.personal.name_rerank import named_boxes
 from app.personal.usage import encode_texts as encode_with_names
 from app.personal.usage import has_other_words, names_for, names_in
 from app.query import Query, QueryError
 from app.vectors import VectorIndex, load_index
+from core.caption_words import WordEvidence
 from core.errors import KnownError
 from core.name_ranking import NAME_RERANK, NAME_RERANK_SECONDS, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT
 from core.names import NameTable
 from core.region_boxes import BOX_SET_NAME, BOXES
-from core.search_settings import SearchSettings
+from core.search_settings import CLOSE_UP_SECONDS, SearchSettings
 
 RESCORE_MIN = 2000  # photos whose regions are scored again in int8 after the 4-bit pass, at least
 RESCORE_SHARE = 0.01  # ... and at least this share of the library
@@ -108,6 +115,7 @@ class Terms:
     text_hidden: tuple[np.ndarray, np.ndarray] | None = None  # the positive text's, for ITM
     names: tuple[str, ...] = ()  # taught names in the positive text (their photos are re-ordered)
     beyond_names: bool = False  # the positive text has words besides its names ("Rex on the beach")
+    texts: tuple[str, ...] = ()  # each term's words ("" for an example image): for the captions' words
 
 
 SortOrder = Literal["score", "date"]  # best first, or newest first among the photos above the cutoff
@@ -184,6 +192,7 @@ class Hit:
     rank: int = 0  # position in the ranking shown (matches first, then any weaker photos)
     moment: float | None = None  # local wall-clock seconds of EXIF taken_at, else of the file's mtime
     reason: Reason | None = None  # what made it match a photo query (None for words)
+    close_up: float | None = None  # cosine of the words with where they point, close up (re-ordered ones)
 
 
 @dataclass(frozen=True)
@@ -227,6 +236,7 @@ class Ranking:
     cosines: RankCosines
     itm: np.ndarray | None = None  # ITM logits of the re-ranked first ones (NaN for the rest)
     name_box: np.ndarray | None = None  # the named box's cosine of the re-ordered first ones (NaN: rest)
+    close_up: np.ndarray | None = None  # the close-up's cosine of the re-ordered first ones (NaN: rest)
     weaker: int = 0  # after all ``matched``, this many best photos below the cutoff (asked for)
 
     def __len__(self) -> int:
@@ -242,6 +252,7 @@ class Ranking:
             cosines=self.cosines.take(order),
             itm=None if self.itm is None else self.itm[order],
             name_box=None if self.name_box is None else self.name_box[order],
+            close_up=None if self.close_up is None else self.close_up[order],
         )
 
 
@@ -308,6 +319,7 @@ class RankedPhotos:
         ranking = self.ranking
         caption = float(ranking.cosines.caption[i])
         itm = None if ranking.itm is None else float(ranking.itm[i])
+        close_up = None if ranking.close_up is None else _finite(ranking.close_up[i])
         return Hit(
             photo_id=row.id,
             path=row.path,
@@ -327,6 +339,7 @@ class RankedPhotos:
             content_hash=row.content_hash,
             rank=i,
             moment=_finite(self.index.times[int(ranking.positions[i])]),
+            close_up=close_up,
         )
 
     def _best_box(self, position: int) -> tuple[float, float, float, float] | None:
@@ -397,10 +410,18 @@ def caption_term(
     caption_floor). ``best`` (Q, U), ``centre`` and ``scale`` (Q,): a caption as unrelated to the query
     as the centre neither lifts nor sinks its photo."""
     centred = best - centre[:, None]
+    if settings.caption_fusion == "words":
+        raise ValueError("the 'words' caption fusion scores captions' words: use word_term")
     if settings.caption_fusion == "z" and scale is not None:
         z = centred / np.maximum(scale, 1e-9)[:, None]
         centred = np.maximum(z - settings.caption_floor, 0.0)
     return settings.w_caption * _over_terms(centred, weights)
+
+
+def word_term(evidence: WordEvidence, weights: np.ndarray | None, settings: SearchSettings) -> np.ndarray:
+    """The caption part of the score by the captions' words (``caption_fusion`` "words"), summed over
+    terms with ``weights``: w_caption * the evidence's lift above ``caption_floor`` (zero or more)."""
+    return settings.w_caption * _over_terms(evidence.lift(settings.caption_floor), weights)
 
 
 def first_stage(
@@ -465,10 +486,15 @@ class Searcher:
         threads: int = 0,
         name_rerank: int = NAME_RERANK,
         name_rerank_seconds: float | None = NAME_RERANK_SECONDS,
+        close_up: int | None = None,
+        close_up_seconds: float | None = CLOSE_UP_SECONDS,
     ) -> None:
         """``name_rerank``: for a query holding a taught name, up to this many photos at the head of the
         ranking are re-ordered by the name's box in each (``app.personal.name_rerank``), as many as
-        ``name_rerank_seconds`` of scoring allow (None: all of them); 0: none."""
+        ``name_rerank_seconds`` of scoring allow (None: all of them); 0: none. ``close_up``: for another
+        text query, up to this many are re-ordered by where its words point in each, seen close up
+        (``app.close_up``), within ``close_up_seconds``; None: the settings' ``close_up_head``; 0: none.
+        Either only with a share above 0 in the settings (``w_close_up``)."""
         from app.settings import load_settings
 
         self.db, self.db_path, self.runtime = db, Path(db_path), runtime
@@ -479,6 +505,8 @@ class Searcher:
         self.threads = threads
         self.name_rerank = name_rerank
         self.name_rerank_seconds = name_rerank_seconds
+        self.close_up = settings.close_up_head if close_up is None else close_up
+        self.close_up_seconds = close_up_seconds
         self._index = index
         self._sample: np.ndarray | None = None
         self._reference_vectors: np.ndarray | None = None
@@ -540,6 +568,7 @@ class Searcher:
             vectors.append(embeds[0])
             weights.append(query.image_weight if query.text else 1.0)
             labels.append("image")
+        term_texts = [*texts, *([""] if query.image is not None else [])]
         keep = [i for i, v in enumerate(vectors) if np.linalg.norm(v) > 1e-6 and weights[i] != 0.0]
         if not keep:
             raise QueryError("nothing to search for: the query has no words the model can read")
@@ -552,6 +581,7 @@ class Searcher:
             hidden if "text" in [labels[i] for i in keep] else None,
             named if "text" in [labels[i] for i in keep] else (),
             beyond,
+            tuple(term_texts[i] for i in keep),
         )
 
     def with_photo(self, terms: Terms | None, photo_id: int, image_weight: float) -> Terms:
@@ -562,7 +592,7 @@ class Searcher:
             raise QueryError("that photo is no longer searchable: update the library and try again")
         vector = self.index.global_vector(position)
         if terms is None:
-            return Terms(vector[None], np.ones(1, np.float32), ("image",), 0)
+            return Terms(vector[None], np.ones(1, np.float32), ("image",), 0, texts=("",))
         has_text = "text" in terms.labels
         share = image_weight if has_text else 1.0
         weights = terms.weights.copy()
@@ -573,6 +603,7 @@ class Searcher:
             weights=np.append(weights, share).astype(np.float32),
             labels=(*terms.labels, "image"),
             main=terms.main if has_text else len(terms.labels),
+            texts=(*terms.texts, ""),
         )
 
     def with_feedback(self, terms: Terms, right: Sequence[int], wrong: Sequence[int]) -> Terms:
@@ -639,6 +670,11 @@ class Searcher:
         rows, best = index.caption_scores(terms.vectors)
         if rows.size == 0 or self.settings.w_caption == 0.0:
             return rows, np.zeros(rows.size, np.float32), best[terms.main]
+        if self.settings.caption_fusion == "words":
+            texts = terms.texts if len(terms.texts) == len(terms.labels) else ("",) * len(terms.labels)
+            evidence = index.caption_words(REFERENCE_CAPTIONS).evidence(texts)
+            term = word_term(evidence, terms.weights, self.settings)
+            return rows, term.astype(np.float32), best[terms.main]
         # Unrelated captions' cosines: the library's own, or with too few, the reference captions'.
         unrelated = best if rows.size >= MIN_CAPTIONS else terms.vectors @ self._references().T
         centre, scale = (v[:, 0] for v in robust_scale(unrelated))
@@ -791,6 +827,8 @@ class Searcher:
             ranking = by_itm(ranking, itm, rerank)
         elif self.name_rerank > 0 and terms.names and self.names and sort == "score":
             ranking = self._by_named_box(ranking, terms.names, terms.beyond_names, stale)
+        elif self.close_up > 0 and self.settings.w_close_up > 0 and terms.text_hidden and sort == "score":
+            ranking = self._by_close_up(ranking, terms, stale)
         if sort == "date":
             ranking = by_date(ranking, self.index.times)
         return RankedPhotos(ranking, self.index, self.db, terms.vectors[terms.main])
@@ -833,6 +871,26 @@ class Searcher:
             stale=stale,
         )
         return replace(ranking, name_box=box_cos).take(order)
+
+    def _by_close_up(
+        self, ranking: Ranking, terms: Terms, stale: Callable[[], bool] | None = None
+    ) -> Ranking:
+        """The head of ``ranking`` re-ordered by its score mixed with where the words point in each photo,
+        seen close up (``app.close_up``)."""
+        assert terms.text_hidden is not None
+        hidden, mask = terms.text_hidden
+        words = terms.vectors[terms.main]
+        order, close = rerank_head(
+            ranking.scores,
+            ranking.matched,
+            self.close_up,
+            lambda slots: self.decode_positions(ranking.positions[slots]),
+            lambda images: close_ups(self.runtime, images, hidden, mask, words),
+            1.0 - self.settings.w_close_up,
+            self.close_up_seconds,
+            stale=stale,
+        )
+        return replace(ranking, close_up=close).take(order)
 
     def _itm(self, positions: np.ndarray, text: tuple[np.ndarray, np.ndarray]) -> dict[int, float]:
         """ITM logits of the positive text with the photos at ``positions`` (files decoded again; one

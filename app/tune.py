@@ -22,7 +22,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,19 @@ from app.index_library import index_library
 from app.intervals import bootstrap_diff
 from app.library import store
 from app.library.db import open_db
-from app.search import caption_term, combine, first_stage, robust_scale, z_scores
-from app.settings import save_settings
+from app.search import (
+    REFERENCE_CAPTIONS,
+    caption_term,
+    combine,
+    first_stage,
+    robust_scale,
+    word_term,
+    z_scores,
+)
+from app.settings import load_settings, save_settings
+from app.tune_close_up import CLOSE_UP_HEAD, CloseUpTable, QueryCloseUps, change, choose_share, heads_of
 from app.vectors import VectorIndex, load_index
+from core.caption_words import WordEvidence
 from core.errors import KnownError
 from core.region_boxes import BOX_SET_NAME
 from core.search_settings import Cutoff, SearchSettings
@@ -46,6 +56,9 @@ CAPTION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
 # The "z" caption fusion's weights (a z-score, not a cosine: ten times larger per unit) and floors.
 Z_CAPTION_WEIGHTS = (0.005, 0.01, 0.025, 0.05, 0.1)
 CAPTION_FLOORS = (2.0, 3.0, 4.0, 5.0)
+# The "words" fusion's (its lift is a z above the floor, scaled by the caption's coverage of the query).
+WORD_WEIGHTS = (0.005, 0.01, 0.02, 0.05, 0.1)
+WORD_FLOORS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
 TARGET_FPR = 0.01
 KS = (1, 5, 10)
 SHORTCUT_SHARES = (0.005, 0.01, 0.02, 0.03, 0.05)
@@ -94,12 +107,15 @@ class Tables:
     c: np.ndarray
     centre: np.ndarray  # per query: median caption cosine over the library's captioned photos
     scale: np.ndarray  # per query: their robust scale
+    words: WordEvidence  # the captions' words, for the "words" caption fusion
 
     def scores(self, lam: float, wc: float, fusion: str = "centred", floor: float = 0.0) -> np.ndarray:
         """Each query's score of each photo, by search's own formulas (each query one term, weight 1)."""
         settings = weights(lam, wc, fusion, floor)
         s = combine(self.g, self.r, None, settings)
-        if wc:  # a photo without captions (NaN) gets no caption term, as in search
+        if wc and fusion == "words":  # zero for a photo without captions, as in search
+            s[:, self.words.photos] += word_term(self.words, None, settings)
+        elif wc:  # a photo without captions (NaN) gets no caption term, as in search
             s = s + np.nan_to_num(caption_term(self.c, self.centre, None, settings, self.scale), nan=0.0)
         return s
 
@@ -212,7 +228,7 @@ def tables(index: VectorIndex, runtime: Any, texts: list[str]) -> Tables:
             c[s : s + len(embeds), rows] = best
             median, spread = robust_scale(best)
             centre[s : s + len(embeds)], scale[s : s + len(embeds)] = median[:, 0], spread[:, 0]
-    return Tables(g, r, c, centre, scale)
+    return Tables(g, r, c, centre, scale, index.caption_words(REFERENCE_CAPTIONS).evidence(texts))
 
 
 def truth_ranks(scores: np.ndarray, gt: np.ndarray, relevant: list[np.ndarray] | None = None) -> np.ndarray:
@@ -345,6 +361,8 @@ class Choice:
     cutoff: Cutoff
     by_lambda: dict[float, float]  # val objective of each region share, without captions
     by_caption: dict[str, float]  # ... of each captioning, with the chosen share
+    close_up: float = 0.0  # the close-up cosine's share in the re-order of the head (0: none)
+    by_close_up: dict[float, float] = field(default_factory=dict)  # val objective of each share
 
     @property
     def wc(self) -> float:
@@ -360,11 +378,12 @@ def run_tuning(args: argparse.Namespace) -> int:
     log: Log = lambda text: print(text, flush=True)  # noqa: E731
     log(f"tuning search for {runtime.identity} on {world} (work folder {work})")
     started = time.monotonic()
-    choice = choose_on_val(world, work, runtime, args.caption_share, log, args.uncaptioned_slack / 100)
+    slack = args.uncaptioned_slack / 100
+    choice = choose_on_val(world, work, runtime, args.caption_share, log, slack, not args.no_close_up)
     test = world_library(world, "test", work, runtime, args.caption_share, log)
     sets = query_sets_of_test(world, test)
     configs = configs_to_measure(choice, args.caption_share)
-    results, rates = measure_on_test(test, runtime, sets, configs, choice)
+    results, rates = measure_on_test(world, test, runtime, sets, configs, choice)
     agreement = int8_agreement(test, runtime, (sets[0].texts + sets[1].texts)[:2000], choice.lam)
     shortcut = measure_shortcut(args.shortcut_split, world, work, runtime, test, choice.lam, log)
     report = {
@@ -376,10 +395,13 @@ def run_tuning(args: argparse.Namespace) -> int:
             "w_caption": choice.wc,
             "caption_fusion": choice.captioning[1],
             "caption_floor": choice.captioning[2],
+            "w_close_up": choice.close_up,
+            "close_up_head": CLOSE_UP_HEAD,
             "cutoff_z": choice.cutoff.z,
         },
         "val_objective_by_lambda": choice.by_lambda,
         "val_objective_by_caption_weight": choice.by_caption,
+        "val_objective_by_close_up_share": choice.by_close_up,
         "test": results,
         "test_cutoff": rates,
         "int8_vs_float16": agreement,
@@ -390,7 +412,10 @@ def run_tuning(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
     if not args.no_save or args.settings_out:
-        keep_settings(args, runtime.identity, tuned_settings(choice, args.world, results, rates), log)
+        # The result view's calibration is tune-view's: the bundle's current one is kept, not reset.
+        current = load_settings(runtime.identity, runtime.manifest.get("search_settings"))
+        settings = replace(tuned_settings(choice, args.world, results, rates), view=current.view)
+        keep_settings(args, runtime.identity, settings, log)
     return 0
 
 
@@ -402,7 +427,13 @@ def _checked_world(path: str) -> Path:
 
 
 def choose_on_val(
-    world: Path, work: Path, runtime: Any, caption_share: float, log: Log, slack: float = 0.0
+    world: Path,
+    work: Path,
+    runtime: Any,
+    caption_share: float,
+    log: Log,
+    slack: float = 0.0,
+    close_up: bool = True,
 ) -> Choice:
     """The region share, then the captioning (weight, fusion, floor), maximising the mean R@1/5/10 of the
     val captions and small objects; a captioning must keep the mean R@1/5/10 of the captions of photos
@@ -430,6 +461,7 @@ def choose_on_val(
     lam = max(LAMBDAS, key=lambda x: (round(by_lambda[x], 6), -abs(x - 0.5)))
     options = [(wc, "centred", 0.0) for wc in CAPTION_WEIGHTS]
     options += [(wc, "z", floor) for wc in Z_CAPTION_WEIGHTS for floor in CAPTION_FLOORS]
+    options += [(wc, "words", floor) for wc in WORD_WEIGHTS for floor in WORD_FLOORS]
     least = uncaptioned(lam, NO_CAPTIONS) - slack
     fair = [c for c in options if c == NO_CAPTIONS or uncaptioned(lam, c) >= least]
     by_caption = {_captioning_name(c): score(lam, c) for c in options}
@@ -438,12 +470,36 @@ def choose_on_val(
     best, off = by_lambda[lam], by_lambda[0.0]
     log(f"  val: lambda {lam} (objective {best:.3f}, without regions {off:.3f}); captions {captioning}")
     log(f"  cutoff: z >= {cutoff.z} (val FPR {cutoff.fpr:.3%}, TPR {cutoff.tpr:.1%})")
-    return Choice(lam, captioning, cutoff, by_lambda, by_caption)
+    share, by_share = 0.0, {}
+    if close_up:
+        table = CloseUpTable(world, val.keys, runtime)
+        started = time.monotonic()
+        sets = [
+            query_close_ups(qs, t, table, lam, captioning, cutoff)
+            for qs, t in ((captions, captions_t), (small, small_t))
+        ]
+        share, by_share = choose_share(sets)
+        seconds = time.monotonic() - started
+        log(f"  close-up of the first {CLOSE_UP_HEAD}: share {share} (val, {seconds:.0f} s)")
+    return Choice(lam, captioning, cutoff, by_lambda, by_caption, share, by_share)
+
+
+def query_close_ups(
+    qs: QuerySet, t: Tables, table: CloseUpTable, lam: float, captioning: Captioning, cutoff: Cutoff
+) -> QueryCloseUps:
+    """A query set's scores under the chosen weights and captions, its heads seen close up, and how many
+    photos of each query pass the cutoff (the re-order keeps them apart from the rest, as search does)."""
+    scores = t.scores(lam, *captioning)
+    close = table.cosines(qs.texts, heads_of(scores))
+    matched = (robust_z(scores) >= cutoff.z).sum(axis=1)
+    return QueryCloseUps(qs.name, scores, close, matched, qs.gt, qs.relevant)
 
 
 def _captioning_name(captioning: Captioning) -> str:
     wc, fusion, floor = captioning
-    return f"w_caption {wc}" if fusion == "centred" else f"w_caption {wc}, z above {floor}"
+    if fusion == "centred":
+        return f"w_caption {wc}"
+    return f"w_caption {wc}, {'words, ' if fusion == 'words' else ''}z above {floor}"
 
 
 def query_sets_of_test(world: Path, test: WorldLibrary) -> list[QuerySet]:
@@ -472,16 +528,18 @@ def configs_to_measure(choice: Choice, caption_share: float) -> dict[str, tuple[
 
 
 def measure_on_test(
+    world: Path,
     test: WorldLibrary,
     runtime: Any,
     sets: list[QuerySet],
     configs: dict[str, tuple[float, float, str, float]],
     choice: Choice,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
-    """R@k of every query set under every configuration (and what the chosen captioning changes, with its
-    interval), and the chosen cutoff's rates on the captions."""
+    """R@k of every query set under every configuration (and what the chosen captioning and close-up
+    change, with their intervals), and the chosen cutoff's rates on the captions."""
     results: dict[str, dict[str, Any]] = {}
     rates: dict[str, float] = {}
+    close_up_table: CloseUpTable | None = None
     for qs in sets:
         t = tables(test.index, runtime, qs.texts)
         results[f"{qs.name} ({len(qs.texts)})"] = {
@@ -491,6 +549,14 @@ def measure_on_test(
             results[f"{qs.name} ({len(qs.texts)})"]["captions' change, points [95 %]"] = caption_change(
                 t, qs, choice
             )
+        if choice.close_up > 0:
+            table = close_up_table or CloseUpTable(world, test.keys, runtime)
+            close_up_table = table
+            found = query_close_ups(qs, t, table, choice.lam, choice.captioning, choice.cutoff)
+            measured = change(found, choice.close_up)
+            row = f"the above, then the first {CLOSE_UP_HEAD} seen close up (share {choice.close_up})"
+            results[f"{qs.name} ({len(qs.texts)})"][row] = measured["with"]
+            results[f"{qs.name} ({len(qs.texts)})"]["close-up's change, points [95 %]"] = measured["change"]
         if qs.name == "captions":
             rates = cutoff_rates(t.scores(choice.lam, *choice.captioning), qs.gt, choice.cutoff.z)
     return results, rates
@@ -519,6 +585,8 @@ def tuned_settings(
         w_caption=choice.wc,
         caption_fusion=choice.captioning[1],
         caption_floor=choice.captioning[2],
+        w_close_up=choice.close_up,
+        close_up_head=CLOSE_UP_HEAD,
         cutoff=choice.cutoff,
         tuned=True,
         source=f"tune-search on {world} val, {time.strftime('%Y-%m-%d')}",
@@ -547,13 +615,13 @@ def print_report(report: dict[str, Any]) -> None:
     print(
         f"\nchosen: w_global {c['w_global']}, w_region {c['w_region']}, w_caption {c['w_caption']} "
         f"({c['caption_fusion']}, floor {c['caption_floor']}), "
-        f"cutoff z >= {c['cutoff_z']}"
+        f"close-up share {c['w_close_up']} of the first {c['close_up_head']}, cutoff z >= {c['cutoff_z']}"
     )
     print("\ntest split, text -> image retrieval (ground truth: the query's image)")
     for set_name, configs in report["test"].items():
         print(f"  {set_name}")
         for name, m in configs.items():
-            if name.startswith("captions' change"):
+            if name.endswith("change, points [95 %]"):
                 cells = "  ".join(f"{k} {v[0]:+5.1f} [{v[1]:+5.1f}, {v[2]:+5.1f}]" for k, v in m.items())
                 print(f"    {name:74s} {cells}")
                 continue

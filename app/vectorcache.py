@@ -20,7 +20,9 @@ Files (N photos, K regions each, D dims (Dp: padded to a multiple of 16), photos
   a shortlist only (so they stay on disk: ``blockfile`` reads the shortlist's rows);
 - with every photo's regions scored (N <= ``EXACT_LIMIT``): ``regions4.u8`` and ``regions4.f32``, the
   ``COARSE_BOXES`` regions (5 of 14) again in 4 bits for the coarse pass (``int8.py``);
-- ``captions.i64`` (C,) photo positions and ``captions.f16`` (C, D) caption embeddings;
+- ``captions.i64`` (C,) photo positions and ``captions.f16`` (C, D) caption embeddings, and
+  ``captions.json`` their texts (a JSON list, the same order; search weighs their words,
+  ``core.caption_words``);
 - ``scores.onnx``: the column model over ``global.i8`` (and ``regions4.u8``).
 """
 
@@ -32,7 +34,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,7 @@ from app.library.dates import local_seconds
 from app.library.db import known_sqlite_errors
 from core.region_boxes import BOXES
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: captions' texts kept beside their vectors
 # Above this many photos the 4-bit regions (5 x 136 bytes a photo) stop being held in memory and
 # scored for every photo; a two-stage search scores the regions of the global stage's best instead.
 EXACT_LIMIT = 250_000
@@ -60,6 +62,7 @@ EXACT_LIMIT = 250_000
 # ``search.shortlist_size`` (2,000 photos or 1 %, so 2 % at 100k).
 COARSE_BOXES: tuple[int, ...] = (0, 1, 2, 3, 13)
 META = "meta.json"
+CAPTION_TEXTS = "captions.json"
 _READ_CHUNK = 2048  # photos per step while building
 
 
@@ -178,8 +181,13 @@ class CacheWriter:
             )
         self._done = e
 
-    def finish(self, caption_positions: np.ndarray, caption_vectors: np.ndarray) -> CacheInfo:
-        """Write the captions (photo positions (C,), embeddings (C, D)), the scoring model and meta.json."""
+    def finish(
+        self, caption_positions: np.ndarray, caption_vectors: np.ndarray, caption_texts: Sequence[str] = ()
+    ) -> CacheInfo:
+        """Write the captions (photo positions (C,), embeddings (C, D), texts), the scoring model and
+        meta.json."""
+        if len(caption_texts) != len(caption_positions):
+            raise ValueError(f"{len(caption_positions)} caption vectors but {len(caption_texts)} texts")
         if self._done != self.n:
             raise ValueError(f"cache sized for {self.n} photos got {self._done}")
         for array in self._arrays.values():
@@ -188,6 +196,7 @@ class CacheWriter:
         self._arrays.clear()
         np.asarray(caption_positions, dtype="<i8").tofile(self.path / "captions.i64")
         np.asarray(caption_vectors, dtype="<f2").tofile(self.path / "captions.f16")
+        (self.path / CAPTION_TEXTS).write_text(json.dumps(list(caption_texts), ensure_ascii=False))
         if self.n:
             matrices = [ColumnMatrix("global", "global.i8", "global.f32", self.n)]
             if self.exact:
@@ -241,6 +250,14 @@ def open_arrays(info: CacheInfo) -> dict[str, np.ndarray]:
     arrays["captions.i64"] = _raw_map(info.path / "captions.i64", "<i8", (c,), "r")
     arrays["captions.f16"] = _raw_map(info.path / "captions.f16", "<f2", (c, info.dim), "r")
     return arrays
+
+
+def read_caption_texts(info: CacheInfo) -> list[str]:
+    """The captions' texts, in the order of their vectors."""
+    texts = json.loads((info.path / CAPTION_TEXTS).read_text())
+    if not isinstance(texts, list) or len(texts) != int(info.meta.get("captions", 0)):
+        raise ValueError(f"{info.path / CAPTION_TEXTS} does not match the cache's captions")
+    return [str(t) for t in texts]
 
 
 # ----- finding and building ----------------------------------------------------------------------------
@@ -358,12 +375,14 @@ def _write_from_db(
             progress(done, n)
     cap_rows: list[int] = []
     cap_vecs: list[np.ndarray] = []
-    for digest, blob in store_cache.caption_vector_rows(db, identity):
+    cap_texts: list[str] = []
+    for digest, blob, text in store_cache.caption_vector_rows(db, identity):
         for position in positions.get(digest, ()):
             cap_rows.append(position)
             cap_vecs.append(from_blob(blob, (dim,)))
+            cap_texts.append(text)
     vectors = np.stack(cap_vecs) if cap_vecs else np.zeros((0, dim), np.float32)
-    return writer.finish(np.array(cap_rows, dtype=np.int64), vectors)
+    return writer.finish(np.array(cap_rows, dtype=np.int64), vectors, cap_texts)
 
 
 def cache_bytes(info: CacheInfo) -> int:

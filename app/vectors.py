@@ -1,7 +1,8 @@
 """The in-memory vector index of one library for one model: cosines of queries with every photo.
 
 Holds, per photo in id order, the global embedding and the K region embeddings (``int8.py``), the
-photo id, folder id and local time (for filters and date sorting) and the caption embeddings; paths
+photo id, folder id and local time (for filters and date sorting) and the captions (embeddings and
+words); paths
 are looked up in the database for the results only. Opened from the vector cache
 (``vectorcache.py``), which is rebuilt first when the database changed.
 
@@ -17,7 +18,7 @@ are held.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from app import vectorcache
 from app.blockfile import BlockFile
 from app.int8 import RowScorer, block_size, column_scorer, padded_dim
 from app.vectorcache import EXACT_LIMIT, CacheInfo, coarse_boxes
+from core.caption_words import CaptionWords
 
 # (global cosines (Q, N), coarse best-region cosines (Q, N) or None) -> candidate positions
 Shortlist = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
@@ -59,6 +61,8 @@ class VectorIndex:
         self.usable = np.array(a["usable.u8"]).astype(bool)
         self.caption_rows = np.array(a["captions.i64"])
         self.caption_vectors = np.array(a["captions.f16"], dtype=np.float32)
+        self.caption_texts: list[str] = vectorcache.read_caption_texts(info)
+        self._caption_words: CaptionWords | None = None
         self._row_of_id: dict[int, int] | None = None
         self._caption_order: np.ndarray | None = None
         self._caption_starts = self._caption_photos = np.zeros(0, np.int64)
@@ -160,6 +164,13 @@ class VectorIndex:
             return self._caption_photos, np.zeros((len(queries), 0), np.float32)
         cos = queries @ self.caption_vectors[self._caption_order].T
         return self._caption_photos, np.maximum.reduceat(cos, self._caption_starts, axis=1)
+
+    def caption_words(self, background: Sequence[str] = ()) -> CaptionWords:
+        """The captions' words, indexed for ``CaptionWords.evidence`` (built on first use; ``background``
+        stands in for a library with few captions and is read on that first call only)."""
+        if self._caption_words is None:
+            self._caption_words = CaptionWords(self.caption_texts, self.caption_rows, background)
+        return self._caption_words
 
     def global_vector(self, position: int) -> np.ndarray:
         """The stored global embedding (D,) of the photo at ``position``, unit length (from int8)."""

@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-CAPTION_FUSIONS = ("centred", "z")
+CAPTION_FUSIONS = ("centred", "z", "words")
+# A close-up re-order (``w_close_up``) stops at the first chunk of photos past this many seconds of
+# scoring, so a slow model shortens the head rather than the wait; the photos left keep their order.
+CLOSE_UP_SECONDS = 1.0
 DEFAULT_Z = 3.0  # used only for a bundle never tuned: a robust z-score, not a cosine, so model-agnostic
 # A bundle whose view was never calibrated: the ITM head's even odds (a logit of 0) is the line between
 # "sure" and "not sure", and the coarse best-region box stays hidden (not measured to help).
@@ -55,9 +58,15 @@ class SearchSettings:
     w_caption: float = 0.5  # caption cosine, centred on the query's median caption cosine
     # How the caption term is calibrated: "centred" adds the centred cosine (it may sink a photo whose
     # caption is unrelated); "z" adds max(0, robust z of the caption cosine - caption_floor), evidence
-    # that only lifts, so a photo is never ranked lower for lacking a caption (docs/similar.md).
+    # that only lifts, so a photo is never ranked lower for lacking a caption (docs/similar.md); "words"
+    # adds the lift of the captions' words above caption_floor (core.caption_words), which only lifts too.
     caption_fusion: str = "centred"
     caption_floor: float = 0.0
+    # A text query's first ``close_up_head`` photos re-ordered by (1 - w_close_up) * score + w_close_up *
+    # the cosine of the words with where they point in each photo, cropped (``app.close_up``); 0: off,
+    # as for a bundle never tuned, since it decodes and encodes those photos again at every search.
+    w_close_up: float = 0.0
+    close_up_head: int = 20
     cutoff: Cutoff = field(default_factory=Cutoff)
     view: ViewSettings = field(default_factory=ViewSettings)  # absent in bundles built before: defaults
     tuned: bool = False
@@ -101,6 +110,10 @@ def parse_settings(data: object) -> SearchSettings:
         raise SettingsError(
             f"caption_fusion must be one of {CAPTION_FUSIONS}, got {settings.caption_fusion!r}"
         )
+    if not isinstance(settings.w_close_up, int | float) or not 0.0 <= settings.w_close_up <= 1.0:
+        raise SettingsError(f"w_close_up must be a number in [0, 1], got {settings.w_close_up!r}")
+    if not isinstance(settings.close_up_head, int) or settings.close_up_head < 0:
+        raise SettingsError(f"close_up_head must be a whole number of photos, got {settings.close_up_head!r}")
     if not isinstance(settings.caption_floor, int | float):
         raise SettingsError(f"caption_floor must be a number, got {settings.caption_floor!r}")
     if not isinstance(settings.cutoff.z, int | float):

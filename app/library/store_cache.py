@@ -71,10 +71,11 @@ def cached_photo_batches(db: Database, model: str, size: int) -> Iterator[list[t
         yield batch
 
 
-def caption_vector_rows(db: Database, model: str) -> Iterator[tuple[str, bytes]]:
-    """(content hash, embedding BLOB) of every caption vector of ``model``, in caption id order."""
+def caption_vector_rows(db: Database, model: str) -> Iterator[tuple[str, bytes, str]]:
+    """(content hash, embedding BLOB, text) of every caption vector of ``model``, in caption id order."""
     yield from db.execute(
-        "SELECT c.content_hash, cv.embedding FROM caption_vectors cv JOIN captions c ON c.id = cv.caption_id "
+        "SELECT c.content_hash, cv.embedding, c.text FROM caption_vectors cv "
+        "JOIN captions c ON c.id = cv.caption_id "
         "WHERE cv.model = ? ORDER BY c.id",
         [model],
     )

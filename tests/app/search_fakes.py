@@ -68,8 +68,10 @@ class Library:
         taken_at: str | None = None,
         folder: str = "photos",
         caption: np.ndarray | None = None,
+        caption_text: str | None = None,
     ) -> int:
-        """A photo row with the given global (D,) and optional (K, D) region vectors; returns its id."""
+        """A photo row with the given global (D,) and optional (K, D) region vectors, and a caption of
+        embedding ``caption`` and words ``caption_text`` (default: 'caption of NAME'); returns its id."""
         folder_path = os.fspath(self.root / folder)
         folder_id = store.add_folder(self.db, folder_path)
         path = os.path.join(folder_path, name)
@@ -83,7 +85,8 @@ class Library:
             store.PhotoRecord(path, folder_id, 100, 1, "ok", digest, 40, 30, taken_at),
         )
         if caption is not None:
-            caption_id = store.put_caption(self.db, digest, "sidecar", f"caption of {name}")
+            text = caption_text if caption_text is not None else f"caption of {name}"
+            caption_id = store.put_caption(self.db, digest, "sidecar", text)
             store.put_caption_vector(self.db, caption_id, self.runtime.identity, unit(caption))
         return int(self.db.execute("SELECT id FROM photos WHERE path = ?", [path]).fetchone()[0])
 

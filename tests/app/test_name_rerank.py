@@ -1,4 +1,5 @@
-"""A query holding a taught name re-orders its first photos by the name's box in each: the pure parts."""
+"""A query holding a taught name re-orders its first photos by the name's box in each: the pure parts, and
+the head re-ordering they share with close-ups (``app.head_rerank``)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.personal.name_rerank import (
-    NamedBoxes,
-    centre_to_corner,
-    rerank_head,
-    rerank_order,
-    segments,
-)
+from app.head_rerank import centre_to_corner, rerank_head, rerank_order, segments
+from app.personal.name_rerank import NamedBoxes
 from app.personal.usage import has_other_words, names_in
 from core.names import NameTable
 
@@ -95,7 +91,7 @@ def test_nothing_readable_keeps_the_order() -> None:
 
 
 def test_the_head_stops_at_the_time_budget_in_whole_chunks() -> None:
-    from app.personal.name_rerank import CHUNK
+    from app.head_rerank import CHUNK
 
     photo = np.linspace(0.9, 0.1, 45)
     asked: list[list[int]] = []

@@ -73,6 +73,13 @@ def test_a_fresh_cache_is_used_and_a_stale_one_rebuilt(lib: Library, monkeypatch
         )
     ]
 
+    assert with_caption.caption_texts == ["a dog"]  # the words beside the vector, for search
+
+    edited = store.put_caption(lib.db, digest, "sidecar", "a dog on the beach")  # edited, re-encoded:
+    store.put_caption_vector(lib.db, edited, lib.runtime.identity, axis(0))  # the same counts as before
+    assert load(lib).caption_texts == ["a dog on the beach"] and len(calls) == 5
+    calls.pop()
+
     store.save_photo(  # re-indexed (same path, new content time): stale again
         lib.db,
         store.PhotoRecord(str(lib.root / "photos/new.jpg"), 1, 1, 2, "ok", digest, 4, 3),
@@ -173,7 +180,7 @@ def synthetic(
     for s in range(0, n, 70):
         e = min(n, s + 70)
         writer.add(np.arange(s, e) + 1, np.zeros(e - s), np.zeros(e - s), g[s:e], r[s:e])
-    info = writer.finish(np.array([3, 3, 9]), unit(rng.standard_normal((3, dim))))
+    info = writer.finish(np.array([3, 3, 9]), unit(rng.standard_normal((3, dim))), ["a", "b", "c"])
     return VectorIndex(info), g, r
 
 

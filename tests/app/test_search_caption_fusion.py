@@ -64,3 +64,64 @@ def test_settings_name_a_known_caption_fusion() -> None:
     assert parse_settings({"caption_fusion": "z", "caption_floor": 3}).caption_floor == 3
     with pytest.raises(SettingsError, match="caption_fusion"):
         parse_settings({"caption_fusion": "rank"})
+
+
+# ----- the "words" fusion: the captions' words (core.caption_words) -------------------------------------
+CROWD_WORDS = ("a cat on a sofa", "mountains under snow", "a bowl of fruit", "a city street at night")
+
+
+@pytest.fixture
+def worded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Library]:
+    """Photos that all look alike, captioned in words: the crowd, one whose caption says what the query
+    says, one that shares a single common word with it, and one without a caption."""
+    monkeypatch.setenv("MULTIGRAIN_HOME", str(tmp_path / "home"))
+    db = open_db(tmp_path / "library.db")
+    library = Library(db, tmp_path / "library.db", tmp_path, TextTable({"dog": DOG}))
+    for i in range(40):
+        text = CROWD_WORDS[i % len(CROWD_WORDS)] + (" by the beach" if i % 8 == 0 else "")
+        library.add(f"other{i:02d}.jpg", LOOK, caption=axis(5), caption_text=text)
+    library.add("bare.jpg", LOOK)
+    library.add("strong.jpg", LOOK, caption=axis(5), caption_text="Rex, our brown dog, on the beach")
+    library.add("partial.jpg", LOOK, caption=axis(5), caption_text="a sunny beach")
+    yield library
+    db.close()
+
+
+def word_scores(lib: Library, text: str, w_caption: float = 0.05, floor: float = 2.0) -> dict[str, float]:
+    settings = SearchSettings(
+        w_global=1.0, w_region=0.0, w_caption=w_caption, caption_fusion="words", caption_floor=floor
+    )
+    response = Searcher(lib.db, lib.path, lib.runtime, settings).search(
+        make_query(text), 50, use_cutoff=False
+    )
+    return {Path(h.path).name: h.score for h in response.hits}
+
+
+def test_a_caption_that_says_what_the_query_says_lifts_its_photo_first(worded: Library) -> None:
+    got = word_scores(worded, "a brown dog on the beach")
+    assert max(got, key=got.__getitem__) == "strong.jpg"
+    assert got["strong.jpg"] > got["bare.jpg"] + 0.05
+    # Sharing one common word of the query covers too little of it to count for much.
+    assert got["partial.jpg"] - got["bare.jpg"] < 0.1 * (got["strong.jpg"] - got["bare.jpg"])
+
+
+def test_words_never_rank_a_photo_lower_for_lacking_a_caption(worded: Library) -> None:
+    for text in ("a brown dog on the beach", "beach", "mountains", "zebra", "the"):
+        for floor in (0.0, 2.0, 6.0):
+            got = word_scores(worded, text, floor=floor)
+            bare = got["bare.jpg"]
+            assert bare == pytest.approx(word_scores(worded, text, w_caption=0.0)["bare.jpg"])
+            assert all(score >= bare - 1e-6 for score in got.values()), (text, floor)
+
+
+def test_a_caption_naming_an_excluded_word_sinks(worded: Library) -> None:
+    worded.runtime.texts["beach"] = axis(6)  # the excluded word needs a vector to be a term at all
+    plain = word_scores(worded, "dog")
+    without_beach = word_scores(worded, "dog -beach")
+    # Every photo looks alike, so only the captions' words set them apart from the uncaptioned one.
+    assert without_beach["strong.jpg"] - without_beach["bare.jpg"] < plain["strong.jpg"] - plain["bare.jpg"]
+    assert without_beach["partial.jpg"] < without_beach["bare.jpg"]
+
+
+def test_settings_accept_the_words_fusion() -> None:
+    assert parse_settings({"caption_fusion": "words", "caption_floor": 6}).caption_fusion == "words"
