@@ -222,14 +222,18 @@ def search(args: argparse.Namespace) -> int:
         )
     db, db_path = open_library(args, must_exist=True, writable=False)
     runtime = load_model(args)
-    searcher = Searcher(db, db_path, runtime, name_rerank=args.name_rerank, close_up=args.close_up)
+    # --rerank K asks for the ITM head on the first K (all of them, however long); 0 turns off the
+    # bundle's own (``itm_head``, within a time budget), which runs when it is not given.
+    itm_head = None if args.rerank is None else 0
+    searcher = Searcher(db, db_path, runtime, name_rerank=args.name_rerank, itm_head=itm_head)
     if args.image_weight is None:  # the bundle's measured balance of text and image (``tune-view``)
         query = query_with(searcher.settings.view.image_weight)
     if searcher.index.n == 0:
         raise KnownError(
             f"no photos in {db_path} are indexed with {runtime.identity}: run `multigrain index FOLDER`"
         )
-    response = searcher.search(query, args.top, sort=args.sort, rerank=args.rerank, use_cutoff=not args.all)
+    rerank = args.rerank or 0
+    response = searcher.search(query, args.top, sort=args.sort, rerank=rerank, use_cutoff=not args.all)
     if args.json:
         out = {
             "query": {
@@ -252,7 +256,6 @@ def search(args: argparse.Namespace) -> int:
     for rank, hit in enumerate(response.hits, 1):
         z = f"{hit.z:5.1f}" if hit.z is not None else "    -"
         itm = f" itm {hit.itm:5.2f}" if hit.itm is not None else ""
-        itm += f" close-up {hit.close_up:5.2f}" if hit.close_up is not None else ""
         date = (hit.taken_at or "")[:10]
         print(
             f"{rank:3d}  {hit.score:6.3f}  z {z}{itm}  {date:10s}  {shown(hit.path)}{_missing(hit.missing)}"

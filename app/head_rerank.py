@@ -1,7 +1,7 @@
 """A ranking's first photos re-ordered by a score that needs each photo decoded and encoded again.
 
 Two kinds of query do this: one holding a taught name (``app.personal.name_rerank``: the name's box and
-look) and a text query seen close up (``app.close_up``). The index keeps no image tokens, so the photos
+look) and other text (``app.head_itm``: the ITM head). The index keeps no image tokens, so the photos
 are decoded again, a chunk at a time, within a time budget; the rest keep their order.
 """
 
@@ -9,19 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 CHUNK = 10  # photos decoded and scored together (a batch for the graphs, and the budget's step)
-
-
-class HeadScores(Protocol):
-    """What a head's scorer returns: one cosine per image it was given."""
-
-    @property
-    def cosines(self) -> np.ndarray: ...
 
 
 def centre_to_corner(boxes: np.ndarray) -> np.ndarray:
@@ -54,15 +46,16 @@ def rerank_head(
     matched: int,
     count: int,
     decode: Callable[[np.ndarray], tuple[list[Image.Image], list[int]]],
-    score: Callable[[list[Image.Image]], HeadScores],
+    score: Callable[[list[Image.Image]], np.ndarray],
     w_photo: float,
     budget_s: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
     stale: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The new order of a ranking (positions into it) and the box cosine of each re-ordered photo (NaN
-    for the rest). ``decode(slots)`` returns the images it could read and their slots; ``w_photo`` is
-    the photo cosine's share of the mixed score (``core.name_ranking``).
+    """The new order of a ranking (positions into it) and the head score of each re-ordered photo (NaN
+    for the rest). ``decode(slots)`` returns the images it could read and their slots, ``score(images)``
+    their head scores (a name's box cosine, an ITM logit); ``w_photo`` is ``photo_cos``'s share of the
+    mixed score (``core.name_ranking``; 0: the head score alone).
 
     The head is scored ``CHUNK`` photos at a time in rank order, and scoring stops at the first chunk
     boundary after ``budget_s`` seconds (None: the whole head): a large model's slower photos make a
@@ -84,7 +77,7 @@ def rerank_head(
         wanted = np.arange(first, min(first + CHUNK, spans[-1][1]))
         images, slots = decode(wanted)
         if images:
-            box_cos[wanted[slots]] = score(images).cosines
+            box_cos[wanted[slots]] = score(images)
     for a, b in spans:
         part = np.arange(a, b)
         order[a:b] = part[rerank_order(photo_cos[part], box_cos[part], ~np.isnan(box_cos[part]), w_photo)]

@@ -37,8 +37,8 @@ import numpy as np
 from PIL import Image
 from sqlite_utils import Database
 
-from app.close_up import close_ups
 from app.feedback import rocchio
+from app.head_itm import head_itm
 from app.head_rerank import rerank_head
 from app.library import store
 from app.library.decode import decode_image
@@ -54,7 +54,7 @@ from core.errors import KnownError
 from core.name_ranking import NAME_RERANK, NAME_RERANK_SECONDS, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT
 from core.names import NameTable
 from core.region_boxes import BOX_SET_NAME, BOXES
-from core.search_settings import CLOSE_UP_SECONDS, SearchSettings
+from core.search_settings import RERANK_SECONDS, SearchSettings
 
 RESCORE_MIN = 2000  # photos whose regions are scored again in int8 after the 4-bit pass, at least
 RESCORE_SHARE = 0.01  # ... and at least this share of the library
@@ -192,7 +192,6 @@ class Hit:
     rank: int = 0  # position in the ranking shown (matches first, then any weaker photos)
     moment: float | None = None  # local wall-clock seconds of EXIF taken_at, else of the file's mtime
     reason: Reason | None = None  # what made it match a photo query (None for words)
-    close_up: float | None = None  # cosine of the words with where they point, close up (re-ordered ones)
 
 
 @dataclass(frozen=True)
@@ -236,7 +235,6 @@ class Ranking:
     cosines: RankCosines
     itm: np.ndarray | None = None  # ITM logits of the re-ranked first ones (NaN for the rest)
     name_box: np.ndarray | None = None  # the named box's cosine of the re-ordered first ones (NaN: rest)
-    close_up: np.ndarray | None = None  # the close-up's cosine of the re-ordered first ones (NaN: rest)
     weaker: int = 0  # after all ``matched``, this many best photos below the cutoff (asked for)
 
     def __len__(self) -> int:
@@ -252,7 +250,6 @@ class Ranking:
             cosines=self.cosines.take(order),
             itm=None if self.itm is None else self.itm[order],
             name_box=None if self.name_box is None else self.name_box[order],
-            close_up=None if self.close_up is None else self.close_up[order],
         )
 
 
@@ -319,7 +316,6 @@ class RankedPhotos:
         ranking = self.ranking
         caption = float(ranking.cosines.caption[i])
         itm = None if ranking.itm is None else float(ranking.itm[i])
-        close_up = None if ranking.close_up is None else _finite(ranking.close_up[i])
         return Hit(
             photo_id=row.id,
             path=row.path,
@@ -339,7 +335,6 @@ class RankedPhotos:
             content_hash=row.content_hash,
             rank=i,
             moment=_finite(self.index.times[int(ranking.positions[i])]),
-            close_up=close_up,
         )
 
     def _best_box(self, position: int) -> tuple[float, float, float, float] | None:
@@ -366,18 +361,6 @@ def by_date(ranking: Ranking, times: np.ndarray) -> Ranking:
     head = min(ranking.matched, len(ranking))
     order = np.concatenate([newest_first(ranking.positions[:head], times), np.arange(head, len(ranking))])
     return ranking.take(order)
-
-
-def by_itm(ranking: Ranking, itm: dict[int, float], count: int) -> Ranking:
-    """The first ``count`` of ``ranking`` re-ordered by their ITM logits (``itm``: by rank; one without
-    keeps its place behind those with); the logits are kept with the ranking."""
-    logits = np.full(len(ranking), np.nan)
-    for i, value in itm.items():
-        logits[i] = value
-    head = np.arange(min(count, len(ranking)))
-    head = head[np.argsort(-np.nan_to_num(logits[head], nan=-np.inf), kind="stable")]
-    order = np.concatenate([head, np.arange(head.size, len(ranking))])
-    return replace(ranking, itm=logits).take(order)
 
 
 # ----- the formulas (``tune-search`` measures with these same functions) --------------------------------
@@ -486,15 +469,14 @@ class Searcher:
         threads: int = 0,
         name_rerank: int = NAME_RERANK,
         name_rerank_seconds: float | None = NAME_RERANK_SECONDS,
-        close_up: int | None = None,
-        close_up_seconds: float | None = CLOSE_UP_SECONDS,
+        itm_head: int | None = None,
+        itm_seconds: float | None = RERANK_SECONDS,
     ) -> None:
         """``name_rerank``: for a query holding a taught name, up to this many photos at the head of the
         ranking are re-ordered by the name's box in each (``app.personal.name_rerank``), as many as
-        ``name_rerank_seconds`` of scoring allow (None: all of them); 0: none. ``close_up``: for another
-        text query, up to this many are re-ordered by where its words point in each, seen close up
-        (``app.close_up``), within ``close_up_seconds``; None: the settings' ``close_up_head``; 0: none.
-        Either only with a share above 0 in the settings (``w_close_up``)."""
+        ``name_rerank_seconds`` of scoring allow (None: all of them); 0: none. ``itm_head``: for other
+        words, up to this many are re-ordered by the model's ITM head (``app.head_itm``), within
+        ``itm_seconds``; None: the settings' ``itm_head`` (0 for a bundle never tuned); 0: none."""
         from app.settings import load_settings
 
         self.db, self.db_path, self.runtime = db, Path(db_path), runtime
@@ -505,8 +487,8 @@ class Searcher:
         self.threads = threads
         self.name_rerank = name_rerank
         self.name_rerank_seconds = name_rerank_seconds
-        self.close_up = settings.close_up_head if close_up is None else close_up
-        self.close_up_seconds = close_up_seconds
+        self.itm_head = settings.itm_head if itm_head is None else itm_head
+        self.itm_seconds = itm_seconds
         self._index = index
         self._sample: np.ndarray | None = None
         self._reference_vectors: np.ndarray | None = None
@@ -797,7 +779,7 @@ class Searcher:
         terms = self.encode(query)
         t1 = time.perf_counter()
         # Sorting by date needs every photo above the cutoff; by score, only the first ones.
-        limit = None if sort == "date" else max(top, rerank, 0)
+        limit = None if sort == "date" else max(top, rerank, self.itm_head, 0)
         ranking = self.rank(query, terms, use_cutoff=use_cutoff, limit=limit)
         t2 = time.perf_counter()
         ranked = self.ordered(ranking, terms, sort=sort, rerank=rerank)
@@ -820,15 +802,16 @@ class Searcher:
         rerank: int = 0,
         stale: Callable[[], bool] | None = None,
     ) -> RankedPhotos:
-        """``ranking`` in the order shown: the first ``rerank`` re-ordered by the ITM head (for a text
-        query), then everything by date if ``sort`` asks so; its hits come a page at a time."""
+        """``ranking`` in the order shown, then everything by date if ``sort`` asks so; its hits come a
+        page at a time. Its first photos are re-ordered: ``rerank`` (asked for) by the ITM head, the
+        whole head whatever it costs; else for a query with a taught name by the name's box; else for
+        other words the searcher's ``itm_head`` by the ITM head, within ``itm_seconds``."""
         if rerank > 0 and terms.text_hidden is not None:
-            itm = self._itm(ranking.positions[:rerank], terms.text_hidden)
-            ranking = by_itm(ranking, itm, rerank)
+            ranking = self._by_itm(ranking, terms, rerank, None, stale)
         elif self.name_rerank > 0 and terms.names and self.names and sort == "score":
             ranking = self._by_named_box(ranking, terms.names, terms.beyond_names, stale)
-        elif self.close_up > 0 and self.settings.w_close_up > 0 and terms.text_hidden and sort == "score":
-            ranking = self._by_close_up(ranking, terms, stale)
+        elif self.itm_head > 0 and terms.text_hidden is not None and sort == "score":
+            ranking = self._by_itm(ranking, terms, self.itm_head, self.itm_seconds, stale)
         if sort == "date":
             ranking = by_date(ranking, self.index.times)
         return RankedPhotos(ranking, self.index, self.db, terms.vectors[terms.main])
@@ -865,39 +848,34 @@ class Searcher:
             ranking.matched,
             self.name_rerank,
             lambda slots: self.decode_positions(ranking.positions[slots]),
-            lambda images: named_boxes(self.runtime, images, names, table),
+            lambda images: named_boxes(self.runtime, images, names, table).cosines,
             W_PHOTO_IN_CONTEXT if beyond_names else W_PHOTO_ALONE,
             self.name_rerank_seconds,
             stale=stale,
         )
         return replace(ranking, name_box=box_cos).take(order)
 
-    def _by_close_up(
-        self, ranking: Ranking, terms: Terms, stale: Callable[[], bool] | None = None
+    def _by_itm(
+        self,
+        ranking: Ranking,
+        terms: Terms,
+        count: int,
+        budget_s: float | None,
+        stale: Callable[[], bool] | None = None,
     ) -> Ranking:
-        """The head of ``ranking`` re-ordered by its score mixed with where the words point in each photo,
-        seen close up (``app.close_up``)."""
+        """The first ``count`` of ``ranking`` re-ordered by the ITM head (``app.head_itm``), matches above
+        the cutoff apart from the weaker photos; a photo that cannot be read keeps its place after them."""
         assert terms.text_hidden is not None
         hidden, mask = terms.text_hidden
-        words = terms.vectors[terms.main]
-        order, close = rerank_head(
+        w_region = self.settings.w_region_itm
+        order, logits = rerank_head(
             ranking.scores,
             ranking.matched,
-            self.close_up,
+            count,
             lambda slots: self.decode_positions(ranking.positions[slots]),
-            lambda images: close_ups(self.runtime, images, hidden, mask, words),
-            1.0 - self.settings.w_close_up,
-            self.close_up_seconds,
+            lambda images: head_itm(self.runtime, images, hidden, mask, w_region),
+            0.0,
+            budget_s,
             stale=stale,
         )
-        return replace(ranking, close_up=close).take(order)
-
-    def _itm(self, positions: np.ndarray, text: tuple[np.ndarray, np.ndarray]) -> dict[int, float]:
-        """ITM logits of the positive text with the photos at ``positions`` (files decoded again; one
-        gone or changed since indexing keeps its place, without ITM)."""
-        images, slots = self.decode_positions(positions)
-        if not images:
-            return {}
-        _, tokens = self.runtime.encode_images(images)
-        logits = self.runtime.itm_scores(text[0], text[1], tokens)
-        return {slot: float(v) for slot, v in zip(slots, logits, strict=True)}
+        return replace(ranking, itm=logits).take(order)

@@ -44,7 +44,17 @@ from app.search import (
     z_scores,
 )
 from app.settings import load_settings, save_settings
-from app.tune_close_up import CLOSE_UP_HEAD, CloseUpTable, QueryCloseUps, change, choose_share, heads_of
+from app.tune_itm import (
+    ITM_HEAD,
+    NO_ITM,
+    ItmChoice,
+    ItmTable,
+    QueryItm,
+    change,
+    choose_itm,
+    heads_of,
+    option_name,
+)
 from app.vectors import VectorIndex, load_index
 from core.caption_words import WordEvidence
 from core.errors import KnownError
@@ -361,8 +371,8 @@ class Choice:
     cutoff: Cutoff
     by_lambda: dict[float, float]  # val objective of each region share, without captions
     by_caption: dict[str, float]  # ... of each captioning, with the chosen share
-    close_up: float = 0.0  # the close-up cosine's share in the re-order of the head (0: none)
-    by_close_up: dict[float, float] = field(default_factory=dict)  # val objective of each share
+    itm: ItmChoice = NO_ITM  # photos re-ordered by the ITM head (0: none) and the region ITM's weight
+    by_itm: dict[str, float] = field(default_factory=dict)  # val objective of each such option
 
     @property
     def wc(self) -> float:
@@ -379,11 +389,11 @@ def run_tuning(args: argparse.Namespace) -> int:
     log(f"tuning search for {runtime.identity} on {world} (work folder {work})")
     started = time.monotonic()
     slack = args.uncaptioned_slack / 100
-    choice = choose_on_val(world, work, runtime, args.caption_share, log, slack, not args.no_close_up)
+    choice = choose_on_val(world, work, runtime, args.caption_share, log, slack, not args.no_itm)
     test = world_library(world, "test", work, runtime, args.caption_share, log)
     sets = query_sets_of_test(world, test)
     configs = configs_to_measure(choice, args.caption_share)
-    results, rates = measure_on_test(world, test, runtime, sets, configs, choice)
+    results, rates = measure_on_test(world, test, runtime, sets, configs, choice, not args.no_itm)
     agreement = int8_agreement(test, runtime, (sets[0].texts + sets[1].texts)[:2000], choice.lam)
     shortcut = measure_shortcut(args.shortcut_split, world, work, runtime, test, choice.lam, log)
     report = {
@@ -395,13 +405,13 @@ def run_tuning(args: argparse.Namespace) -> int:
             "w_caption": choice.wc,
             "caption_fusion": choice.captioning[1],
             "caption_floor": choice.captioning[2],
-            "w_close_up": choice.close_up,
-            "close_up_head": CLOSE_UP_HEAD,
+            "itm_head": choice.itm[0],
+            "w_region_itm": choice.itm[1],
             "cutoff_z": choice.cutoff.z,
         },
         "val_objective_by_lambda": choice.by_lambda,
         "val_objective_by_caption_weight": choice.by_caption,
-        "val_objective_by_close_up_share": choice.by_close_up,
+        "val_objective_by_itm": choice.by_itm,
         "test": results,
         "test_cutoff": rates,
         "int8_vs_float16": agreement,
@@ -433,7 +443,7 @@ def choose_on_val(
     caption_share: float,
     log: Log,
     slack: float = 0.0,
-    close_up: bool = True,
+    itm: bool = True,
 ) -> Choice:
     """The region share, then the captioning (weight, fusion, floor), maximising the mean R@1/5/10 of the
     val captions and small objects; a captioning must keep the mean R@1/5/10 of the captions of photos
@@ -470,29 +480,27 @@ def choose_on_val(
     best, off = by_lambda[lam], by_lambda[0.0]
     log(f"  val: lambda {lam} (objective {best:.3f}, without regions {off:.3f}); captions {captioning}")
     log(f"  cutoff: z >= {cutoff.z} (val FPR {cutoff.fpr:.3%}, TPR {cutoff.tpr:.1%})")
-    share, by_share = 0.0, {}
-    if close_up:
-        table = CloseUpTable(world, val.keys, runtime)
+    itm_choice, by_itm = NO_ITM, {}
+    if itm:
+        table = ItmTable(world, val.keys, runtime)
         started = time.monotonic()
-        sets = [
-            query_close_ups(qs, t, table, lam, captioning, cutoff)
-            for qs, t in ((captions, captions_t), (small, small_t))
-        ]
-        share, by_share = choose_share(sets)
+        pairs = ((captions, captions_t), (small, small_t))
+        sets = [query_itm(qs, t, table, lam, captioning, cutoff) for qs, t in pairs]
+        itm_choice, by_itm = choose_itm(sets)
         seconds = time.monotonic() - started
-        log(f"  close-up of the first {CLOSE_UP_HEAD}: share {share} (val, {seconds:.0f} s)")
-    return Choice(lam, captioning, cutoff, by_lambda, by_caption, share, by_share)
+        log(f"  re-order: {option_name(itm_choice)} (val, {seconds:.0f} s)")
+    return Choice(lam, captioning, cutoff, by_lambda, by_caption, itm_choice, by_itm)
 
 
-def query_close_ups(
-    qs: QuerySet, t: Tables, table: CloseUpTable, lam: float, captioning: Captioning, cutoff: Cutoff
-) -> QueryCloseUps:
-    """A query set's scores under the chosen weights and captions, its heads seen close up, and how many
+def query_itm(
+    qs: QuerySet, t: Tables, table: ItmTable, lam: float, captioning: Captioning, cutoff: Cutoff
+) -> QueryItm:
+    """A query set's scores under the chosen weights and captions, its heads' ITM logits, and how many
     photos of each query pass the cutoff (the re-order keeps them apart from the rest, as search does)."""
     scores = t.scores(lam, *captioning)
-    close = table.cosines(qs.texts, heads_of(scores))
+    whole, region = table.logits(qs.texts, heads_of(scores))
     matched = (robust_z(scores) >= cutoff.z).sum(axis=1)
-    return QueryCloseUps(qs.name, scores, close, matched, qs.gt, qs.relevant)
+    return QueryItm(qs.name, scores, whole, region, matched, qs.gt, qs.relevant)
 
 
 def _captioning_name(captioning: Captioning) -> str:
@@ -534,12 +542,14 @@ def measure_on_test(
     sets: list[QuerySet],
     configs: dict[str, tuple[float, float, str, float]],
     choice: Choice,
+    itm: bool = True,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
-    """R@k of every query set under every configuration (and what the chosen captioning and close-up
-    change, with their intervals), and the chosen cutoff's rates on the captions."""
+    """R@k of every query set under every configuration (and what the chosen captioning and ITM re-order
+    change, with their intervals; with ``itm``, the region ITM at weight 1 too, chosen or not), and the
+    chosen cutoff's rates on the captions."""
     results: dict[str, dict[str, Any]] = {}
     rates: dict[str, float] = {}
-    close_up_table: CloseUpTable | None = None
+    itm_table: ItmTable | None = None
     for qs in sets:
         t = tables(test.index, runtime, qs.texts)
         results[f"{qs.name} ({len(qs.texts)})"] = {
@@ -549,14 +559,18 @@ def measure_on_test(
             results[f"{qs.name} ({len(qs.texts)})"]["captions' change, points [95 %]"] = caption_change(
                 t, qs, choice
             )
-        if choice.close_up > 0:
-            table = close_up_table or CloseUpTable(world, test.keys, runtime)
-            close_up_table = table
-            found = query_close_ups(qs, t, table, choice.lam, choice.captioning, choice.cutoff)
-            measured = change(found, choice.close_up)
-            row = f"the above, then the first {CLOSE_UP_HEAD} seen close up (share {choice.close_up})"
-            results[f"{qs.name} ({len(qs.texts)})"][row] = measured["with"]
-            results[f"{qs.name} ({len(qs.texts)})"]["close-up's change, points [95 %]"] = measured["change"]
+        if itm:
+            table = itm_table or ItmTable(world, test.keys, runtime)
+            itm_table = table
+            found = query_itm(qs, t, table, choice.lam, choice.captioning, choice.cutoff)
+            # The chosen re-order, and (measured, not chosen) the region ITM at weight 1 beside it.
+            for option in dict.fromkeys([choice.itm, (ITM_HEAD, 1.0)]):
+                if option == NO_ITM:
+                    continue
+                measured = change(found, option)
+                rows = results[f"{qs.name} ({len(qs.texts)})"]
+                rows[f"the above, then {option_name(option)}"] = measured["with"]
+                rows[f"ITM (region weight {option[1]}): change, points [95 %]"] = measured["change"]
         if qs.name == "captions":
             rates = cutoff_rates(t.scores(choice.lam, *choice.captioning), qs.gt, choice.cutoff.z)
     return results, rates
@@ -585,8 +599,8 @@ def tuned_settings(
         w_caption=choice.wc,
         caption_fusion=choice.captioning[1],
         caption_floor=choice.captioning[2],
-        w_close_up=choice.close_up,
-        close_up_head=CLOSE_UP_HEAD,
+        itm_head=choice.itm[0],
+        w_region_itm=choice.itm[1],
         cutoff=choice.cutoff,
         tuned=True,
         source=f"tune-search on {world} val, {time.strftime('%Y-%m-%d')}",
@@ -615,7 +629,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(
         f"\nchosen: w_global {c['w_global']}, w_region {c['w_region']}, w_caption {c['w_caption']} "
         f"({c['caption_fusion']}, floor {c['caption_floor']}), "
-        f"close-up share {c['w_close_up']} of the first {c['close_up_head']}, cutoff z >= {c['cutoff_z']}"
+        f"ITM re-order of the first {c['itm_head']} (region weight {c['w_region_itm']}), "
+        f"cutoff z >= {c['cutoff_z']}"
     )
     print("\ntest split, text -> image retrieval (ground truth: the query's image)")
     for set_name, configs in report["test"].items():

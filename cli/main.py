@@ -14,7 +14,7 @@ from collections.abc import Callable
 from core.arg_types import finite_float, non_negative_int, positive_int
 from core.name_ranking import NAME_RERANK, NAME_RERANK_SECONDS
 from core.part_ranking import PART_GRID, PARTS_HEAD, PARTS_SECONDS
-from core.search_settings import CLOSE_UP_SECONDS
+from core.search_settings import RERANK_SECONDS
 from core.zoom import zoom_args
 
 Handler = str  # "module:function", imported lazily
@@ -251,9 +251,10 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--rerank",
         type=non_negative_int,
-        default=0,
+        default=None,
         metavar="K",
-        help="re-rank the first K with the ITM head",
+        help="re-order the first K with the ITM head, whatever it takes (default: the bundle's tuned "
+        f"head, as many as {RERANK_SECONDS:g} s of scoring allow; 0: off)",
     )
     p.add_argument(
         "--name-rerank",
@@ -262,15 +263,6 @@ def _library_commands(sub: argparse._SubParsersAction) -> None:
         metavar="K",
         help=f"for a query with a taught name, re-order up to the first K by the name's box in each photo "
         f"(default {NAME_RERANK}, as many as {NAME_RERANK_SECONDS:g} s of scoring allow; 0: off)",
-    )
-    p.add_argument(
-        "--close-up",
-        type=non_negative_int,
-        default=None,
-        metavar="K",
-        help="for other words, re-order up to the first K by where the words point in each photo, seen "
-        f"close up (default: the bundle's tuned head, as many as {CLOSE_UP_SECONDS:g} s allow; 0: off; "
-        "a bundle tuned without it never does)",
     )
     p.add_argument("--all", action="store_true", help="no relevance cutoff: rank every photo")
     _library_args(p)
@@ -441,10 +433,10 @@ def _demo_and_tuning_commands(sub: argparse._SubParsersAction) -> None:
         help="library on which to measure the two-stage shortcut's recall (all: whole world)",
     )
     p.add_argument(
-        "--no-close-up",
+        "--no-itm",
         action="store_true",
-        help="leave out the close-up step (the slow one: two vision passes per query's first photos); "
-        "the settings then never re-order by close-ups",
+        help="leave out the ITM step (the slow one: each query's first photos through the fusion layers); "
+        "the settings then never re-order by the ITM head",
     )
     p.add_argument("--no-save", action="store_true", help="measure and print only")
     p.add_argument("--out", help="also write the report as JSON here")

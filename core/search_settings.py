@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 CAPTION_FUSIONS = ("centred", "z", "words")
-# A close-up re-order (``w_close_up``) stops at the first chunk of photos past this many seconds of
-# scoring, so a slow model shortens the head rather than the wait; the photos left keep their order.
-CLOSE_UP_SECONDS = 1.0
+# The ITM re-order of a text query's first photos (``itm_head``) stops at the first chunk of photos past
+# this many seconds of scoring, so a slow model shortens the head rather than the wait; the photos left
+# keep their order.
+RERANK_SECONDS = 1.0
 DEFAULT_Z = 3.0  # used only for a bundle never tuned: a robust z-score, not a cosine, so model-agnostic
 # A bundle whose view was never calibrated: the ITM head's even odds (a logit of 0) is the line between
 # "sure" and "not sure", and the coarse best-region box stays hidden (not measured to help).
@@ -62,11 +63,11 @@ class SearchSettings:
     # adds the lift of the captions' words above caption_floor (core.caption_words), which only lifts too.
     caption_fusion: str = "centred"
     caption_floor: float = 0.0
-    # A text query's first ``close_up_head`` photos re-ordered by (1 - w_close_up) * score + w_close_up *
-    # the cosine of the words with where they point in each photo, cropped (``app.close_up``); 0: off,
-    # as for a bundle never tuned, since it decodes and encodes those photos again at every search.
-    w_close_up: float = 0.0
-    close_up_head: int = 20
+    # A text query's first ``itm_head`` photos re-ordered by the ITM head, plus ``w_region_itm`` times
+    # the ITM of the region the words point at (``app.head_itm``); 0: off, as for a bundle never tuned,
+    # since it decodes and encodes those photos again at every search.
+    itm_head: int = 0
+    w_region_itm: float = 0.0
     cutoff: Cutoff = field(default_factory=Cutoff)
     view: ViewSettings = field(default_factory=ViewSettings)  # absent in bundles built before: defaults
     tuned: bool = False
@@ -110,10 +111,10 @@ def parse_settings(data: object) -> SearchSettings:
         raise SettingsError(
             f"caption_fusion must be one of {CAPTION_FUSIONS}, got {settings.caption_fusion!r}"
         )
-    if not isinstance(settings.w_close_up, int | float) or not 0.0 <= settings.w_close_up <= 1.0:
-        raise SettingsError(f"w_close_up must be a number in [0, 1], got {settings.w_close_up!r}")
-    if not isinstance(settings.close_up_head, int) or settings.close_up_head < 0:
-        raise SettingsError(f"close_up_head must be a whole number of photos, got {settings.close_up_head!r}")
+    if not isinstance(settings.itm_head, int) or isinstance(settings.itm_head, bool) or settings.itm_head < 0:
+        raise SettingsError(f"itm_head must be a whole number of photos, got {settings.itm_head!r}")
+    if not isinstance(settings.w_region_itm, int | float) or not 0.0 <= settings.w_region_itm <= 10.0:
+        raise SettingsError(f"w_region_itm must be a number in [0, 10], got {settings.w_region_itm!r}")
     if not isinstance(settings.caption_floor, int | float):
         raise SettingsError(f"caption_floor must be a number, got {settings.caption_floor!r}")
     if not isinstance(settings.cutoff.z, int | float):

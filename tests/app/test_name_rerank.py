@@ -1,5 +1,5 @@
 """A query holding a taught name re-orders its first photos by the name's box in each: the pure parts, and
-the head re-ordering they share with close-ups (``app.head_rerank``)."""
+the head re-ordering they share with the ITM re-order (``app.head_rerank``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 
 from app.head_rerank import centre_to_corner, rerank_head, rerank_order, segments
-from app.personal.name_rerank import NamedBoxes
 from app.personal.usage import has_other_words, names_in
 from core.names import NameTable
 
@@ -68,7 +67,7 @@ def test_the_head_is_reordered_per_segment_and_only_it_is_decoded() -> None:
 
     def score(images):
         by_slot = {"img0": 0.0, "img1": 0.9, "img3": 0.9, "img4": 0.1}
-        return NamedBoxes(np.array([by_slot[i] for i in images]), np.zeros((len(images), 1, 4)))
+        return np.array([by_slot[i] for i in images])
 
     order, box_cos = rerank_head(photo, matched=3, count=5, decode=decode, score=score, w_photo=0.3)
     assert asked == [[0, 1, 2, 3, 4]]  # the first five, in one call; the sixth is not decoded
@@ -102,7 +101,7 @@ def test_the_head_stops_at_the_time_budget_in_whole_chunks() -> None:
         return [int(s) for s in slots], [int(i) for i in range(len(slots))]
 
     def score(images):
-        return NamedBoxes(np.array([1.0 if s == 25 else 0.0 for s in images]), np.zeros((len(images), 1, 4)))
+        return np.array([1.0 if s == 25 else 0.0 for s in images])
 
     order, box_cos = rerank_head(photo, 45, 45, decode, score, 0.0, budget_s=1.5, clock=lambda: next(ticks))
     # Chunks start at 0, 10, 20 (clock 0.5 and 1.0 are within 1.5 s); at 30 the clock says 2.0: stop.
@@ -122,7 +121,7 @@ def test_a_stale_search_stops_scoring_at_the_next_chunk() -> None:
         return [int(s) for s in slots], list(range(len(slots)))
 
     def score(images):
-        return NamedBoxes(np.zeros(len(images)), np.zeros((len(images), 1, 4)))
+        return np.zeros(len(images))
 
     order, box_cos = rerank_head(photo, 45, 45, decode, score, 0.0, stale=lambda: next(wanted))
     assert asked == [0]  # one chunk, then it stopped: no other photo was decoded

@@ -13,7 +13,7 @@ from search_fakes import Library, TextTable, axis, unit
 from app.library import store
 from app.library.db import open_db
 from app.query import make_query
-from app.search import NO_CUTOFF, RankCosines, RankedPhotos, Ranking, Searcher, SortOrder, by_date, by_itm
+from app.search import NO_CUTOFF, RankCosines, RankedPhotos, Ranking, Searcher, SortOrder, by_date
 from core.search_settings import SearchSettings
 
 DOG = axis(0)
@@ -92,18 +92,6 @@ def hand_ranking(n: int) -> Ranking:
     scores = np.linspace(1.0, 0.5, n).astype(np.float32)
     cosines = RankCosines(scores.copy(), scores.copy(), np.full(n, np.nan, np.float32))
     return Ranking(np.arange(n) * 10, scores, None, n, n, NO_CUTOFF, cosines)
-
-
-def test_itm_reorders_the_head_only_and_keeps_its_logits_with_the_photos() -> None:
-    ranking = hand_ranking(6)
-    # Rank 2 matches best, then rank 0; rank 1 has no logit (its file is gone): behind those with one.
-    reranked = by_itm(ranking, {0: 1.0, 2: 5.0, 3: 0.5}, count=4)
-    assert reranked.positions.tolist() == [20, 0, 30, 10, 40, 50]
-    np.testing.assert_array_equal(reranked.itm, [5.0, 1.0, 0.5, np.nan, np.nan, np.nan])
-    np.testing.assert_array_equal(reranked.scores, ranking.scores[[2, 0, 3, 1, 4, 5]])
-    assert by_itm(ranking, {}, count=10).positions.tolist() == ranking.positions.tolist()
-    # Only the first ``count`` move, whatever the logits further down say.
-    assert by_itm(ranking, {0: 1.0, 1: 2.0, 2: 3.0}, count=2).positions.tolist() == [10, 0, 20, 30, 40, 50]
 
 
 def test_date_order_moves_every_aligned_array() -> None:

@@ -188,7 +188,8 @@ def test_caption_vector_rows_of_one_model(db: Database) -> None:
     store.put_caption_vector(db, second, MODEL, np.ones(DIM, np.float32))
     store.put_caption_vector(db, first, MODEL, np.zeros(DIM, np.float32))
     store.put_caption_vector(db, first, OTHER, np.ones(DIM, np.float32))
-    assert [digest for digest, _ in store_cache.caption_vector_rows(db, MODEL)] == ["h1", "h2"]
+    rows = list(store_cache.caption_vector_rows(db, MODEL))
+    assert [(digest, text) for digest, _, text in rows] == [("h1", "a dog"), ("h2", "a cat")]
 
 
 def test_read_snapshot_holds_one_transaction(tmp_path: Path, db: Database) -> None:
