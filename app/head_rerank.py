@@ -25,6 +25,13 @@ def centre_to_corner(boxes: np.ndarray) -> np.ndarray:
     return np.stack([x, y, w, h], axis=-1)
 
 
+def pinned_count(exact_in_order: np.ndarray, matched: int) -> int:
+    """The leading run of photos found by their captions' exact words among a ranking's first ``matched``
+    (``core.caption_words``: their lift outweighs any cosine): no re-order of the head moves them."""
+    leading = np.asarray(exact_in_order[:matched], bool)
+    return int(leading.size if leading.all() else np.argmin(leading))
+
+
 def rerank_order(photo_cos: np.ndarray, box_cos: np.ndarray, done: np.ndarray, w_photo: float) -> np.ndarray:
     """The order of a ranking's head: photos with a box score (``done``) by the mixed score (``w_photo``
     the photo's share), best first, then those without (a file gone or unreadable) in their old order."""

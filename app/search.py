@@ -39,7 +39,7 @@ from sqlite_utils import Database
 
 from app.feedback import rocchio
 from app.head_itm import head_itm
-from app.head_rerank import rerank_head
+from app.head_rerank import pinned_count, rerank_head
 from app.library import store
 from app.library.decode import decode_image
 from app.library.presence import presence
@@ -49,7 +49,7 @@ from app.personal.usage import encode_texts as encode_with_names
 from app.personal.usage import has_other_words, names_for, names_in
 from app.query import Query, QueryError
 from app.vectors import VectorIndex, load_index
-from core.caption_words import WordEvidence
+from core.caption_words import EXACT_LIFT, WordEvidence
 from core.errors import KnownError
 from core.name_ranking import NAME_RERANK, NAME_RERANK_SECONDS, W_PHOTO_ALONE, W_PHOTO_IN_CONTEXT
 from core.names import NameTable
@@ -236,6 +236,7 @@ class Ranking:
     itm: np.ndarray | None = None  # ITM logits of the re-ranked first ones (NaN for the rest)
     name_box: np.ndarray | None = None  # the named box's cosine of the re-ordered first ones (NaN: rest)
     weaker: int = 0  # after all ``matched``, this many best photos below the cutoff (asked for)
+    pinned: int = 0  # the first photos, matched by their captions' exact words, that no re-order moves
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -403,8 +404,11 @@ def caption_term(
 
 def word_term(evidence: WordEvidence, weights: np.ndarray | None, settings: SearchSettings) -> np.ndarray:
     """The caption part of the score by the captions' words (``caption_fusion`` "words"), summed over
-    terms with ``weights``: w_caption * the evidence's lift above ``caption_floor`` (zero or more)."""
-    return settings.w_caption * _over_terms(evidence.lift(settings.caption_floor), weights)
+    terms with ``weights``: w_caption * the evidence's lift above ``caption_floor`` (zero or more), and
+    ``EXACT_LIFT`` for a caption holding all the term's words, one of them its own
+    (``WordEvidence.exact``)."""
+    lift = settings.w_caption * evidence.lift(settings.caption_floor) + EXACT_LIFT * evidence.exact()
+    return _over_terms(lift, weights)
 
 
 def first_stage(
@@ -646,22 +650,24 @@ class Searcher:
     def _ids_under(self, folder: str) -> np.ndarray:
         return store.readable_photo_ids_in(self.db, os.path.abspath(os.path.expanduser(folder)))
 
-    def _caption_part(self, terms: Terms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(photo positions with captions (U,), weighted centred caption term (U,), main term's cosines)."""
+    def _caption_part(self, terms: Terms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(photo positions with captions (U,), weighted caption term (U,), main term's cosines (U,),
+        whether the main term's words are exactly in the photo's caption (U,), ``WordEvidence.exact``)."""
         index = self.index
         rows, best = index.caption_scores(terms.vectors)
+        none = np.zeros(rows.size, bool)
         if rows.size == 0 or self.settings.w_caption == 0.0:
-            return rows, np.zeros(rows.size, np.float32), best[terms.main]
+            return rows, np.zeros(rows.size, np.float32), best[terms.main], none
         if self.settings.caption_fusion == "words":
             texts = terms.texts if len(terms.texts) == len(terms.labels) else ("",) * len(terms.labels)
             evidence = index.caption_words(REFERENCE_CAPTIONS).evidence(texts)
             term = word_term(evidence, terms.weights, self.settings)
-            return rows, term.astype(np.float32), best[terms.main]
+            return rows, term.astype(np.float32), best[terms.main], evidence.exact()[terms.main]
         # Unrelated captions' cosines: the library's own, or with too few, the reference captions'.
         unrelated = best if rows.size >= MIN_CAPTIONS else terms.vectors @ self._references().T
         centre, scale = (v[:, 0] for v in robust_scale(unrelated))
         term = caption_term(best, centre, terms.weights, self.settings, scale)
-        return rows, term.astype(np.float32), best[terms.main]
+        return rows, term.astype(np.float32), best[terms.main], none
 
     def _references(self) -> np.ndarray:
         if self._reference_vectors is None:
@@ -708,7 +714,7 @@ class Searcher:
         terms = terms if terms is not None else self.encode(query)
         mask = self.filter_mask(query)
         mask[[p for p in map(index.position, leave_out) if p is not None]] = False
-        cap_rows, cap_term, cap_main = self._caption_part(terms)
+        cap_rows, cap_term, cap_main, cap_exact = self._caption_part(terms)
         caption_full = np.zeros(index.n, np.float32)
         caption_full[cap_rows] = cap_term
 
@@ -747,8 +753,13 @@ class Searcher:
             below = rest[_top(scores[rest], weaker)]
             order = np.concatenate([order, below])
         caption_by_pos = np.full(index.n, np.nan, np.float32)
+        exact = np.zeros(index.n, bool)
         if cap_rows.size:
             caption_by_pos[cap_rows] = cap_main
+            exact[cap_rows] = cap_exact
+        # The photos whose captions hold the words exactly come first (their lift outweighs any
+        # cosine); a re-order of the first photos leaves them there.
+        pinned = pinned_count(exact[rows[order]], int(kept.size))
         return Ranking(
             positions=rows[order],
             scores=scores[order],
@@ -760,6 +771,7 @@ class Searcher:
                 global_cos[terms.main, order], regions[terms.main, order], caption_by_pos[rows[order]]
             ),
             weaker=int(below.size),
+            pinned=pinned,
         )
 
     def search(
@@ -868,14 +880,17 @@ class Searcher:
         assert terms.text_hidden is not None
         hidden, mask = terms.text_hidden
         w_region = self.settings.w_region_itm
+        first = min(ranking.pinned, len(ranking))  # photos found by their captions' exact words stay first
         order, logits = rerank_head(
-            ranking.scores,
-            ranking.matched,
-            count,
-            lambda slots: self.decode_positions(ranking.positions[slots]),
+            ranking.scores[first:],
+            ranking.matched - first,
+            count - first,
+            lambda slots: self.decode_positions(ranking.positions[first + slots]),
             lambda images: head_itm(self.runtime, images, hidden, mask, w_region),
             0.0,
             budget_s,
             stale=stale,
         )
+        order = np.concatenate([np.arange(first), first + order])
+        logits = np.concatenate([np.full(first, np.nan, np.float32), logits])
         return replace(ranking, itm=logits).take(order)

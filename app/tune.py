@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
+from app.head_rerank import pinned_count
 from app.home import data_dir, resolve_bundle
 from app.index_library import index_library
 from app.intervals import bootstrap_diff
@@ -498,9 +499,14 @@ def query_itm(
     """A query set's scores under the chosen weights and captions, its heads' ITM logits, and how many
     photos of each query pass the cutoff (the re-order keeps them apart from the rest, as search does)."""
     scores = t.scores(lam, *captioning)
-    whole, region = table.logits(qs.texts, heads_of(scores))
+    heads = heads_of(scores)
+    whole, region = table.logits(qs.texts, heads)
     matched = (robust_z(scores) >= cutoff.z).sum(axis=1)
-    return QueryItm(qs.name, scores, whole, region, matched, qs.gt, qs.relevant)
+    exact = np.zeros(scores.shape, bool)
+    if captioning[0] and captioning[1] == "words":
+        exact[:, t.words.photos] = t.words.exact()
+    pinned = np.array([pinned_count(exact[q, heads[q]], int(matched[q])) for q in range(len(heads))])
+    return QueryItm(qs.name, scores, whole, region, matched, qs.gt, qs.relevant, pinned)
 
 
 def _captioning_name(captioning: Captioning) -> str:

@@ -85,20 +85,22 @@ def reordered_ranks(
     matched: np.ndarray,
     gt: np.ndarray,
     relevant: list[np.ndarray] | None = None,
+    pinned: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per query, the rank (0: first) of its ground-truth photo (or best relevant one) once its head
     (the first H by ``scores``, ``head_scores`` (Q, H); None: none) is re-ordered by ``head_scores`` as
-    search does, with ``matched[q]`` photos above the cutoff."""
+    search does, with ``matched[q]`` photos above the cutoff, the first ``pinned[q]`` left in place."""
     ranks = np.empty(len(scores), np.int64)
     for q in range(len(scores)):
         order = np.argsort(-scores[q], kind="stable")
         if head_scores is not None:
             head = head_scores.shape[1]
+            first = 0 if pinned is None else int(pinned[q])
             top = order[:head].copy()
-            for a, b in segments(len(order), int(matched[q]), head):
-                part = np.arange(a, b)
+            for a, b in segments(len(order) - first, int(matched[q]) - first, head - first):
+                part = np.arange(first + a, first + b)
                 mixed = rerank_order(scores[q, top[part]], head_scores[q, part], np.ones(b - a, bool), 0.0)
-                order[a:b] = top[part[mixed]]
+                order[first + a : first + b] = top[part[mixed]]
         place = np.empty(order.size, np.int64)
         place[order] = np.arange(order.size)
         wanted = np.array([gt[q]]) if relevant is None else relevant[q]
@@ -117,11 +119,12 @@ class QueryItm:
     matched: np.ndarray  # (Q,) photos above the cutoff
     gt: np.ndarray
     relevant: list[np.ndarray] | None
+    pinned: np.ndarray | None = None  # (Q,) first photos found by their captions' exact words
 
     def ranks(self, choice: ItmChoice) -> np.ndarray:
         count, w_region = choice
         head = None if count == 0 else (self.whole + w_region * self.region)[:, :count]
-        return reordered_ranks(self.scores, head, self.matched, self.gt, self.relevant)
+        return reordered_ranks(self.scores, head, self.matched, self.gt, self.relevant, self.pinned)
 
 
 def options() -> list[ItmChoice]:

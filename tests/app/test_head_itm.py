@@ -117,3 +117,20 @@ def test_settings_keep_the_itm_head_and_region_weight_in_range() -> None:
     ):
         with pytest.raises(SettingsError, match="itm"):
             parse_settings(bad)
+
+
+def test_the_itm_head_leaves_a_photo_found_by_its_captions_exact_words_first(lib: Library) -> None:
+    from app.library import store
+
+    digest = lib.db.execute("SELECT content_hash FROM photos WHERE path LIKE '%left.png'").fetchone()[0]
+    caption = store.put_caption(lib.db, digest, "user", "Red ball at Brighton")
+    store.put_caption_vector(lib.db, caption, lib.runtime.identity, unit(np.ones(8)))
+    settings = SearchSettings(
+        w_global=1.0, w_region=0.0, w_caption=0.02, caption_fusion="words", caption_floor=6.0, itm_head=20
+    )
+    searcher = Searcher(lib.db, lib.path, lib.runtime, settings)
+    lib.runtime.texts["red ball at brighton"] = lib.runtime.texts["red ball"]
+    hits = searcher.search(make_query("red ball at brighton"), 10, use_cutoff=False).hits
+    # The ITM head finds 'red' reddest, but the caption holds every word of the query: it stays first.
+    assert [Path(h.path).name for h in hits] == ["left.png", "red.png", "right.png"]
+    assert hits[0].itm is None and hits[1].itm is not None

@@ -123,5 +123,13 @@ def test_a_caption_naming_an_excluded_word_sinks(worded: Library) -> None:
     assert without_beach["partial.jpg"] < without_beach["bare.jpg"]
 
 
+def test_a_persons_own_words_put_their_photo_first_however_it_looks(worded: Library) -> None:
+    worded.add(
+        "far.jpg", unit(-LOOK + 0.1 * axis(7)), caption=axis(5), caption_text="Grandpa at Brighton pier"
+    )
+    got = word_scores(worded, "grandpa at brighton pier")
+    assert max(got, key=got.__getitem__) == "far.jpg"  # the model sees nothing of it; the caption says it all
+
+
 def test_settings_accept_the_words_fusion() -> None:
     assert parse_settings({"caption_fusion": "words", "caption_floor": 6}).caption_fusion == "words"

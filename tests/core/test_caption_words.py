@@ -109,3 +109,21 @@ def test_a_library_with_few_captions_is_measured_against_the_background() -> Non
 def test_mismatched_lengths_are_refused() -> None:
     with pytest.raises(ValueError, match="captions"):
         CaptionWords(["a", "b"], [0])
+
+
+def test_a_caption_holding_every_word_one_its_own_is_exact() -> None:
+    texts = ["Grandpa's old bicycle at Brighton", "a red bicycle", "a red bicycle at the beach", "grandpa"]
+    index = CaptionWords(texts, [3, 8, 9, 9], min_captioned=0)
+    exact = index.evidence(["grandpa's bicycle at brighton", "red bicycle", "bicycle at brighton", "old red"])
+    assert exact.exact().tolist() == [
+        [True, False, False],  # every word, and 'brighton' (and 'old') only photo 3 says
+        [False, False, False],  # every word, but two photos say them: no one's own words
+        [True, False, False],
+        [False, False, False],  # 'old' is photo 3's own, but its caption does not say 'red'
+    ]
+    # 'grandpa' is said by photos 3 and 9: not own words, though one caption holds every word.
+    assert not index.evidence(["grandpa"]).exact().any()
+
+
+def test_a_query_with_no_words_has_no_exact_caption() -> None:
+    assert not CaptionWords(["a dog"], [0], min_captioned=0).evidence(["the"]).exact().any()
