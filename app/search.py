@@ -813,16 +813,18 @@ class Searcher:
         sort: SortOrder = "score",
         rerank: int = 0,
         stale: Callable[[], bool] | None = None,
+        itm: bool = True,
     ) -> RankedPhotos:
         """``ranking`` in the order shown, then everything by date if ``sort`` asks so; its hits come a
         page at a time. Its first photos are re-ordered: ``rerank`` (asked for) by the ITM head, the
         whole head whatever it costs; else for a query with a taught name by the name's box; else for
-        other words the searcher's ``itm_head`` by the ITM head, within ``itm_seconds``."""
+        other words the searcher's ``itm_head`` by the ITM head, within ``itm_seconds``, unless ``itm``
+        is False (the window shows the index's order first, then this one: ``itm_applies``)."""
         if rerank > 0 and terms.text_hidden is not None:
             ranking = self._by_itm(ranking, terms, rerank, None, stale)
         elif self.name_rerank > 0 and terms.names and self.names and sort == "score":
             ranking = self._by_named_box(ranking, terms.names, terms.beyond_names, stale)
-        elif self.itm_head > 0 and terms.text_hidden is not None and sort == "score":
+        elif itm and self.itm_applies(terms, sort):
             ranking = self._by_itm(ranking, terms, self.itm_head, self.itm_seconds, stale)
         if sort == "date":
             ranking = by_date(ranking, self.index.times)
@@ -866,6 +868,13 @@ class Searcher:
             stale=stale,
         )
         return replace(ranking, name_box=box_cos).take(order)
+
+    def itm_applies(self, terms: Terms, sort: SortOrder = "score") -> bool:
+        """Whether ``ordered`` re-orders these terms' first photos by the ITM head of the settings: words
+        without a taught name (those get the name's re-order), sorted by score."""
+        if sort != "score" or terms.text_hidden is None or self.itm_head <= 0:
+            return False
+        return not (self.name_rerank > 0 and terms.names and self.names)
 
     def _by_itm(
         self,

@@ -369,6 +369,9 @@ class MainWindow(QMainWindow):
         self.engine.search(self.search.current())
 
     def show_results(self, outcome: SearchOutcome) -> None:
+        if outcome.refined and self.result_view.isVisible() and self.result_view.row is not None:
+            # The same search re-ordered a moment after it was shown: the photo open stays open.
+            self._keep_open = self.result_view.row.photo_id
         self.model.set_outcome(outcome)
         self.results_at = time.perf_counter()
         self._show_summary(outcome)

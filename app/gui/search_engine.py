@@ -101,6 +101,9 @@ class SearchOutcome:
     elapsed_ms: float
     weaker: int = 0  # photos below the cutoff ranked after the matches
     browsing: bool = False  # the library's timeline (an empty query), not a search
+    # The index's order, shown at once; the same search re-ordered by the ITM head follows (``refined``).
+    refine: bool = False
+    refined: bool = False
 
     @property
     def total(self) -> int:
@@ -139,6 +142,17 @@ class _Ranked:
     request: SearchRequest
 
 
+@dataclass
+class _Pending:
+    """A search whose first photos the ITM head is yet to re-order (worker side only)."""
+
+    generation: int
+    ranking: Any
+    terms: Any
+    request: SearchRequest
+    started: float
+
+
 class _Worker:
     """State used only on the engine's thread."""
 
@@ -149,6 +163,7 @@ class _Worker:
         self.base_settings: Any = None
         self.model_version = -1
         self.ranked: _Ranked | None = None
+        self.pending: _Pending | None = None  # a search shown in the index's order, its re-order to come
 
     def searcher_now(self) -> Any:
         from app.search import Searcher
@@ -293,6 +308,15 @@ class SearchEngine(QObject):
     def _on_results(self, outcome: SearchOutcome | None) -> None:
         if outcome is not None and outcome.generation == self._latest:
             (self.browsed if outcome.browsing else self.results).emit(outcome)
+            if outcome.refine:
+                generation = outcome.generation
+                run_task(
+                    lambda: self._worker.reopening(lambda: self._refine(generation)),
+                    self._on_results,
+                    lambda err: self.failed.emit(generation, err),
+                    pool=self._pool,
+                    context=self,
+                )
 
     def _on_page(self, page: Page | None) -> None:
         if page is not None and page.generation == self._latest:
@@ -347,11 +371,28 @@ class SearchEngine(QObject):
             ranking = searcher.rank(
                 query, terms, use_cutoff=use_cutoff, limit=None, weaker=WEAKER, leave_out=request.wrong
             )
+            # The ITM head's re-order costs a decode and two passes per photo: the index's order is shown
+            # first, and the re-order follows (``_refine``) unless a newer keystroke made it unwanted.
+            refine = searcher.itm_applies(terms, request.sort)
+            if refine:
+                worker.pending = _Pending(generation, ranking, terms, request, started)
             # A newer keystroke makes this answer unwanted: the names' re-order stops at its next chunk.
             ranked = searcher.ordered(
-                ranking, terms, sort=request.sort, stale=lambda: generation != self._latest
+                ranking, terms, sort=request.sort, stale=lambda: generation != self._latest, itm=not refine
             )
-        worker.ranked = _Ranked(generation, ranked, request)
+            return self._outcome(generation, request, ranked, started, refine=refine)
+        return self._outcome(generation, request, ranked, started)
+
+    def _outcome(
+        self,
+        generation: int,
+        request: SearchRequest,
+        ranked: Any,
+        started: float,
+        refine: bool = False,
+        refined: bool = False,
+    ) -> SearchOutcome:
+        self._worker.ranked = _Ranked(generation, ranked, request)
         stop = min(PAGE, len(ranked))
         rows = self._rows(ranked.page(0, stop), request, ranked.matched)
         elapsed = (time.perf_counter() - started) * 1e3
@@ -366,7 +407,26 @@ class SearchEngine(QObject):
             elapsed,
             ranked.weaker,
             request.is_empty,
+            refine,
+            refined,
         )
+
+    def _refine(self, generation: int) -> SearchOutcome | None:
+        """The search shown in the index's order, its first photos re-ordered by the ITM head."""
+        pending = self._worker.pending
+        if pending is None or pending.generation != generation or generation != self._latest:
+            return None
+        self._worker.pending = None
+        searcher = self._worker.searcher_now()
+        ranked = searcher.ordered(
+            pending.ranking,
+            pending.terms,
+            sort=pending.request.sort,
+            stale=lambda: generation != self._latest,
+        )
+        if generation != self._latest:
+            return None
+        return self._outcome(generation, pending.request, ranked, pending.started, refined=True)
 
     def find_similar(self, row: ResultRow, request: SearchRequest | None = None) -> int:
         """Search for photos like ``row``, from its stored vectors (nothing decoded or encoded again):
