@@ -5,9 +5,13 @@ or over the patches of an image mask (a region). Its words always point at the l
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
-from search_fakes import TextTable
+from search_fakes import Library, TextTable, unit
+
+from app.library.db import open_db
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
@@ -35,3 +39,24 @@ def halves(left: tuple[int, int, int], right: tuple[int, int, int]) -> Image.Ima
     image = Image.new("RGB", (64, 32), right)
     image.paste(left, (0, 0, 32, 32))
     return image
+
+
+def red_ball_library(root: Path) -> Library:
+    """Three photos the index ranks 'right' > 'red' > 'left' for "red ball" (global vectors made so),
+    with files: the ITM head finds 'red' reddest, 'left' and 'right' even, and 'left' red where the words
+    point."""
+    runtime = ItmRuntime()
+    words = unit(np.arange(1.0, 9.0))
+    runtime.texts["red ball"] = words
+    library = Library(open_db(root / "library.db"), root / "library.db", root, runtime)
+    (root / "photos").mkdir()
+    away = unit(np.eye(8)[0] - words[0] * words)  # a direction at right angles to the words
+    photos = {
+        "right.png": (halves(BLUE, RED), 0.1),
+        "red.png": (Image.new("RGB", (64, 32), RED), 0.3),
+        "left.png": (halves(RED, BLUE), 0.5),
+    }
+    for name, (picture, noise) in photos.items():
+        picture.save(root / "photos" / name)
+        library.add(name, unit(words + noise * away))  # cosine with the words falls as noise grows
+    return library

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from itm_fakes import BLUE, RED, ItmRuntime, halves
+from itm_fakes import BLUE, RED, ItmRuntime, halves, red_ball_library
 from PIL import Image
 from search_fakes import Library, unit
 
 from app.head_itm import head_itm, itm_parts
-from app.library.db import open_db
 from app.query import make_query
 from app.search import Searcher
 from core.search_settings import SearchSettings, SettingsError, parse_settings
@@ -35,26 +34,10 @@ def test_the_whole_photo_and_the_region_where_the_words_point_are_scored() -> No
 
 @pytest.fixture
 def lib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Library]:
-    """Photos the index ranks 'red' > 'right' > 'left' for "red ball" (global vectors made so), while
-    the ITM head finds 'red' reddest and 'left' and 'right' even, 'left' red where the words point."""
     monkeypatch.setenv("MULTIGRAIN_HOME", str(tmp_path / "home"))
-    db = open_db(tmp_path / "library.db")
-    runtime = ItmRuntime()
-    words = unit(np.arange(1.0, 9.0))
-    runtime.texts["red ball"] = words
-    library = Library(db, tmp_path / "library.db", tmp_path, runtime)
-    (tmp_path / "photos").mkdir()
-    away = unit(np.eye(8)[0] - words[0] * words)  # a direction at right angles to the words
-    photos = {
-        "right.png": (halves(BLUE, RED), 0.1),
-        "red.png": (Image.new("RGB", (64, 32), RED), 0.3),
-        "left.png": (halves(RED, BLUE), 0.5),
-    }
-    for name, (picture, noise) in photos.items():
-        picture.save(tmp_path / "photos" / name)
-        library.add(name, unit(words + noise * away))  # cosine with the words falls as noise grows
+    library = red_ball_library(tmp_path)
     yield library
-    db.close()
+    library.db.close()
 
 
 def order(lib: Library, head: int, w_region: float = 0.0, **kwargs: object) -> list[str]:

@@ -7,16 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from itm_fakes import BLUE, RED, ItmRuntime, halves
-from PIL import Image
-from search_fakes import Library, unit
+from itm_fakes import red_ball_library
+from search_fakes import Library
 
 from app.gui.bundles import ModelHolder
 from app.gui.search_engine import SearchEngine, SearchOutcome, SearchRequest
 from app.gui.tasks import SyncPool
-from app.library.db import open_db
 from app.settings import save_settings
 from core.search_settings import SearchSettings
 
@@ -24,22 +21,11 @@ from core.search_settings import SearchSettings
 @pytest.fixture
 def lib(tmp_path: Path) -> Iterator[Library]:
     """The index ranks 'right' > 'red' > 'left' for "red ball"; the ITM head finds 'red' reddest."""
-    db = open_db(tmp_path / "library.db")
-    runtime = ItmRuntime()
-    words = unit(np.arange(1.0, 9.0))
-    runtime.texts["red ball"] = words
-    library = Library(db, tmp_path / "library.db", tmp_path, runtime)
-    (tmp_path / "photos").mkdir()
-    away = unit(np.eye(8)[0] - words[0] * words)
-    pictures = {"right.png": (halves(BLUE, RED), 0.1), "red.png": (Image.new("RGB", (64, 32), RED), 0.3)}
-    pictures["left.png"] = (halves(RED, BLUE), 0.5)
-    for name, (picture, noise) in pictures.items():
-        picture.save(tmp_path / "photos" / name)
-        library.add(name, unit(words + noise * away))
+    library = red_ball_library(tmp_path)
     settings = SearchSettings(w_global=1.0, w_region=0.0, w_caption=0.0, itm_head=20, tuned=True)
-    save_settings(runtime.identity, settings)  # as the bundle's tuned settings would say
+    save_settings(library.runtime.identity, settings)  # as the bundle's tuned settings would say
     yield library
-    db.close()
+    library.db.close()
 
 
 def names(outcome: SearchOutcome) -> list[str]:
