@@ -168,3 +168,13 @@ def test_a_name_with_a_look_scores_the_crop_of_its_box_and_one_without_the_box_a
     scored = named_boxes(_ColourRuntime(), images, ("Rex",), looked)
     np.testing.assert_allclose(scored.cosines, [1 - W_LOOK, 1.0], rtol=1e-6)  # blue crop 0, red crop 1
     np.testing.assert_allclose(scored.boxes[:, 0], [[0.0, 0.0, 0.5, 1.0]] * 2)
+
+
+def test_pinned_photos_are_the_leading_run_of_exact_caption_matches_among_the_matches() -> None:
+    from app.head_rerank import pinned_count
+
+    assert pinned_count(np.array([True, True, False, True]), 4) == 2
+    assert pinned_count(np.array([True, True, True]), 3) == 3
+    assert pinned_count(np.array([True, True, True]), 1) == 1  # the weaker photos are never pinned
+    assert pinned_count(np.array([False, True]), 2) == 0
+    assert pinned_count(np.zeros(0, bool), 0) == 0
