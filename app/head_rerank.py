@@ -40,12 +40,26 @@ def rerank_order(photo_cos: np.ndarray, box_cos: np.ndarray, done: np.ndarray, w
     return np.argsort(-mixed, kind="stable")
 
 
-def segments(length: int, matched: int, count: int) -> list[tuple[int, int]]:
-    """The spans of a ranking re-ordered: its first ``count`` photos, without mixing matches above the
-    cutoff with the weaker ones after them (the window draws a line between the two)."""
+def segments(length: int, matched: int, count: int, pinned: int = 0) -> list[tuple[int, int]]:
+    """The spans of a ranking re-ordered: its first ``count`` photos but the first ``pinned`` (found by
+    their captions' exact words: ``pinned_count``), without mixing matches above the cutoff with the
+    weaker ones after them (the window draws a line between the two)."""
     head = min(count, length)
     cut = min(matched, head)
-    return [(a, b) for a, b in ((0, cut), (cut, head)) if b > a]
+    return [(a, b) for a, b in ((pinned, cut), (max(cut, pinned), head)) if b > a]
+
+
+def head_order(
+    photo_cos: np.ndarray, head_scores: np.ndarray, spans: list[tuple[int, int]], w_photo: float
+) -> np.ndarray:
+    """The new order of a ranking (positions into it): within each span, by the mixed score
+    (``rerank_order``; a photo without a head score, NaN, after those with one); elsewhere unchanged."""
+    order = np.arange(len(photo_cos))
+    for a, b in spans:
+        part = np.arange(a, b)
+        done = ~np.isnan(head_scores[part])
+        order[a:b] = part[rerank_order(photo_cos[part], head_scores[part], done, w_photo)]
+    return order
 
 
 def rerank_head(
@@ -58,6 +72,7 @@ def rerank_head(
     budget_s: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
     stale: Callable[[], bool] | None = None,
+    pinned: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The new order of a ranking (positions into it) and the head score of each re-ordered photo (NaN
     for the rest). ``decode(slots)`` returns the images it could read and their slots, ``score(images)``
@@ -68,16 +83,15 @@ def rerank_head(
     boundary after ``budget_s`` seconds (None: the whole head): a large model's slower photos make a
     shorter head rather than a slower search. It also stops when ``stale()`` says the answer is no
     longer wanted (the window's next keystroke started another search). Photos left unscored keep their
-    order after the scored."""
+    order after the scored; the first ``pinned`` are neither scored nor moved."""
     length = len(photo_cos)
-    order = np.arange(length)
     box_cos = np.full(length, np.nan, np.float32)
-    spans = segments(length, matched, count)
+    spans = segments(length, matched, count, pinned)
     if not spans:
-        return order, box_cos
+        return np.arange(length), box_cos
     start = clock()
-    for first in range(0, spans[-1][1], CHUNK):
-        if budget_s is not None and first > 0 and clock() - start > budget_s:
+    for first in range(spans[0][0], spans[-1][1], CHUNK):
+        if budget_s is not None and first > spans[0][0] and clock() - start > budget_s:
             break
         if stale is not None and stale():
             break
@@ -85,7 +99,4 @@ def rerank_head(
         images, slots = decode(wanted)
         if images:
             box_cos[wanted[slots]] = score(images)
-    for a, b in spans:
-        part = np.arange(a, b)
-        order[a:b] = part[rerank_order(photo_cos[part], box_cos[part], ~np.isnan(box_cos[part]), w_photo)]
-    return order, box_cos
+    return head_order(photo_cos, box_cos, spans, w_photo), box_cos

@@ -889,17 +889,15 @@ class Searcher:
         assert terms.text_hidden is not None
         hidden, mask = terms.text_hidden
         w_region = self.settings.w_region_itm
-        first = min(ranking.pinned, len(ranking))  # photos found by their captions' exact words stay first
         order, logits = rerank_head(
-            ranking.scores[first:],
-            ranking.matched - first,
-            count - first,
-            lambda slots: self.decode_positions(ranking.positions[first + slots]),
+            ranking.scores,
+            ranking.matched,
+            count,
+            lambda slots: self.decode_positions(ranking.positions[slots]),
             lambda images: head_itm(self.runtime, images, hidden, mask, w_region),
             0.0,
             budget_s,
             stale=stale,
+            pinned=ranking.pinned,  # photos found by their captions' exact words stay first
         )
-        order = np.concatenate([np.arange(first), first + order])
-        logits = np.concatenate([np.full(first, np.nan, np.float32), logits])
         return replace(ranking, itm=logits).take(order)

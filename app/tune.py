@@ -555,7 +555,7 @@ def measure_on_test(
     chosen cutoff's rates on the captions."""
     results: dict[str, dict[str, Any]] = {}
     rates: dict[str, float] = {}
-    itm_table: ItmTable | None = None
+    itm_table = ItmTable(world, test.keys, runtime) if itm else None  # scores nothing until asked
     for qs in sets:
         t = tables(test.index, runtime, qs.texts)
         results[f"{qs.name} ({len(qs.texts)})"] = {
@@ -565,10 +565,8 @@ def measure_on_test(
             results[f"{qs.name} ({len(qs.texts)})"]["captions' change, points [95 %]"] = caption_change(
                 t, qs, choice
             )
-        if itm:
-            table = itm_table or ItmTable(world, test.keys, runtime)
-            itm_table = table
-            found = query_itm(qs, t, table, choice.lam, choice.captioning, choice.cutoff)
+        if itm_table is not None:
+            found = query_itm(qs, t, itm_table, choice.lam, choice.captioning, choice.cutoff)
             # The chosen re-order, and (measured, not chosen) the region ITM at weight 1 beside it.
             for option in dict.fromkeys([choice.itm, (ITM_HEAD, 1.0)]):
                 if option == NO_ITM:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from app.head_itm import itm_parts
-from app.head_rerank import rerank_order, segments
+from app.head_rerank import head_order, segments
 from app.intervals import bootstrap_diff
 from app.library.decode import decode_image
 
@@ -95,12 +95,10 @@ def reordered_ranks(
         order = np.argsort(-scores[q], kind="stable")
         if head_scores is not None:
             head = head_scores.shape[1]
-            first = 0 if pinned is None else int(pinned[q])
-            top = order[:head].copy()
-            for a, b in segments(len(order) - first, int(matched[q]) - first, head - first):
-                part = np.arange(first + a, first + b)
-                mixed = rerank_order(scores[q, top[part]], head_scores[q, part], np.ones(b - a, bool), 0.0)
-                order[first + a : first + b] = top[part[mixed]]
+            scored = np.full(order.size, np.nan)
+            scored[:head] = head_scores[q]
+            spans = segments(order.size, int(matched[q]), head, 0 if pinned is None else int(pinned[q]))
+            order = order[head_order(scores[q, order], scored, spans, 0.0)]
         place = np.empty(order.size, np.int64)
         place[order] = np.arange(order.size)
         wanted = np.array([gt[q]]) if relevant is None else relevant[q]

@@ -45,6 +45,12 @@ def test_segments_never_mix_matches_with_weaker_photos() -> None:
     assert segments(length=0, matched=0, count=20) == []
 
 
+def test_segments_leave_the_pinned_photos_out() -> None:
+    assert segments(length=30, matched=5, count=20, pinned=2) == [(2, 5), (5, 20)]
+    assert segments(length=30, matched=5, count=20, pinned=5) == [(5, 20)]
+    assert segments(length=30, matched=30, count=4, pinned=6) == []  # a head shorter than the pinned
+
+
 def test_the_order_mixes_photo_and_box_cosines_and_puts_unread_photos_last() -> None:
     photo = np.array([0.9, 0.5, 0.5, 0.8])
     box = np.array([0.1, 0.9, 0.2, 0.0])
